@@ -1,0 +1,20 @@
+# The two set-up commands of the README: `make demo` (the main job) and `make test`.
+# Each installs what it needs first (scripts/setup.sh is idempotent).
+PY := .venv/bin/python
+LIVEFIT := .venv/bin/livefit
+
+.PHONY: setup demo test lint bench
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(LIVEFIT) evaluate --data examples/qevd-mini --split test \
+		--predictions examples/qevd-mini/predictions.jsonl --out out/demo
+
+lint: setup
+	.venv/bin/ruff check livefit tests benchmarks
+
+test: setup
+	.venv/bin/ruff check livefit tests benchmarks
+	$(PY) -m pytest

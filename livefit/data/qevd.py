@@ -1,0 +1,385 @@
+"""Reader for the QEVD-FIT-COACH on-disk format (shared/spec/qevd-format.md).
+
+First stage of the flow: a data root on disk -> validated ``Segment`` records that the trainer,
+the streaming predictor and the evaluator all consume. It reads a real QEVD download unchanged and
+the synthetic QEVD-SIM data written by ``livefit.synth`` in the same layout.
+
+Clock: video timestamps are UNIX nanoseconds; they become ``ns / 1e9 + 28800.0`` seconds (the
+release's eight-hour shift). Feedback and feature timestamps in the release are already on that
+shifted clock. A segment's ``response_times`` are seconds from its ``start``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from livefit.data.prompts import full_workout_prompt, single_exercise_prompt
+
+Split = Literal["test", "train"]
+Mode = Literal["single_exercise", "full_workout"]
+
+SPLIT_DIRS: dict[str, str] = {"test": "QEVD-FIT-COACH-Benchmark", "train": "QEVD-FIT-COACH"}
+ANNOTATION_FILE = "feedbacks_long_range.json"
+FEATURES_DIR = "efficientnet_features"
+CLOCK_SHIFT_S = 28800.0  # the release's clocks are shifted by eight hours
+TRANSITION_PREFIXES = ("First up are ", "Moving on to ")
+LABEL_RENAMES = {"armcrosschest": "deltoid stretch"}
+PAPER_FEATURE_SHAPE = (1280, 7, 5)  # channels, grid height, grid width per feature step
+
+
+class QEVDFormatError(ValueError):
+    """Input that breaks the QEVD format; the message names the file and the record."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A maximal run of one non-empty feedback string in the dense per-frame list."""
+
+    text: str
+    first_frame: int
+    last_frame: int
+    time: float  # its ``feedback_timestamps`` entry (shifted clock, seconds)
+    is_transition: bool
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One evaluation/training sample: an exercise segment, or a whole workout."""
+
+    segment_id: str  # "<video stem>:<k>" (k: exercise index in its workout) or "<video stem>"
+    video: Path  # the workout's mp4
+    exercise: str | None  # None in full_workout mode
+    start: float  # seconds, shifted clock
+    end: float
+    responses: tuple[str, ...]
+    response_times: tuple[float, ...]  # seconds from ``start``
+    response_is_transition: tuple[bool, ...]
+    system: str  # the system prompt
+    features: Path  # <id>_features.npy, [N, C, H, W]
+    feature_timestamps: Path  # <id>_timestamps.npy, seconds, shifted clock
+    video_timestamps: Path  # per-frame UNIX ns
+
+    def to_json(self) -> dict:
+        """The ``livefit data segments --json`` record."""
+        return {
+            "segment_id": self.segment_id,
+            "video": str(self.video),
+            "exercise": self.exercise,
+            "start": self.start,
+            "end": self.end,
+            "responses": list(self.responses),
+            "response_times": list(self.response_times),
+            "system": self.system,
+            "features": str(self.features),
+        }
+
+    def load_features(
+        self, expected_shape: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Features of this segment and their times relative to ``start``.
+
+        Returns ``(features [n, C, H, W] float32, times [n] seconds from start)`` for the feature
+        steps with ``start < t <= end``.
+        """
+        feats, stamps = load_feature_file(self.features, self.feature_timestamps, expected_shape)
+        keep = (stamps > self.start) & (stamps <= self.end)
+        return np.asarray(feats[keep], dtype=np.float32), stamps[keep] - self.start
+
+
+@dataclass(frozen=True)
+class Workout:
+    """One record of ``feedbacks_long_range.json`` with its spans resolved."""
+
+    split_dir: Path
+    index: int
+    video_file: str
+    video_timestamps_file: str
+    spans: tuple[Span, ...]
+
+    @property
+    def stem(self) -> str:
+        return Path(self.video_file).stem
+
+    @property
+    def video(self) -> Path:
+        return self.split_dir / self.video_file
+
+    @property
+    def features(self) -> Path:
+        rel = Path(self.video_file).with_suffix("")
+        return self.split_dir / FEATURES_DIR / rel.parent / f"{rel.name}_features.npy"
+
+    @property
+    def feature_timestamps(self) -> Path:
+        rel = Path(self.video_file).with_suffix("")
+        return self.split_dir / FEATURES_DIR / rel.parent / f"{rel.name}_timestamps.npy"
+
+    @cached_property
+    def frame_times(self) -> np.ndarray:
+        """Per-frame capture times in seconds on the shifted clock, float64."""
+        path = self.split_dir / self.video_timestamps_file
+        where = f"{path} (record {self.index}, {self.video_file})"
+        if not path.is_file():
+            raise QEVDFormatError(f"{where}: video timestamps file is missing")
+        try:
+            ns = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise QEVDFormatError(f"{where}: unreadable .npy ({err})") from None
+        if ns.ndim != 1 or ns.size == 0 or not np.issubdtype(ns.dtype, np.number):
+            raise QEVDFormatError(
+                f"{where}: expected a non-empty 1-D array of nanoseconds, got {ns.dtype} {ns.shape}"
+            )
+        seconds = ns / 1e9 + CLOCK_SHIFT_S
+        bad = np.flatnonzero(np.diff(seconds) <= 0)
+        if bad.size:
+            raise QEVDFormatError(
+                f"{where}: video timestamps are not strictly increasing (frame {bad[0] + 1})"
+            )
+        return seconds
+
+    def frame_time(self, frame: int) -> float:
+        times = self.frame_times
+        if frame >= len(times):
+            raise QEVDFormatError(
+                f"{self.split_dir / self.video_timestamps_file} (record {self.index}, "
+                f"{self.video_file}): feedback frame {frame} is past the last video timestamp "
+                f"({len(times)} frames)"
+            )
+        return float(times[frame])
+
+
+def split_dir(data_root: str | Path, split: Split) -> Path:
+    if split not in SPLIT_DIRS:
+        raise QEVDFormatError(f"unknown split {split!r}: expected one of {sorted(SPLIT_DIRS)}")
+    return Path(data_root) / SPLIT_DIRS[split]
+
+
+def collapse_spans(feedbacks: Sequence[str]) -> list[tuple[str, int, int]]:
+    """Dense per-frame strings -> maximal runs ``(text, first_frame, last_frame)`` of non-empty text."""
+    spans: list[tuple[str, int, int]] = []
+    for frame, text in enumerate(feedbacks):
+        if text == "":
+            continue
+        if spans and spans[-1][0] == text and spans[-1][2] == frame - 1:
+            spans[-1] = (text, spans[-1][1], frame)
+        else:
+            spans.append((text, frame, frame))
+    return spans
+
+
+def transition_exercise(text: str) -> str:
+    """"Moving on to high knees!" -> "high knees" (prefixes and every "!" removed)."""
+    for prefix in TRANSITION_PREFIXES:
+        text = text.replace(prefix, "")
+    return text.replace("!", "")
+
+
+def _rename_labels(text: str) -> str:
+    for old, new in LABEL_RENAMES.items():
+        text = text.replace(old, new)
+    return text
+
+
+def _check_record(record: object, index: int, json_path: Path) -> dict:
+    if not isinstance(record, dict):
+        raise QEVDFormatError(f"{json_path}: record {index} is not an object")
+    where = f"{json_path}: record {index} ({record.get('long_range_video_file', '?')})"
+    types = {
+        "long_range_video_file": str,
+        "video_timestamps": str,
+        "feedbacks": list,
+        "feedback_timestamps": list,
+        "is_transition": list,
+    }
+    for key, kind in types.items():
+        if key not in record:
+            raise QEVDFormatError(f"{where}: missing key {key!r}")
+        if not isinstance(record[key], kind):
+            raise QEVDFormatError(f"{where}: {key!r} should be a {kind.__name__}")
+    if not all(isinstance(t, str) for t in record["feedbacks"]):
+        raise QEVDFormatError(f"{where}: 'feedbacks' must hold one string per frame")
+    stamps = record["feedback_timestamps"]
+    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in stamps):
+        raise QEVDFormatError(f"{where}: 'feedback_timestamps' must be numbers")
+    if not all(isinstance(t, bool) for t in record["is_transition"]):
+        raise QEVDFormatError(f"{where}: 'is_transition' must be booleans")
+    return record
+
+
+def load_workouts(data_root: str | Path, split: Split) -> list[Workout]:
+    """Parse and validate ``feedbacks_long_range.json`` of one split."""
+    root = split_dir(data_root, split)
+    json_path = root / ANNOTATION_FILE
+    if not json_path.is_file():
+        raise QEVDFormatError(f"{json_path}: annotation file is missing")
+    try:
+        records = json.loads(json_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise QEVDFormatError(f"{json_path}: not valid JSON ({err})") from None
+    if not isinstance(records, list):
+        raise QEVDFormatError(f"{json_path}: expected a list of workout records")
+    workouts = []
+    for index, raw in enumerate(records):
+        record = _check_record(raw, index, json_path)
+        where = f"{json_path}: record {index} ({record['long_range_video_file']})"
+        feedbacks = [_rename_labels(text) for text in record["feedbacks"]]
+        runs = collapse_spans(feedbacks)
+        stamps, flags = record["feedback_timestamps"], record["is_transition"]
+        if not len(runs) == len(stamps) == len(flags):
+            raise QEVDFormatError(
+                f"{where}: {len(runs)} feedback spans in 'feedbacks' but "
+                f"{len(stamps)} 'feedback_timestamps' and {len(flags)} 'is_transition'"
+            )
+        bad = [i for i in range(1, len(stamps)) if stamps[i] < stamps[i - 1]]
+        if bad:
+            raise QEVDFormatError(
+                f"{where}: 'feedback_timestamps' go backwards at span {bad[0]} "
+                f"({stamps[bad[0] - 1]} -> {stamps[bad[0]]})"
+            )
+        spans = tuple(
+            Span(text, first, last, float(time), flag)
+            for (text, first, last), time, flag in zip(runs, stamps, flags, strict=True)
+        )
+        workouts.append(
+            Workout(root, index, record["long_range_video_file"], record["video_timestamps"], spans)
+        )
+    return workouts
+
+
+def workout_segments(workout: Workout, mode: Mode = "single_exercise") -> list[Segment]:
+    """Split one workout into samples, exactly as the reference loader does."""
+    common = dict(
+        video=workout.video,
+        features=workout.features,
+        feature_timestamps=workout.feature_timestamps,
+        video_timestamps=workout.split_dir / workout.video_timestamps_file,
+    )
+    spans = workout.spans
+    transitions = [i for i, span in enumerate(spans) if span.is_transition]
+    if mode == "full_workout":
+        # Every transition but the last (which ends the session) names an exercise.
+        exercises = [transition_exercise(spans[i].text) for i in transitions[:-1]]
+        times = workout.frame_times
+        start, end = float(times[0]), float(times[-1])
+        return [
+            Segment(
+                segment_id=workout.stem,
+                exercise=None,
+                start=start,
+                end=end,
+                responses=tuple(s.text for s in spans),
+                response_times=tuple(s.time - start for s in spans),
+                response_is_transition=tuple(s.is_transition for s in spans),
+                system=full_workout_prompt(exercises),
+                **common,
+            )
+        ]
+    if mode != "single_exercise":
+        raise QEVDFormatError(f"unknown mode {mode!r}: expected single_exercise or full_workout")
+    segments = []
+    for k, (here, after) in enumerate(zip(transitions, transitions[1:])):
+        inside = spans[here + 1 : after]
+        if not inside:
+            continue  # a segment with no response is dropped; its index k is not reused
+        start = workout.frame_time(spans[here].first_frame)
+        nxt = spans[after]
+        end = workout.frame_time(nxt.first_frame + (nxt.last_frame - nxt.first_frame) // 2)
+        exercise = transition_exercise(spans[here].text)
+        segments.append(
+            Segment(
+                segment_id=f"{workout.stem}:{k}",
+                exercise=exercise,
+                start=start,
+                end=end,
+                responses=tuple(s.text for s in inside),
+                response_times=tuple(s.time - start for s in inside),
+                response_is_transition=tuple(False for _ in inside),
+                system=single_exercise_prompt(exercise),
+                **common,
+            )
+        )
+    return segments
+
+
+def load_segments(
+    data_root: str | Path, split: Split = "test", mode: Mode = "single_exercise"
+) -> list[Segment]:
+    """All segments of a split, in file order. Raises ``QEVDFormatError`` on bad input."""
+    return [seg for workout in load_workouts(data_root, split) for seg in workout_segments(workout, mode)]
+
+
+def load_feature_file(
+    features: Path, timestamps: Path, expected_shape: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and memory-map one ``<id>_features.npy`` with its ``<id>_timestamps.npy``.
+
+    Returns ``(features [N, C, H, W], timestamps [N] float64 seconds)``.
+    """
+    for path in (features, timestamps):
+        if not path.is_file():
+            raise QEVDFormatError(f"{path}: feature file is missing")
+    try:
+        feats = np.load(features, mmap_mode="r", allow_pickle=False)
+        stamps = np.asarray(np.load(timestamps, allow_pickle=False), dtype=np.float64)
+    except (ValueError, OSError) as err:
+        raise QEVDFormatError(f"{features}: unreadable feature file ({err})") from None
+    if feats.ndim != 4:
+        raise QEVDFormatError(
+            f"{features}: expected features of shape [N, C, H, W] "
+            f"(the release: [N, {', '.join(map(str, PAPER_FEATURE_SHAPE))}]), got {list(feats.shape)}"
+        )
+    if expected_shape is not None and tuple(feats.shape[1:]) != tuple(expected_shape):
+        raise QEVDFormatError(
+            f"{features}: expected per-step shape {list(expected_shape)}, got {list(feats.shape[1:])}"
+        )
+    if stamps.ndim != 1 or len(stamps) != len(feats):
+        raise QEVDFormatError(
+            f"{timestamps}: {stamps.shape} timestamps for {len(feats)} feature steps in {features}"
+        )
+    if np.any(np.diff(stamps) <= 0):
+        raise QEVDFormatError(f"{timestamps}: feature timestamps are not strictly increasing")
+    return feats, stamps
+
+
+def check_features(segments: Sequence[Segment], expected_shape: Sequence[int] | None = None) -> None:
+    """Validate the feature files of every workout behind ``segments`` once each."""
+    seen: set[Path] = set()
+    for seg in segments:
+        if seg.features not in seen:
+            seen.add(seg.features)
+            load_feature_file(seg.features, seg.feature_timestamps, expected_shape)
+
+
+def data_fingerprint(data_root: str | Path, split: Split) -> str:
+    """SHA-256 of the split's annotation file: identifies the ground truth a result was scored on."""
+    path = split_dir(data_root, split) / ANNOTATION_FILE
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+__all__ = [
+    "ANNOTATION_FILE",
+    "CLOCK_SHIFT_S",
+    "PAPER_FEATURE_SHAPE",
+    "SPLIT_DIRS",
+    "QEVDFormatError",
+    "Segment",
+    "Span",
+    "Workout",
+    "check_features",
+    "collapse_spans",
+    "data_fingerprint",
+    "load_feature_file",
+    "load_segments",
+    "load_workouts",
+    "split_dir",
+    "transition_exercise",
+    "workout_segments",
+]
