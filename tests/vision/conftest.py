@@ -1,0 +1,50 @@
+"""Shared tiny fixtures for the vision tests: a 32x24 CNN and a few short mp4 files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from livefit.vision.cnn import BlockSpec, CNNConfig
+
+
+def tiny_config(**overrides) -> CNNConfig:
+    """Eight IR blocks at 32x24: spatial stride 16, two t-strides (4 frames per step), 2x2 maps."""
+    blocks = (
+        BlockSpec(8, 3, 1, 1),
+        BlockSpec(16, 3, 2),
+        BlockSpec(16, 3, 1, shift=True),
+        BlockSpec(24, 5, 2),
+        BlockSpec(24, 5, 1, shift=True, t_stride=True),
+        BlockSpec(32, 3, 2),
+        BlockSpec(32, 3, 1, shift=True, t_stride=True),
+        BlockSpec(32, 3, 1, shift=True),
+    )
+    kwargs = dict(
+        stem_channels=8, blocks=blocks, feature_channels=24, input_height=32, input_width=24
+    )
+    kwargs.update(overrides)
+    return CNNConfig(**kwargs)
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int = 30) -> None:
+    """frames: [T, H, W, 3] uint8 RGB -> an mp4 (mpeg4 codec, always in PyAV's FFmpeg)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.bit_rate = 4_000_000
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

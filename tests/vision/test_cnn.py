@@ -1,0 +1,125 @@
+"""The causal 3D CNN: streaming == clip, causality, and parity with the reference's semantics."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import tiny_config
+
+from livefit.config import load_config, save_config
+from livefit.vision.cnn import (
+    CausalCNN,
+    CausalTemporalConv,
+    CNNConfig,
+    CNNStream,
+    InvertedResidual,
+    extract_clip,
+)
+
+
+def reference_forward(model: CausalCNN, frames: torch.Tensor) -> torch.Tensor:
+    """The reference's clip semantics, written out independently: time on the batch axis, the
+    temporal conv pads ``3 - stride`` zero frames, concatenates the 3 frames of each window on
+    channels (oldest first), keeps every ``stride``-th window; a strided residual takes inputs
+    ``[..., -5, -3, -1]``. frames: [T, 3, H, W] -> [T/4, C, h, w]."""
+    x = model.cnn[0](frames)
+    for block in list(model.cnn)[1:-1]:
+        assert isinstance(block, InvertedResidual)
+        layers, h = list(block.conv), x
+        if isinstance(layers[0], CausalTemporalConv):
+            stride = 2 if layers[0].t_stride else 1
+            padded = torch.cat([torch.zeros_like(x[:1])] * (3 - stride) + [x])
+            n = padded.shape[0]
+            h = torch.cat([padded[o : n - 3 + o + 1] for o in range(3)], dim=1)
+            h = h[torch.arange(0, h.shape[0], stride)]
+        for layer in layers:
+            h = layer(h)
+        if block.use_residual:
+            if isinstance(layers[0], CausalTemporalConv) and layers[0].t_stride:
+                h = h + x[[-1 - 2 * i for i in range(h.shape[0])][::-1]]
+            else:
+                h = h + x[-h.shape[0] :]
+        x = h
+    return model.cnn[-1][0](x)
+
+
+@pytest.fixture
+def model() -> CausalCNN:
+    torch.manual_seed(0)
+    return CausalCNN(tiny_config()).eval()
+
+
+def test_clip_matches_reference_semantics(model):
+    frames = torch.rand(24, 3, 32, 24)
+    with torch.no_grad():
+        ours, _ = model(frames[None])
+        ref = reference_forward(model, frames)
+    assert ours.shape == (1, 6, 24, 2, 2)
+    torch.testing.assert_close(ours[0], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_streaming_equals_clip(model):
+    frames = torch.rand(40, 3, 32, 24)
+    with torch.no_grad():
+        clip = extract_clip(model, frames, warmup=True, chunk=8)
+        stream = CNNStream(model)
+        steps = [f for f in (stream.push(frame) for frame in frames) if f is not None]
+        # Uneven chunks (1, 3, 5, ...) through the raw forward give the same features too.
+        state, chunks, i = model.initial_state(), [], 0
+        for size in (1, 3, 5, 2, 7, 4, 1, 1, 16):
+            out, state = model(frames[None, i : i + size], state)
+            chunks.append(out[0])
+            i += size
+        whole, _ = model(frames[None])
+    assert len(steps) == clip.shape[0] == 10
+    torch.testing.assert_close(torch.stack(steps), clip, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.cat(chunks), whole[0], rtol=1e-5, atol=1e-5)
+    # The warm-up changes the first steps (the state is not zero), not the alignment.
+    assert not torch.allclose(clip[0], whole[0, 0], atol=1e-4)
+
+
+def test_batched_streams_are_independent(model):
+    a, b = torch.rand(16, 3, 32, 24), torch.rand(16, 3, 32, 24)
+    with torch.no_grad():
+        both, _ = model(torch.stack([a, b]))
+        alone, _ = model(b[None])
+    torch.testing.assert_close(both[1], alone[0], rtol=1e-5, atol=1e-5)
+
+
+def test_future_frames_do_not_change_past_features(model):
+    frames = torch.rand(32, 3, 32, 24)
+    changed = frames.clone()
+    changed[17:] = torch.rand(15, 3, 32, 24)  # frame 16 and before are untouched
+    with torch.no_grad():
+        a, _ = model(frames[None])
+        b, _ = model(changed[None])
+    # Step k ends on frame 4k + 3: steps 0..3 (frames <= 15) must be identical, step 4 (frames
+    # <= 19) must differ, so the test can fail.
+    torch.testing.assert_close(a[0, :4], b[0, :4], rtol=0, atol=0)
+    assert not torch.allclose(a[0, 4], b[0, 4])
+
+
+def test_state_has_constant_size(model):
+    state = model.initial_state()
+    size = state.nbytes()
+    with torch.no_grad():
+        for _ in range(3):
+            _, state = model(torch.rand(1, 9, 3, 32, 24), state)
+    assert state.nbytes() == size and state.frames_seen == 27
+
+
+def test_paper_config_shapes():
+    cfg = CNNConfig()
+    assert cfg.feature_shape == (1280, 7, 5)
+    assert cfg.frames_per_step == 4 and cfg.steps_per_second == 4.0
+    assert len(cfg.blocks) == 30
+    assert [i + 1 for i, b in enumerate(cfg.blocks) if b.shift] == [3, 7, 11, 14, 17, 20, 23, 25]
+    assert [i + 1 for i, b in enumerate(cfg.blocks) if b.t_stride] == [7, 14]
+
+
+def test_config_round_trip_and_validation(tmp_path):
+    cfg = tiny_config(width_multiplier=0.5)
+    save_config(cfg, tmp_path / "cnn.json")
+    assert load_config(CNNConfig, tmp_path / "cnn.json") == cfg
+    with pytest.raises(ValueError, match="multiple of frames_per_step"):
+        tiny_config(warmup_frames=6)
