@@ -1,0 +1,130 @@
+"""``livefit evaluate``: score a predictions file on QEVD-FIT-COACH, paper-exact by default."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+_JUDGE = "LLM-Acc judge"
+_BERT = "BERTScore"
+
+
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Data root holding QEVD-FIT-COACH[-Benchmark]/.")],
+    predictions: Annotated[
+        Path, typer.Option(help='JSONL: {"segment_id", "feedbacks": [{"time", "text"}]} per line.')
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for results_<time>.json, samples_*.jsonl.")],
+    split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
+    mode: Annotated[str, typer.Option(help="single_exercise (benchmark) or full_workout.")] = (
+        "single_exercise"
+    ),
+    matching: Annotated[
+        str,
+        typer.Option(
+            help="paper (default, the reference rule) or optimal (extra; adds *_optimal)."
+        ),
+    ] = "paper",
+    tolerance: Annotated[
+        float, typer.Option(help="Window in s; a match needs |dt| < tolerance/2 (paper: 3.0).")
+    ] = 3.0,
+    bertscore: Annotated[
+        bool,
+        typer.Option(
+            "--bertscore", help="BERTScore with the default model.", rich_help_panel=_BERT
+        ),
+    ] = False,
+    bertscore_model: Annotated[
+        str | None,
+        typer.Option(help="Local model dir, 'default' or 'none'.", rich_help_panel=_BERT),
+    ] = None,
+    bertscore_layer: Annotated[
+        int | None, typer.Option(help="Hidden layer (default model: 6).", rich_help_panel=_BERT)
+    ] = None,
+    bertscore_batch_size: Annotated[int, typer.Option(rich_help_panel=_BERT)] = 64,
+    judge_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible server (vLLM, llama.cpp).", rich_help_panel=_JUDGE),
+    ] = None,
+    judge_model: Annotated[
+        str | None, typer.Option(help="Model name sent to the server.", rich_help_panel=_JUDGE)
+    ] = None,
+    judge_model_path: Annotated[
+        str | None, typer.Option(help="Or: a local transformers model dir.", rich_help_panel=_JUDGE)
+    ] = None,
+    judge_temperature: Annotated[float, typer.Option(rich_help_panel=_JUDGE)] = 0.6,
+    judge_top_p: Annotated[float, typer.Option(rich_help_panel=_JUDGE)] = 0.9,
+    judge_max_new_tokens: Annotated[int, typer.Option(rich_help_panel=_JUDGE)] = 64,
+    judge_seed: Annotated[int | None, typer.Option(rich_help_panel=_JUDGE)] = 0,
+    judge_concurrency: Annotated[int, typer.Option(rich_help_panel=_JUDGE)] = 4,
+    judge_timeout: Annotated[float, typer.Option(rich_help_panel=_JUDGE)] = 120.0,
+    judge_retries: Annotated[int, typer.Option(rich_help_panel=_JUDGE)] = 4,
+) -> None:
+    """Score PREDICTIONS on a split: temporal F-score, METEOR, ROUGE-L (+ BERTScore, LLM-Acc)."""
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from livefit.data.qevd import QEVDFormatError
+    from livefit.eval.bertscore import BERTScoreConfig, BERTScoreError
+    from livefit.eval.evaluate import EvalConfig
+    from livefit.eval.evaluate import evaluate as run
+    from livefit.eval.judge import JudgeConfig, JudgeError
+    from livefit.eval.predictions import PredictionsError
+    from livefit.eval.report import render_table, summary_lines, write_results
+    from livefit.eval.wordnet import WordNetMissingError
+
+    started = datetime.now(UTC)
+    model = bertscore_model
+    if model is not None and model.lower() == "none":
+        model = None
+    elif model is None and bertscore:
+        model = "default"
+    try:
+        config = EvalConfig(
+            split=split,
+            mode=mode,
+            matching=matching,
+            tolerance=tolerance,
+            bertscore=BERTScoreConfig(model, bertscore_layer, bertscore_batch_size),
+            judge=JudgeConfig(
+                url=judge_url,
+                model=judge_model,
+                model_path=judge_model_path,
+                temperature=judge_temperature,
+                top_p=judge_top_p,
+                max_new_tokens=judge_max_new_tokens,
+                seed=judge_seed,
+                concurrency=judge_concurrency,
+                timeout_s=judge_timeout,
+                retries=judge_retries,
+            ),
+        )
+        evaluation = run(
+            data, predictions, config, judge_cache=out / "judge_cache.jsonl", show_progress=True
+        )
+        results_path, samples_path = write_results(
+            evaluation, out, data, predictions, ["livefit", *sys.argv[1:]], started
+        )
+    except (
+        QEVDFormatError,
+        PredictionsError,
+        BERTScoreError,
+        JudgeError,
+        WordNetMissingError,
+        ValueError,
+    ) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    console = Console()
+    console.print(render_table(evaluation, f"QEVD-FIT-COACH {split}: {predictions.name}"))
+    for line in summary_lines(evaluation):
+        console.print(line, highlight=False)
+    console.print(f"results: {results_path}\nsamples: {samples_path}", highlight=False)
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    groups["root"].command("evaluate")(evaluate)

@@ -1,0 +1,294 @@
+"""LLM-Acc: an instruction-tuned judge LLM scores each matched (ground truth, prediction) pair
+from 1 to 5, with the paper's exact prompts (shared/spec/evaluation-protocol.md section 4).
+
+Sits beside the text metrics: matched pairs -> judge replies -> ``parse_score`` -> mean over the
+parsed replies (unparsed ones are counted and left out). Two backends share one interface
+(``complete(messages, seed) -> reply``): any OpenAI-compatible ``/v1/chat/completions`` server
+(vLLM, llama.cpp's server, Ollama) and a local transformers model directory. Replies are appended
+to a JSONL cache as they arrive, keyed by the pair and every judge setting, so an interrupted run
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+# Verbatim, including "the the" and the missing spaces after "accuracy." and "STRING.".
+SYSTEM_PROMPT = (
+    "You are an intelligent chatbot designed for evaluating feedbacks provided by a virtual "
+    "fitness coach to a person. You always provide your responses as a python dictionary "
+    "string.\nYour task is to compare the accuracy of the the predicted feedback with the ground "
+    "truth feedback. Here is how you can accomplish this:\n-The predicted feedback must be "
+    "factually accurate, relevant and align with the ground truth feedback.\n-Consider synonyms "
+    "or paraphrases as valid matches.\n-Take into account repetition counts that can expressed "
+    "both in numeric form or in words."
+)
+USER_PROMPT = (
+    "Please evaluate the following predicted feedback:\n-Ground truth feedback: {GT}\n"
+    "-Predicted feedback: {PRED}\n\nProvide your evaluation as a python dictionary string with "
+    "the accuracy score where the score is an integer value between 1 and 5, with 5 indicating "
+    "the highest level of accuracy.Generate the response only in the form of a Python dictionary "
+    "string with keys 'score', where its value is the accuracy score in INTEGER, not STRING.For "
+    "example, your response should look like this: {'score': int(score)}.DO NOT PROVIDE ANY "
+    "OTHER OUTPUT TEXT OR EXPLANATION."
+)
+_BRACES = re.compile(r"\{(.*?)\}")  # non-greedy, default flags (a "." does not cross lines)
+
+
+class JudgeError(RuntimeError):
+    """The judge backend failed (after retries); finished pairs stay in the cache."""
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """How LLM-Acc is computed. Paper: Llama-3-70B-Instruct (8 bit) with these sampling values."""
+
+    url: str | None = None  # OpenAI-compatible server, e.g. http://localhost:8000 (or .../v1)
+    model: str | None = None  # the "model" field sent to the server
+    model_path: str | None = None  # or: a local transformers model directory
+    temperature: float = 0.6  # paper's sampling temperature
+    top_p: float = 0.9  # paper's nucleus sampling threshold
+    max_new_tokens: int = 64  # paper's limit on the reply length
+    seed: int | None = 0  # base seed; each pair samples with a seed derived from it and the pair
+    concurrency: int = 4  # parallel requests to the server
+    timeout_s: float = 120.0  # per HTTP request
+    retries: int = 4  # per pair, with exponential back-off, before the run stops
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url or self.model_path)
+
+
+def judge_messages(gt: str, pred: str) -> list[dict[str, str]]:
+    """The chat the judge sees: system, then user (the generation prompt follows)."""
+    # str.replace, not str.format: the user prompt itself contains braces.
+    user = USER_PROMPT.replace("{GT}", gt).replace("{PRED}", pred)
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def parse_score(reply: str) -> float | None:
+    """The judge's score, or None when unparsed (no or several ``{...}``, bad literal, no score).
+
+    Exactly one non-greedy ``{...}`` -> ``ast.literal_eval("{" + inside + "}")["score"]`` as a
+    float. A literal parser only, never ``eval``; a non-finite score also counts as unparsed.
+    """
+    found = _BRACES.findall(reply)
+    if len(found) != 1:
+        return None
+    try:
+        value = ast.literal_eval("{" + found[0] + "}")
+        score = float(value["score"])
+    except Exception:  # literal_eval raises ValueError/SyntaxError/TypeError/RecursionError...
+        return None
+    return score if math.isfinite(score) else None
+
+
+class JudgeBackend(Protocol):
+    name: str
+
+    def complete(self, messages: list[dict[str, str]], seed: int | None) -> str: ...
+
+
+class HTTPJudge:
+    """OpenAI-compatible chat completions over HTTP (stdlib only)."""
+
+    def __init__(self, config: JudgeConfig):
+        url = config.url.rstrip("/")  # type: ignore[union-attr]
+        if not url.endswith("/chat/completions"):
+            url = url + ("/chat/completions" if url.endswith("/v1") else "/v1/chat/completions")
+        self.url = url
+        self.config = config
+        self.name = f"http:{url} model={config.model}"
+
+    def complete(self, messages: list[dict[str, str]], seed: int | None) -> str:
+        cfg = self.config
+        body = {
+            "messages": messages,
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p,
+            "max_tokens": cfg.max_new_tokens,
+        }
+        if cfg.model:
+            body["model"] = cfg.model
+        if seed is not None:
+            body["seed"] = seed
+        data = json.dumps(body).encode()
+        last: Exception | None = None
+        for attempt in range(cfg.retries + 1):
+            if attempt:
+                time.sleep(min(2.0 ** (attempt - 1), 30.0))
+            request = urllib.request.Request(
+                self.url, data=data, headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=cfg.timeout_s) as response:
+                    payload = json.loads(response.read())
+                return str(payload["choices"][0]["message"]["content"] or "")
+            except urllib.error.HTTPError as err:
+                if err.code not in (408, 429) and err.code < 500:
+                    detail = err.read()[:300].decode(errors="replace")
+                    raise JudgeError(f"{self.url}: HTTP {err.code} ({detail})") from None
+                last = err
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+                last = err
+            except (json.JSONDecodeError, KeyError, IndexError, TypeError) as err:
+                raise JudgeError(f"{self.url}: not a chat-completions reply ({err})") from None
+        raise JudgeError(f"{self.url}: no answer after {cfg.retries + 1} tries ({last})")
+
+
+class TransformersJudge:
+    """A local causal LM directory (``from_pretrained``, no download) with its chat template."""
+
+    def __init__(self, config: JudgeConfig):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = config.model_path
+        if not Path(path).is_dir():  # type: ignore[arg-type]
+            raise JudgeError(f"{path}: judge model directory is missing")
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        if self.tokenizer.chat_template is None:
+            raise JudgeError(f"{path}: the tokenizer has no chat template")
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = AutoModelForCausalLM.from_pretrained(
+            path, local_files_only=True, dtype="auto"
+        ).to(self.device)
+        self.model.eval()
+        self.config = config
+        self.name = f"transformers:{path}"
+
+    def complete(self, messages: list[dict[str, str]], seed: int | None) -> str:
+        import torch
+
+        cfg = self.config
+        inputs = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self.device)
+        if seed is not None:
+            torch.manual_seed(seed)
+        pad = self.tokenizer.pad_token_id
+        with torch.no_grad():
+            out = self.model.generate(
+                **inputs,
+                do_sample=True,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                top_k=None,  # nucleus sampling only, as in the paper
+                max_new_tokens=cfg.max_new_tokens,
+                pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
+            )  # (1, prompt + new)
+        new = out[0, inputs["input_ids"].shape[1] :]
+        return self.tokenizer.decode(new, skip_special_tokens=True)
+
+
+def make_backend(config: JudgeConfig) -> JudgeBackend:
+    if config.url and config.model_path:
+        raise JudgeError("give either a judge URL or a judge model path, not both")
+    if config.url:
+        return HTTPJudge(config)
+    if config.model_path:
+        return TransformersJudge(config)
+    raise JudgeError("no judge configured (--judge-url or --judge-model-path)")
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    """One pair to judge; ``uid`` names it within the run (segment id and indices)."""
+
+    uid: str
+    gt: str
+    pred: str
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    reply: str
+    score: float | None  # None: unparsed
+
+
+def item_key(item: JudgeItem, backend_name: str, config: JudgeConfig) -> str:
+    """Cache key: the pair and everything that can change the judge's reply."""
+    ident = {
+        "backend": backend_name,
+        "prompts": hashlib.sha256((SYSTEM_PROMPT + USER_PROMPT).encode()).hexdigest(),
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_new_tokens": config.max_new_tokens,
+        "seed": config.seed,
+        "uid": item.uid,
+        "gt": item.gt,
+        "pred": item.pred,
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def _read_cache(path: Path) -> dict[str, str]:
+    replies: dict[str, str] = {}
+    if path.is_file():
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                    replies[record["key"]] = record["reply"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a line cut short by a crash
+    return replies
+
+
+def run_judge(
+    items: Sequence[JudgeItem],
+    backend: JudgeBackend,
+    config: JudgeConfig,
+    cache_path: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[JudgeResult]:
+    """Judge every item (cached ones are not asked again); results in ``items`` order."""
+    keys = [item_key(item, backend.name, config) for item in items]
+    replies = _read_cache(cache_path) if cache_path else {}
+    todo = [(k, item) for k, item in zip(keys, items, strict=True) if k not in replies]
+    if progress:
+        progress(len(items) - len(todo))
+    lock = threading.Lock()
+    cache_file = None
+    if cache_path and todo:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_file = open(cache_path, "a", encoding="utf-8")
+
+    def ask(job: tuple[str, JudgeItem]) -> None:
+        key, item = job
+        seed = None if config.seed is None else (config.seed + int(key[:8], 16)) % (2**31)
+        reply = backend.complete(judge_messages(item.gt, item.pred), seed)
+        with lock:
+            replies[key] = reply
+            if cache_file:
+                cache_file.write(json.dumps({"key": key, "uid": item.uid, "reply": reply}) + "\n")
+                cache_file.flush()
+            if progress:
+                progress(1)
+
+    try:
+        workers = config.concurrency if isinstance(backend, HTTPJudge) else 1
+        if workers > 1 and len(todo) > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for _ in pool.map(ask, todo):
+                    pass
+        else:
+            for job in todo:
+                ask(job)
+    finally:
+        if cache_file:
+            cache_file.close()
+    return [JudgeResult(replies[k], parse_score(replies[k])) for k in keys]
