@@ -154,3 +154,43 @@ def load_published(
     if head:  # the classifier is known, not unexpected
         report.unexpected = [k for k in report.unexpected if k not in head]
     return model, report
+
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def save_pretrained(model: CausalCNN, directory: str | Path) -> None:
+    """Write ``model.safetensors`` + ``config.json`` (the ``CNNConfig``), atomically."""
+    from safetensors.torch import save
+
+    from livefit.config import save_config
+    from livefit.io import atomic_write
+
+    directory = Path(directory)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write(directory / MODEL_FILE, lambda f: f.write(save(tensors)))
+    save_config(model.config, directory / CONFIG_FILE)
+
+
+def load_model(path: str | Path) -> CausalCNN:
+    """A CNN from our checkpoint folder (``config.json`` + ``model.safetensors``) or from a
+    published weights file (paper architecture; raises if any CNN tensor is missing)."""
+    from livefit.config import load_config
+
+    path = Path(path)
+    if path.is_dir():
+        if not (path / CONFIG_FILE).is_file() or not (path / MODEL_FILE).is_file():
+            raise WeightsError(f"{path}: expected {CONFIG_FILE} and {MODEL_FILE} in this folder")
+        from safetensors.torch import load_file
+
+        model = CausalCNN(load_config(CNNConfig, path / CONFIG_FILE))
+        try:
+            model.load_state_dict(load_file(path / MODEL_FILE))
+        except RuntimeError as err:
+            raise WeightsError(f"{path / MODEL_FILE}: does not fit its config ({err})") from None
+        return model.eval()
+    model, report = load_published(path)
+    if report.missing:
+        raise WeightsError(f"{path}: not a full CNN checkpoint\n{report.summary()}")
+    return model.eval()  # type: ignore[return-value]

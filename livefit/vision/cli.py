@@ -1,0 +1,60 @@
+"""``livefit features extract``: causal 3D-CNN features for a split, in the official layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def extract(
+    data_root: Annotated[Path, typer.Argument(help="Data root holding the QEVD split folders.")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            help="A CNN checkpoint folder (config.json + model.safetensors, e.g. RUN/cnn from "
+            "`livefit train vision`) or a published weights file (.ckpt/.pt)."
+        ),
+    ],
+    split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
+    clips: Annotated[
+        bool, typer.Option("--clips", help="The short clips (QEVD-FIT-300K/<split>/) instead.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Redo finished videos.")] = False,
+    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
+) -> None:
+    """Extract features for every video of a split (resumable; shards by RANK/WORLD_SIZE, e.g.
+    `accelerate launch --num_processes 2 -m livefit.cli features extract ...`)."""
+    import torch
+
+    from livefit.data.qevd import QEVDFormatError
+    from livefit.vision.extract import dist_rank, run_extraction
+    from livefit.vision.weights import WeightsError, load_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    rank, world = dist_rank()
+    try:
+        net = load_model(model)
+        if torch.cuda.is_available():
+            import os
+
+            net = net.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+        summary = run_extraction(data_root, split, net, clips, rank, world, overwrite)
+    except (QEVDFormatError, WeightsError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    failed = summary.failed or []
+    typer.echo(
+        f"rank {rank}/{world}: {summary.done} extracted, {summary.skipped} already done, "
+        f"{len(failed)} failed"
+    )
+    if failed:
+        for item in failed:
+            typer.echo(f"error: {item['error']}", err=True)
+        raise typer.Exit(2)
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    groups["features"].command("extract")(extract)
