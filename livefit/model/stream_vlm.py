@@ -1,0 +1,319 @@
+"""StreamVLM: a Hugging Face causal LM + cross-attention adapters + the three action tokens.
+
+Flow position: feature steps from ``livefit.vision`` (each [N, C]) and token ids in, next-token
+logits out; ``livefit.stream`` runs it live one token at a time through ``forward(ids, cache)``
+and ``livefit.train`` trains it with the same ``forward`` on whole sequences.
+
+The LM is any ``AutoModelForCausalLM`` (a tiny LLaMA built from a config, or LLaMA-2-7B from a
+local path), left unmodified: adapters are forward hooks on its decoder layers, the special tokens
+have their own parameters (``SpecialTokenParams``), LoRA comes from ``peft``. Which parts train
+is set by the config flags only, so the training stages are three configs over one model.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from livefit.model.adapters import (
+    AdapterHooks,
+    CrossAttentionAdapter,
+    VisionContext,
+    find_decoder_layers,
+)
+from livefit.model.config import StreamVLMConfig
+from livefit.model.tokenizer import add_special_tokens, load_tokenizer, train_tokenizer
+from livefit.model.tokens import SpecialIds, SpecialTokenParams, special_ids
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class StreamVLMOutput:
+    logits: torch.Tensor  # (B, T', V), T' = T or logits_to_keep
+    cache: Any  # the cache passed in, now holding these tokens too (None without one)
+    hidden: torch.Tensor  # (B, T', D) final hidden states (after the LM's last norm)
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}: expected one of {sorted(DTYPES)}")
+    return DTYPES[name]
+
+
+def build_tiny_lm(config: StreamVLMConfig, vocab_size: int, tokenizer) -> nn.Module:
+    """A randomly initialised LLaMA-architecture LM from ``config.tiny_lm`` (no download)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    t = config.tiny_lm
+    if t is None:
+        raise ValueError("StreamVLMConfig: set lm_path or tiny_lm")
+    lm_config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=t.hidden_size,
+        num_hidden_layers=t.num_layers,
+        num_attention_heads=t.num_heads,
+        num_key_value_heads=t.num_kv_heads,
+        intermediate_size=t.intermediate_size,
+        max_position_embeddings=t.max_position_embeddings,
+        rope_theta=t.rope_theta,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(t.seed)
+        lm = LlamaForCausalLM(lm_config)
+    return lm.to(torch_dtype(config.dtype))
+
+
+def load_lm(path: str | Path, dtype: torch.dtype) -> nn.Module:
+    """An LM from a local Hugging Face directory; a clear error when it is not one."""
+    from transformers import AutoModelForCausalLM
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: not a Hugging Face model directory (no config.json)")
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot load the language model ({err})") from None
+
+
+@torch.no_grad()
+def resize_vocab(lm: nn.Module, n_tokens: int, multiple: int) -> None:
+    """Resize to ``n_tokens`` padded to ``multiple``; new rows = mean of the old (deterministic)."""
+    old = lm.get_input_embeddings().weight.shape[0]
+    target = -(-n_tokens // multiple) * multiple
+    if target == old:
+        return
+    lm.resize_token_embeddings(target, mean_resizing=False)
+    for emb in (lm.get_input_embeddings(), lm.get_output_embeddings()):
+        if emb is not None and emb.weight.shape[0] == target and target > old:
+            emb.weight[old:] = emb.weight[:old].mean(0, keepdim=True)
+
+
+class StreamVLM(nn.Module):
+    """LM + adapters + action tokens; build with ``from_config`` or ``from_pretrained``."""
+
+    def __init__(self, config: StreamVLMConfig, lm: nn.Module, tokenizer) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.ids: SpecialIds = special_ids(tokenizer)
+        self.n_real_tokens = len(tokenizer)  # ids at or above are vocabulary padding
+        vocab = lm.get_input_embeddings().weight.shape[0]
+        if vocab < self.n_real_tokens:
+            raise ValueError(f"LM vocabulary {vocab} < tokenizer size {self.n_real_tokens}")
+        hidden = lm.config.hidden_size
+        self.special = SpecialTokenParams(self.ids, hidden)
+        self.special.copy_from(lm.get_input_embeddings().weight, lm.get_output_embeddings().weight)
+        layers = find_decoder_layers(lm)
+        n_layers = len(layers)
+        bad = [i for i in config.adapter.layers if not 0 <= i < n_layers]
+        if bad:
+            raise ValueError(f"adapter layers {bad} do not exist in a {n_layers}-layer LM")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.tiny_lm.seed + 1 if config.tiny_lm else 1)
+            self.adapters = nn.ModuleDict(
+                {
+                    str(i): CrossAttentionAdapter(hidden, config.adapter)
+                    for i in config.adapter.layers
+                }
+            )
+        dtype = lm.get_input_embeddings().weight.dtype
+        self.adapters.to(dtype)
+        self.special.to(dtype)
+        self._hooks = AdapterHooks(layers, self.adapters)
+        if config.lora is not None:
+            from peft import LoraConfig, get_peft_model
+
+            lora = config.lora
+            lm = get_peft_model(
+                lm,
+                LoraConfig(
+                    r=lora.r,
+                    lora_alpha=lora.alpha,
+                    lora_dropout=lora.dropout,
+                    target_modules=list(lora.target_modules),
+                ),
+            )
+        self.lm = lm
+        self.set_trainable()
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: StreamVLMConfig, texts: tuple[str, ...] = ()) -> StreamVLM:
+        """Build: the LM (tiny from scratch, or from ``lm_path``), its tokenizer + action tokens."""
+        dtype = torch_dtype(config.dtype)
+        if config.tokenizer_path is not None:
+            tokenizer = load_tokenizer(config.tokenizer_path)
+        elif config.lm_path is not None:
+            tokenizer = load_tokenizer(config.lm_path)
+        else:
+            tokenizer = train_tokenizer(texts, config.tiny_vocab_size)
+        add_special_tokens(tokenizer)
+        if config.lm_path is not None:
+            lm = load_lm(config.lm_path, dtype)
+            resize_vocab(lm, len(tokenizer), config.pad_vocab_to)
+        else:
+            vocab = -(-len(tokenizer) // config.pad_vocab_to) * config.pad_vocab_to
+            lm = build_tiny_lm(config, vocab, tokenizer)
+        return cls(config, lm, tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> StreamVLM:
+        from livefit.model.checkpoint import load_pretrained
+
+        return load_pretrained(path, **kwargs)
+
+    def save_pretrained(self, path: str | Path, save_base: bool | None = None) -> None:
+        from livefit.model.checkpoint import save_pretrained
+
+        save_pretrained(self, path, save_base=save_base)
+
+    # -- parts --------------------------------------------------------------------------------
+    @property
+    def base_lm(self) -> nn.Module:
+        """The Hugging Face model (inside peft's wrapper when LoRA is on)."""
+        return self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
+
+    @property
+    def decoder(self) -> nn.Module:
+        return self.base_lm.get_decoder()
+
+    @functools.cached_property
+    def _cache_kwarg(self) -> str:
+        # transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name still works,
+        # with a warning); earlier 5.x releases only know the old one.
+        params = inspect.signature(self.decoder.forward).parameters
+        return "cache" if "cache" in params else "past_key_values"
+
+    @property
+    def hidden_size(self) -> int:
+        return self.base_lm.config.hidden_size
+
+    def set_trainable(self) -> None:
+        """Apply the config's trainable flags (called at construction)."""
+        c = self.config
+        for name, param in self.lm.named_parameters():
+            param.requires_grad = ("lora_" in name) if c.lora is not None else False
+            if c.train_lm and "lora_" not in name:
+                param.requires_grad = True
+        for param in self.adapters.parameters():
+            param.requires_grad = c.train_adapters
+        for param in self.special.parameters():
+            param.requires_grad = c.train_special_tokens
+
+    def trainable_parameters(self) -> dict[str, int]:
+        """Number of trainable parameters per part: lm, lora, adapters, special."""
+        counts = {"lm": 0, "lora": 0, "adapters": 0, "special": 0}
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            part = name.split(".")[0]
+            if part == "lm":
+                part = "lora" if "lora_" in name else "lm"
+            counts[part] += p.numel()
+        return counts
+
+    # -- the forward pass ---------------------------------------------------------------------
+    def vision_context(
+        self, input_ids: torch.Tensor, vision_features: torch.Tensor | None
+    ) -> VisionContext | None:
+        """Pair the k-th <vision> token of each row with ``vision_features[row, k]``."""
+        mask = input_ids == self.ids.vision  # (B, T)
+        if vision_features is None:
+            if bool(mask.any()):
+                raise ValueError("input has <vision> tokens but no vision_features were given")
+            return None
+        b = input_ids.shape[0]
+        if vision_features.dim() != 4 or vision_features.shape[0] != b:
+            raise ValueError(
+                f"vision_features must be [B={b}, S, N, C], got {list(vision_features.shape)}"
+            )
+        a = self.config.adapter
+        if tuple(vision_features.shape[2:]) != (a.feature_tokens, a.feature_dim):
+            raise ValueError(
+                f"feature steps must be [N={a.feature_tokens}, C={a.feature_dim}], "
+                f"got {list(vision_features.shape[2:])}"
+            )
+        rank = mask.cumsum(1) - 1  # (B, T): index of each <vision> among its row's
+        rows, cols = mask.nonzero(as_tuple=True)  # (M,), (M,)
+        steps = rank[rows, cols]
+        if steps.numel() and int(steps.max()) >= vision_features.shape[1]:
+            raise ValueError(
+                f"{int(steps.max()) + 1} <vision> tokens in a row but only "
+                f"{vision_features.shape[1]} feature steps"
+            )
+        return VisionContext(rows, cols, vision_features[rows, steps])  # (M, N, C)
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        embeds = self.base_lm.get_input_embeddings()(input_ids)  # (B, T, D)
+        return self.special.embed_inputs(input_ids, embeds)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.base_lm.get_output_embeddings()(hidden)  # (B, T, V)
+        logits = self.special.patch_logits(hidden, logits)
+        if logits.shape[-1] > self.n_real_tokens:  # never predict vocabulary padding
+            logits[..., self.n_real_tokens :] = float("-inf")
+        return logits
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        vision_features: torch.Tensor | None = None,
+        cache: Any = None,
+        position_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
+    ) -> StreamVLMOutput:
+        """input_ids [B, T]; vision_features [B, S, N, C] (the k-th <vision> of a row sees step k);
+        cache: a transformers ``Cache`` extended in place; position_ids [B, T] (default: after the
+        cache); ``logits_to_keep`` > 0 keeps only the last positions' logits."""
+        context = self.vision_context(input_ids, vision_features)
+        embeds = self.embed(input_ids)
+        kwargs: dict[str, Any] = {"inputs_embeds": embeds, "use_cache": cache is not None}
+        if cache is not None:
+            kwargs[self._cache_kwarg] = cache
+        if position_ids is not None:
+            kwargs["position_ids"] = position_ids
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask
+        with self._hooks.use(context):
+            out = self.decoder(**kwargs)
+        hidden = out[0]  # (B, T, D)
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
+        return StreamVLMOutput(self.logits(hidden), cache, hidden)
+
+    def feature_tokens(self, step: Any) -> torch.Tensor:
+        """One feature step as the adapters want it: [C, H, W] or [N, C] -> [N, C] tensor."""
+        t = torch.as_tensor(step)
+        if t.dim() == 3:
+            t = t.flatten(1).T  # (C, H*W) -> (N, C)
+        a = self.config.adapter
+        if tuple(t.shape) != (a.feature_tokens, a.feature_dim):
+            raise ValueError(
+                f"a feature step must be [C={a.feature_dim}, H, W] with H*W={a.feature_tokens} "
+                f"or [N, C], got {list(torch.as_tensor(step).shape)}"
+            )
+        p = self.special.embed
+        return t.to(device=p.device, dtype=p.dtype)
+
+
+__all__ = [
+    "StreamVLM",
+    "StreamVLMOutput",
+    "build_tiny_lm",
+    "load_lm",
+    "resize_vocab",
+    "torch_dtype",
+]
