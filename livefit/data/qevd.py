@@ -12,6 +12,7 @@ shifted clock. A segment's ``response_times`` are seconds from its ``start``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -163,7 +164,7 @@ def split_dir(data_root: str | Path, split: Split) -> Path:
 
 
 def collapse_spans(feedbacks: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Dense per-frame strings -> maximal runs ``(text, first_frame, last_frame)`` of non-empty text."""
+    """Dense per-frame strings -> maximal runs ``(text, first_frame, last_frame)`` of one text."""
     spans: list[tuple[str, int, int]] = []
     for frame, text in enumerate(feedbacks):
         if text == "":
@@ -176,7 +177,7 @@ def collapse_spans(feedbacks: Sequence[str]) -> list[tuple[str, int, int]]:
 
 
 def transition_exercise(text: str) -> str:
-    """"Moving on to high knees!" -> "high knees" (prefixes and every "!" removed)."""
+    """ "Moving on to high knees!" -> "high knees" (prefixes and every "!" removed)."""
     for prefix in TRANSITION_PREFIXES:
         text = text.replace(prefix, "")
     return text.replace("!", "")
@@ -227,9 +228,14 @@ def load_workouts(data_root: str | Path, split: Split) -> list[Workout]:
     if not isinstance(records, list):
         raise QEVDFormatError(f"{json_path}: expected a list of workout records")
     workouts = []
+    seen: dict[str, int] = {}
     for index, raw in enumerate(records):
         record = _check_record(raw, index, json_path)
         where = f"{json_path}: record {index} ({record['long_range_video_file']})"
+        stem = Path(record["long_range_video_file"]).stem
+        if stem in seen:  # segment ids are "<stem>:<k>", so stems must be unique
+            raise QEVDFormatError(f"{where}: video {stem!r} already appears in record {seen[stem]}")
+        seen[stem] = index
         feedbacks = [_rename_labels(text) for text in record["feedbacks"]]
         runs = collapse_spans(feedbacks)
         stamps, flags = record["feedback_timestamps"], record["is_transition"]
@@ -285,7 +291,7 @@ def workout_segments(workout: Workout, mode: Mode = "single_exercise") -> list[S
     if mode != "single_exercise":
         raise QEVDFormatError(f"unknown mode {mode!r}: expected single_exercise or full_workout")
     segments = []
-    for k, (here, after) in enumerate(zip(transitions, transitions[1:])):
+    for k, (here, after) in enumerate(itertools.pairwise(transitions)):
         inside = spans[here + 1 : after]
         if not inside:
             continue  # a segment with no response is dropped; its index k is not reused
@@ -313,7 +319,11 @@ def load_segments(
     data_root: str | Path, split: Split = "test", mode: Mode = "single_exercise"
 ) -> list[Segment]:
     """All segments of a split, in file order. Raises ``QEVDFormatError`` on bad input."""
-    return [seg for workout in load_workouts(data_root, split) for seg in workout_segments(workout, mode)]
+    return [
+        seg
+        for workout in load_workouts(data_root, split)
+        for seg in workout_segments(workout, mode)
+    ]
 
 
 def load_feature_file(
@@ -333,23 +343,31 @@ def load_feature_file(
         raise QEVDFormatError(f"{features}: unreadable feature file ({err})") from None
     if feats.ndim != 4:
         raise QEVDFormatError(
-            f"{features}: expected features of shape [N, C, H, W] "
-            f"(the release: [N, {', '.join(map(str, PAPER_FEATURE_SHAPE))}]), got {list(feats.shape)}"
+            f"{features}: expected features of shape [N, C, H, W] (the release: "
+            f"[N, {', '.join(map(str, PAPER_FEATURE_SHAPE))}]), got {list(feats.shape)}"
         )
     if expected_shape is not None and tuple(feats.shape[1:]) != tuple(expected_shape):
         raise QEVDFormatError(
-            f"{features}: expected per-step shape {list(expected_shape)}, got {list(feats.shape[1:])}"
+            f"{features}: expected per-step shape {list(expected_shape)}, "
+            f"got {list(feats.shape[1:])}"
         )
-    if stamps.ndim != 1 or len(stamps) != len(feats):
+    if stamps.ndim != 1:
+        raise QEVDFormatError(f"{timestamps}: expected a 1-D array, got shape {list(stamps.shape)}")
+    if len(stamps) != len(feats):
         raise QEVDFormatError(
-            f"{timestamps}: {stamps.shape} timestamps for {len(feats)} feature steps in {features}"
+            f"{timestamps}: {len(stamps)} timestamps for {len(feats)} feature steps in {features}"
         )
-    if np.any(np.diff(stamps) <= 0):
-        raise QEVDFormatError(f"{timestamps}: feature timestamps are not strictly increasing")
+    bad = np.flatnonzero(np.diff(stamps) <= 0)
+    if bad.size:
+        raise QEVDFormatError(
+            f"{timestamps}: feature timestamps are not strictly increasing (step {bad[0] + 1})"
+        )
     return feats, stamps
 
 
-def check_features(segments: Sequence[Segment], expected_shape: Sequence[int] | None = None) -> None:
+def check_features(
+    segments: Sequence[Segment], expected_shape: Sequence[int] | None = None
+) -> None:
     """Validate the feature files of every workout behind ``segments`` once each."""
     seen: set[Path] = set()
     for seg in segments:
@@ -359,7 +377,7 @@ def check_features(segments: Sequence[Segment], expected_shape: Sequence[int] | 
 
 
 def data_fingerprint(data_root: str | Path, split: Split) -> str:
-    """SHA-256 of the split's annotation file: identifies the ground truth a result was scored on."""
+    """SHA-256 of the split's annotation file: the ground truth a result was scored on."""
     path = split_dir(data_root, split) / ANNOTATION_FILE
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
