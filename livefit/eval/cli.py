@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +12,7 @@ _BERT = "BERTScore"
 
 
 def evaluate(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option(help="Data root holding QEVD-FIT-COACH[-Benchmark]/.")],
     predictions: Annotated[
         Path, typer.Option(help='JSONL: {"segment_id", "feedbacks": [{"time", "text"}]} per line.')
@@ -78,6 +78,7 @@ def evaluate(
     from livefit.eval.wordnet import WordNetMissingError
 
     started = datetime.now(UTC)
+    command = command_line(ctx.params)
     model = bertscore_model
     if model is not None and model.lower() == "none":
         model = None
@@ -107,7 +108,7 @@ def evaluate(
             data, predictions, config, judge_cache=out / "judge_cache.jsonl", show_progress=True
         )
         results_path, samples_path = write_results(
-            evaluation, out, data, predictions, ["livefit", *sys.argv[1:]], started
+            evaluation, out, data, predictions, command, started
         )
     except (
         QEVDFormatError,
@@ -124,6 +125,18 @@ def evaluate(
     for line in summary_lines(evaluation):
         console.print(line, highlight=False)
     console.print(f"results: {results_path}\nsamples: {samples_path}", highlight=False)
+
+
+def command_line(params: dict) -> list[str]:
+    """The equivalent ``livefit evaluate`` command with every option spelled out."""
+    argv = ["livefit", "evaluate"]
+    for name, value in params.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

@@ -108,7 +108,8 @@ def provenance(
         "judge": _judge_provenance(evaluation),
         "libraries": library_versions(),
         "git": git_state(),
-        "command": shlex.join(command if command is not None else sys.argv),
+        "command": shlex.join(command) if command is not None else None,
+        "argv": sys.argv,
         "host": {"platform": platform.platform(), "machine": platform.machine()},
     }  # fmt: skip
 
