@@ -28,7 +28,12 @@ for _name, _help in {
     app.add_typer(groups[_name], name=_name)
 
 # Stage modules that add commands; each exposes register(groups).
-SUBCOMMAND_MODULES = ("livefit.data.cli", "livefit.eval.cli", "livefit.vision.cli")
+SUBCOMMAND_MODULES = (
+    "livefit.data.cli",
+    "livefit.eval.cli",
+    "livefit.vision.cli",
+    "livefit.train.cli",
+)
 
 for _module in SUBCOMMAND_MODULES:
     importlib.import_module(_module).register(groups)

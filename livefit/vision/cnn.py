@@ -257,6 +257,23 @@ class CausalCNN(nn.Module):
         self.shift_blocks = [
             i for i, m in enumerate(self.cnn) if isinstance(m, InvertedResidual) and m.shift
         ]
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Init for training from scratch without batch norm: He (fan-in) init before ReLU6,
+        unit-gain projections, and zero projections in residual blocks so every residual block
+        starts as the identity and the signal keeps its scale through 30 blocks."""
+        for module in self.cnn.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+        for module in self.cnn:
+            if isinstance(module, InvertedResidual):
+                projection = module.conv[-1]
+                if module.use_residual:
+                    nn.init.zeros_(projection.weight)
+                else:
+                    nn.init.kaiming_normal_(projection.weight, mode="fan_in", nonlinearity="linear")
 
     def initial_state(self, batch: int = 1, device: torch.device | str | None = None) -> CNNState:
         """Zero temporal state for ``batch`` fresh streams."""

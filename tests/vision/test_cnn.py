@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_config
+from vision_helpers import random_model, tiny_config
 
 from livefit.config import load_config, save_config
 from livefit.vision.cnn import (
@@ -45,8 +45,7 @@ def reference_forward(model: CausalCNN, frames: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture
 def model() -> CausalCNN:
-    torch.manual_seed(0)
-    return CausalCNN(tiny_config()).eval()
+    return random_model()
 
 
 def test_clip_matches_reference_semantics(model):

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config, write_video
 from typer.testing import CliRunner
+from vision_helpers import random_model, write_video
 
 from livefit.cli import app
 from livefit.data.qevd import load_segments
-from livefit.vision.cnn import CausalCNN, extract_clip
+from livefit.vision.cnn import extract_clip
 from livefit.vision.extract import Job, shard
 from livefit.vision.preprocess import (
     PreprocessConfig,
@@ -59,8 +59,7 @@ def make_split(root, stems=("w1", "w2")):
 
 @pytest.fixture
 def model_dir(tmp_path):
-    torch.manual_seed(0)
-    save_pretrained(CausalCNN(tiny_config()), tmp_path / "cnn")
+    save_pretrained(random_model(), tmp_path / "cnn")
     return tmp_path / "cnn"
 
 

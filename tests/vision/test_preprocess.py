@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_video
+from vision_helpers import write_video
 
 from livefit.vision.preprocess import (
     PreprocessConfig,

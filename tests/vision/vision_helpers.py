@@ -1,4 +1,4 @@
-"""Shared tiny fixtures for the vision tests: a 32x24 CNN and a few short mp4 files."""
+"""Shared helpers for the vision and train tests: a tiny 32x24 CNN config and an mp4 writer."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pytest
+import torch
 
-from livefit.vision.cnn import BlockSpec, CNNConfig
+from livefit.vision.cnn import BlockSpec, CausalCNN, CNNConfig
 
 
 def tiny_config(**overrides) -> CNNConfig:
@@ -45,6 +45,12 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 30) -> None:
             container.mux(packet)
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(0)
+def random_model(config: CNNConfig | None = None, seed: int = 0) -> CausalCNN:
+    """A tiny CNN with every conv randomised (PyTorch's default init), so that no block is an
+    identity (the training init zeroes residual projections) and parity tests can fail."""
+    torch.manual_seed(seed)
+    model = CausalCNN(config or tiny_config())
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.reset_parameters()
+    return model.eval()

@@ -1,0 +1,121 @@
+"""Training checkpoints: safetensors weights + JSON config, saved atomically, found for resume.
+
+Used by ``livefit.train.loop`` (every stage). A checkpoint is a folder
+
+    <run>/checkpoints/step-000120/
+        model.safetensors        the (unwrapped) model's state dict
+        config.json              the stage's full run config (``livefit.config.save_config``)
+        hyperparameters.json     the same config flattened + step, epoch, library versions
+        trainer_state.pt         optimizer, scheduler, step, epoch, RNG (tensors and numbers only,
+                                 so it loads with ``weights_only=True``)
+
+written into a temporary folder and renamed into place, then ``<run>/checkpoints/latest.json``
+is rewritten atomically to point at it: a crash never leaves a half checkpoint that resume picks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from livefit.config import config_to_dict, save_config
+from livefit.io import atomic_write_json
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+HPARAMS_FILE = "hyperparameters.json"
+STATE_FILE = "trainer_state.pt"
+LATEST_FILE = "latest.json"
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def versions() -> dict[str, str]:
+    import accelerate
+    import safetensors
+
+    return {
+        "torch": torch.__version__,
+        "accelerate": accelerate.__version__,
+        "safetensors": safetensors.__version__,
+    }
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    from safetensors.torch import save
+
+    from livefit.io import atomic_write
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda f: f.write(save(tensors)))
+
+
+def save_checkpoint(
+    run_dir: Path,
+    name: str,
+    model: nn.Module,
+    run_config: Any,
+    trainer_state: dict[str, Any],
+) -> Path:
+    """Write checkpoint ``name`` atomically and point ``latest.json`` at it."""
+    root = Path(run_dir) / "checkpoints"
+    final = root / name
+    tmp = root / f".{name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    save_weights(model, tmp / MODEL_FILE)
+    save_config(run_config, tmp / CONFIG_FILE)
+    info = {k: v for k, v in trainer_state.items() if isinstance(v, (int, float, str))}
+    hparams = {**_flatten(config_to_dict(run_config)), **info, "versions": versions()}
+    atomic_write_json(tmp / HPARAMS_FILE, hparams)
+    torch.save(trainer_state, tmp / STATE_FILE)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    atomic_write_json(root / LATEST_FILE, {"checkpoint": name, **info})
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The folder ``latest.json`` points at, or None for a fresh run."""
+    pointer = Path(run_dir) / "checkpoints" / LATEST_FILE
+    if not pointer.is_file():
+        return None
+    path = pointer.parent / json.loads(pointer.read_text())["checkpoint"]
+    if not (path / STATE_FILE).is_file():
+        raise FileNotFoundError(f"{pointer}: points at {path}, which has no {STATE_FILE}")
+    return path
+
+
+def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
+    """Load weights into ``model``; return the trainer state (optimizer etc.)."""
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(path / MODEL_FILE))
+    return torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` step checkpoints (``latest`` always survives)."""
+    root = Path(run_dir) / "checkpoints"
+    steps = sorted(p for p in root.glob("step-*") if p.is_dir())
+    latest = latest_checkpoint(run_dir)
+    for path in steps[: max(0, len(steps) - keep)]:
+        if path != latest:
+            shutil.rmtree(path)

@@ -1,0 +1,222 @@
+"""The project's one training loop (all three stages), on ``accelerate``.
+
+A stage is a ``Task`` (its model, datasets, loss, evaluation, exported artefacts) plus a
+``LoopConfig`` and an ``OptimConfig``; ``fit`` does the rest the same way for every stage: device
+placement and data-parallel through ``Accelerator`` (CPU here, GPUs unchanged), per-epoch
+deterministic shuffling, gradient clipping, a progress bar, ``metrics.jsonl``, evaluation at a
+fixed epoch interval, checkpoints (``livefit.train.checkpoint``) and exact resume (optimizer,
+scheduler, RNG, position inside the epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from livefit.train.checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer and schedule."""
+
+    name: str = "adam"  # "adam" or "adamw"
+    lr: float = 1e-4  # peak learning rate
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
+    weight_decay: float = 0.0  # decoupled for adamw, L2 for adam
+    grad_clip: float = 0.0  # max global grad norm; 0 = no clipping
+    warmup_steps: int = 0  # linear warm-up from 0 to lr
+    schedule: str = "constant"  # "constant" or "cosine" (to 0 at the last step) after warm-up
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Epochs, batches, evaluation and checkpoint cadence."""
+
+    epochs: int = 1  # passes over the training set
+    max_steps: int = 0  # stop after this many optimizer steps (0 = run all epochs)
+    batch_size: int = 32  # per process
+    eval_every: int = 1  # evaluate every this many epochs (0 = only at the end)
+    save_every: int = 1  # checkpoint every this many epochs (the final one is always saved)
+    keep_checkpoints: int = 2  # step checkpoints kept on disk
+    log_every: int = 10  # steps between metrics.jsonl lines
+    seed: int = 0  # model init, shuffling and augmentation
+    num_workers: int = 0  # DataLoader workers
+    mixed_precision: str = "no"  # accelerate: "no", "fp16" or "bf16"
+
+
+class Task(Protocol):
+    """What a training stage provides to ``fit``."""
+
+    def build_model(self) -> nn.Module: ...
+
+    def train_dataset(self) -> Dataset: ...
+
+    def collate(self, items: list[Any]) -> Any: ...
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, float]]: ...
+
+    def evaluate(self, model: nn.Module, out_dir: Path) -> dict[str, float]: ...
+
+    def export(self, model: nn.Module, run_dir: Path) -> None: ...
+
+
+def _optimizer(params: list[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.name!r}: expected adam or adamw")
+
+
+def _schedule(cfg: OptimConfig, total: int):
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.schedule == "cosine":
+            done = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+        if cfg.schedule != "constant":
+            raise ValueError(f"unknown schedule {cfg.schedule!r}: expected constant or cosine")
+        return 1.0
+
+    return factor
+
+
+@dataclass
+class FitResult:
+    step: int
+    epoch: int
+    metrics: dict[str, float]  # the last evaluation
+    seconds: float
+
+
+def fit(
+    task: Task,
+    loop: LoopConfig,
+    optim: OptimConfig,
+    run_dir: str | Path,
+    run_config: Any,
+    resume: bool = False,
+    progress: bool = True,
+) -> FitResult:
+    """Train ``task`` into ``run_dir``; with ``resume`` continue from its latest checkpoint."""
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, set_seed
+    from tqdm import tqdm
+
+    from livefit.train.checkpoint import save_checkpoint
+
+    run_dir = Path(run_dir)
+    accelerator = Accelerator(
+        mixed_precision=loop.mixed_precision,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    set_seed(loop.seed)
+    model = task.build_model()
+    dataset = task.train_dataset()
+    loader = DataLoader(
+        dataset,
+        batch_size=loop.batch_size,
+        shuffle=True,
+        collate_fn=task.collate,
+        num_workers=loop.num_workers,
+        drop_last=len(dataset) >= loop.batch_size,  # type: ignore[arg-type]
+    )
+    loader = accelerator.prepare(loader)  # sharded per process: len() is this process's share
+    steps_per_epoch = max(1, len(loader))
+    total = loop.epochs * steps_per_epoch
+    if loop.max_steps:
+        total = min(total, loop.max_steps)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = _optimizer(trainable, optim)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(optim, total))
+    step = epoch = skip = 0
+    if resume and (ckpt := latest_checkpoint(run_dir)) is not None:
+        state = load_checkpoint(ckpt, model)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        step, epoch, skip = state["step"], state["epoch"], state["step_in_epoch"]
+        accelerator.print(f"resumed from {ckpt} (step {step}, epoch {epoch})")
+    # The scheduler stays unprepared: it counts optimizer steps, the same on 1 or N processes.
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    def checkpoint(name: str, step_in_epoch: int) -> None:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            trainer_state = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+                "step": step,
+                "epoch": epoch,
+                "step_in_epoch": step_in_epoch,
+            }
+            save_checkpoint(
+                run_dir, name, accelerator.unwrap_model(model), run_config, trainer_state
+            )
+            prune_checkpoints(run_dir, loop.keep_checkpoints)
+
+    def evaluate(tag: str) -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            metrics = task.evaluate(accelerator.unwrap_model(model), run_dir / "eval" / tag)
+        model.train()
+        log({"step": step, "epoch": epoch, **{f"eval/{k}": v for k, v in metrics.items()}})
+        return metrics
+
+    def log(record: dict[str, Any]) -> None:
+        if accelerator.is_main_process:
+            with open(run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    metrics: dict[str, float] = {}
+    bar = tqdm(total=total, initial=step, disable=not (progress and accelerator.is_main_process))
+    model.train()
+    while step < total and epoch < loop.epochs:
+        loader.set_epoch(epoch)
+        batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+        for batch in batches:
+            with accelerator.autocast():
+                loss, parts = task.loss(model, batch)
+            accelerator.backward(loss)
+            if optim.grad_clip:
+                accelerator.clip_grad_norm_(model.parameters(), optim.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch)
+            if step % loop.log_every == 0:
+                lr = scheduler.get_last_lr()[0]
+                log({"step": step, "epoch": epoch, "loss": loss.item(), "lr": lr, **parts})
+            if step >= total:
+                break
+        skip = 0
+        epoch += 1
+        if loop.eval_every and epoch % loop.eval_every == 0 and step < total:
+            metrics = evaluate(f"epoch-{epoch:04d}")
+        if loop.save_every and epoch % loop.save_every == 0 and step < total:
+            checkpoint(f"step-{step:07d}", 0)
+    bar.close()
+    # A run stopped by max_steps mid-epoch resumes inside that epoch.
+    finished_epoch = step % steps_per_epoch == 0
+    if not finished_epoch:
+        epoch -= 1
+    checkpoint(f"step-{step:07d}", 0 if finished_epoch else step % steps_per_epoch)
+    metrics = evaluate("final")
+    if accelerator.is_main_process:
+        task.export(accelerator.unwrap_model(model), run_dir)
+    return FitResult(step, epoch, metrics, time.time() - start)

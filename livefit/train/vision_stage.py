@@ -1,0 +1,388 @@
+"""Stage 1: train the causal 3D CNN on the short clips' fine-grained labels (frame-wise CE).
+
+Plugs into ``livefit.train.loop.fit`` as a ``Task``. Data: the QEVD-FIT-300K layout
+(docs/qevd-fit-300k.md), each clip decoded once through the paper's preprocessing
+(``livefit.vision.preprocess``, 16 fps) and cached as uint8 in ``<run>/cache/``. Training
+samples are random ``crop_frames``-frame crops with per-channel colour jitter and a horizontal
+flip (p = 0.5) that swaps left/right classes through ``labels.json["flip"]``. Feature step k of a
+crop is labelled with the class of 16 fps frame ``4k + 3`` (the last frame it consumed).
+
+Evaluation (held-out participants, the test split; whole clips with the stream warm-up):
+
+- ``step_accuracy``: fine-grained class per feature step.
+- ``exercise_accuracy``: per clip, the exercise with the highest mean probability over the clip's
+  steps (a class's probability counts for its exercise) against the clip's ``exercise``.
+- ``mistake_accuracy`` (the "main mistake" score): per feature step, over the clips of exercises
+  that have at least one mistake class, the predicted mistake attribute (the mistake named by the
+  predicted fine-grained class, or "none" when it names no mistake) against the true one.
+- ``mistake_clip_accuracy``: the same attribute per clip, by majority over its steps.
+
+Outputs per evaluation: ``report.json`` (metrics + per-class reports), ``report.txt``,
+``confusion_fine.png``, ``confusion_exercise.png`` and ``predictions.jsonl`` (one line per clip).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from livefit.io import atomic_write, atomic_write_json, atomic_write_text
+from livefit.train.loop import LoopConfig, OptimConfig
+from livefit.vision.cnn import CNNConfig, FrameClassifier
+from livefit.vision.preprocess import (
+    PreprocessConfig,
+    VideoError,
+    iter_preprocessed,
+    load_timestamps,
+    resample_indices,
+)
+
+CLIPS_DIR = "QEVD-FIT-300K"
+IGNORE = -100  # target of padded frames
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentation (paper: 64-frame crops, colour jitter, flip p = 0.5)."""
+
+    crop_frames: int = 64  # 16 fps frames per training crop (paper 64, ~4 s)
+    flip_p: float = 0.5  # probability of a horizontal flip (labels swapped left <-> right)
+    jitter_gain: float = 0.2  # per-channel gain drawn from [1 - g, 1 + g]
+    jitter_offset: float = 0.05  # per-channel offset drawn from [-o, o]
+
+
+@dataclass(frozen=True)
+class VisionStageConfig:
+    """Stage 1 (vision): the paper-scale defaults are the paper's values."""
+
+    model: CNNConfig = field(default_factory=CNNConfig)  # the CNN (paper: 224x160, 1280 x 7 x 5)
+    dropout: float = 0.2  # classifier dropout before the Linear
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(epochs=500, batch_size=32))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-4))
+    train_split: str = "train"  # clip split trained on
+    eval_split: str = "test"  # held-out participants
+    max_clips: int = 0  # use only the first N clips of each split (0 = all; for smoke runs)
+
+
+@dataclass(frozen=True)
+class Labels:
+    """``labels.json``: the vocabulary of the clips."""
+
+    exercises: tuple[str, ...]
+    fine_grained: tuple[str, ...]
+    flip: dict[str, str]
+    mistakes: tuple[str, ...]
+
+    @classmethod
+    def load(cls, path: Path) -> Labels:
+        try:
+            data = json.loads(path.read_text())
+            labels = cls(
+                tuple(data["exercises"]),
+                tuple(data["fine_grained"]),
+                dict(data.get("flip", {})),
+                tuple(data.get("mistakes", [])),
+            )
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: labels file is missing") from None
+        except (KeyError, TypeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}: not a valid labels.json ({err!r})") from None
+        return labels
+
+    def exercise_of(self, fine: str) -> str:
+        return fine.split(" - ", 1)[0]
+
+    def mistake_of(self, fine: str) -> str:
+        variant = fine.split(" - ", 1)[1] if " - " in fine else ""
+        return variant if variant in self.mistakes else "none"
+
+    def flip_table(self) -> np.ndarray:
+        """Class id -> class id after a horizontal flip (pairs swap both ways)."""
+        index = {name: i for i, name in enumerate(self.fine_grained)}
+        table = np.arange(len(self.fine_grained))
+        for a, b in self.flip.items():
+            if a in index and b in index:
+                table[index[a]], table[index[b]] = index[b], index[a]
+        return table
+
+
+@dataclass
+class Clip:
+    clip_id: str
+    exercise: str
+    frames: np.ndarray  # [T, 3, H, W] uint8, 16 fps
+    labels: np.ndarray  # [T] int64 fine-grained class per 16 fps frame
+
+
+def load_clips(
+    data_root: Path, split: str, labels: Labels, model: CNNConfig, cache: Path | None, limit: int
+) -> list[Clip]:
+    """Decode (or read from the cache) every clip of a split at the model's input size."""
+    root = Path(data_root) / CLIPS_DIR / split
+    index_path = root / "clips.json"
+    if not index_path.is_file():
+        raise FileNotFoundError(f"{index_path}: clip index is missing")
+    records = json.loads(index_path.read_text())
+    if limit:
+        records = records[:limit]
+    pre = PreprocessConfig(fps=model.fps, height=model.input_height, width=model.input_width)
+    cache_file = None
+    if cache is not None:
+        cache_file = cache / f"{split}_{len(records)}_{pre.height}x{pre.width}_{pre.fps:g}fps.npz"
+        if cache_file.is_file():
+            data = np.load(cache_file)
+            offsets = data["offsets"]
+            return [
+                Clip(
+                    r["clip_id"],
+                    r["exercise"],
+                    data["frames"][offsets[i] : offsets[i + 1]],
+                    data["labels"][offsets[i] : offsets[i + 1]],
+                )
+                for i, r in enumerate(records)
+            ]
+    class_id = {name: i for i, name in enumerate(labels.fine_grained)}
+    clips = []
+    from tqdm import tqdm
+
+    for r in tqdm(records, desc=f"decode {split} clips"):
+        times = load_timestamps(root / r["video_timestamps"])
+        frame_labels = r["frame_labels"]
+        if len(frame_labels) != len(times):
+            raise VideoError(
+                f"{index_path}: clip {r['clip_id']} has {len(frame_labels)} frame_labels for "
+                f"{len(times)} video timestamps"
+            )
+        unknown = sorted(set(frame_labels) - set(class_id))
+        if unknown:
+            raise ValueError(f"{index_path}: clip {r['clip_id']}: unknown classes {unknown[:3]}")
+        frames = np.stack([f for f, _ in iter_preprocessed(root / r["video_file"], times, pre)])
+        picks = resample_indices(times, pre.fps)[: len(frames)]
+        ids = np.array([class_id[frame_labels[i]] for i in picks], dtype=np.int64)
+        u8 = np.round(frames * 255).astype(np.uint8)
+        clips.append(Clip(r["clip_id"], r["exercise"], u8, ids))
+    if cache_file is not None:
+        offsets = np.cumsum([0] + [len(c.frames) for c in clips])
+        arrays = {
+            "frames": np.concatenate([c.frames for c in clips]),
+            "labels": np.concatenate([c.labels for c in clips]),
+            "offsets": offsets,
+        }
+        atomic_write(cache_file, lambda f: np.savez(f, **arrays))
+    return clips
+
+
+class CropDataset(Dataset):
+    """Random temporal crops of the training clips (augmentation is applied in ``collate``)."""
+
+    def __init__(self, clips: list[Clip], crop_frames: int, frames_per_step: int):
+        self.clips, self.crop, self.step = clips, crop_frames, frames_per_step
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        clip = self.clips[i]
+        t = len(clip.frames)
+        start = int(torch.randint(0, t - self.crop + 1, ()).item()) if t > self.crop else 0
+        frames = torch.from_numpy(clip.frames[start : start + self.crop])
+        labels = torch.from_numpy(clip.labels[start : start + self.crop])
+        if len(frames) < self.crop:  # short clip: pad at the end (causal: earlier steps intact)
+            pad = self.crop - len(frames)
+            frames = torch.cat([frames, frames[-1:].expand(pad, *frames.shape[1:])])
+            labels = torch.cat([labels, torch.full((pad,), IGNORE)])
+        return frames, labels
+
+
+class VisionTask:
+    """Stage 1 as a ``livefit.train.loop.Task``."""
+
+    def __init__(self, config: VisionStageConfig, data_root: Path, run_dir: Path):
+        self.config, self.data_root, self.run_dir = config, Path(data_root), Path(run_dir)
+        self.labels = Labels.load(self.data_root / CLIPS_DIR / "labels.json")
+        self.flip = torch.from_numpy(self.labels.flip_table())
+        self._eval_clips: list[Clip] | None = None
+
+    def clips(self, split: str) -> list[Clip]:
+        cfg = self.config
+        return load_clips(
+            self.data_root, split, self.labels, cfg.model, self.run_dir / "cache", cfg.max_clips
+        )
+
+    def build_model(self) -> FrameClassifier:
+        cfg = self.config
+        return FrameClassifier(cfg.model, len(self.labels.fine_grained), cfg.dropout)
+
+    def train_dataset(self) -> CropDataset:
+        clips = self.clips(self.config.train_split)
+        cfg = self.config
+        return CropDataset(clips, cfg.augment.crop_frames, cfg.model.frames_per_step)
+
+    def collate(self, items: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        """Stack, scale to [0, 1], colour-jitter, flip; targets at each step's last frame."""
+        aug, step = self.config.augment, self.config.model.frames_per_step
+        frames = torch.stack([f for f, _ in items]).float() / 255  # [B, T, 3, H, W]
+        labels = torch.stack([lab for _, lab in items])  # [B, T]
+        b = frames.shape[0]
+        gain = 1 + (torch.rand(b, 1, 3, 1, 1) * 2 - 1) * aug.jitter_gain
+        offset = (torch.rand(b, 1, 3, 1, 1) * 2 - 1) * aug.jitter_offset
+        frames = (frames * gain + offset).clamp(0, 1)
+        flip = torch.rand(b) < aug.flip_p
+        frames[flip] = frames[flip].flip(-1)
+        valid = labels >= 0
+        flipped = torch.where(valid, self.flip[labels.clamp(min=0)], labels)
+        labels = torch.where(flip[:, None], flipped, labels)
+        return frames, labels[:, step - 1 :: step]  # [B, T/4] targets
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict]:
+        frames, targets = batch
+        logits, _ = model(frames)  # [B, n, K]
+        n = min(logits.shape[1], targets.shape[1])
+        logits, targets = logits[:, :n], targets[:, :n]
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+        valid = targets >= 0
+        acc = (logits.argmax(-1) == targets)[valid].float().mean().item() if valid.any() else 0.0
+        return loss, {"train_step_accuracy": acc}
+
+    @torch.no_grad()
+    def predict(self, model: FrameClassifier, clip: Clip) -> Tensor:
+        """Whole-clip logits ``[n, K]`` with the stream warm-up, as deployed."""
+        cfg = self.config.model
+        device = next(model.parameters()).device
+        usable = len(clip.frames) - len(clip.frames) % cfg.frames_per_step
+        x = torch.from_numpy(clip.frames[:usable]).to(device).float()[None] / 255
+        state = model.backbone.initial_state(1, device)
+        if cfg.warmup_frames:
+            _, state = model(x[:, :1].expand(1, cfg.warmup_frames, *x.shape[2:]), state)
+        logits, _ = model(x, state)
+        return logits[0].float().cpu()
+
+    def evaluate(self, model: nn.Module, out_dir: Path) -> dict[str, float]:
+        if self._eval_clips is None:
+            self._eval_clips = self.clips(self.config.eval_split)
+        return evaluate_clips(self, model, self._eval_clips, out_dir)  # type: ignore[arg-type]
+
+    def export(self, model: nn.Module, run_dir: Path) -> None:
+        """``<run>/cnn/`` (backbone, for ``livefit features extract``) and ``<run>/labels.json``."""
+        from livefit.vision.weights import save_pretrained
+
+        save_pretrained(model.backbone, run_dir / "cnn")  # type: ignore[union-attr]
+        atomic_write_json(
+            run_dir / "labels.json",
+            {
+                "exercises": list(self.labels.exercises),
+                "fine_grained": list(self.labels.fine_grained),
+                "flip": self.labels.flip,
+                "mistakes": list(self.labels.mistakes),
+            },
+        )
+
+
+def _majority(values: list[str]) -> str:
+    return Counter(values).most_common(1)[0][0] if values else "none"
+
+
+def evaluate_clips(
+    task: VisionTask, model: FrameClassifier, clips: list[Clip], out_dir: Path
+) -> dict[str, Any]:
+    """Run every held-out clip, write the reports, return the headline metrics."""
+    from livefit.train.report import (
+        classification_report,
+        confusion_matrix,
+        format_report,
+        plot_confusion,
+    )
+
+    labels = task.labels
+    step = task.config.model.frames_per_step
+    names = list(labels.fine_grained)
+    exercises = sorted({labels.exercise_of(n) for n in names} | {c.exercise for c in clips})
+    ex_index = {e: i for i, e in enumerate(exercises)}
+    class_ex = torch.tensor([ex_index[labels.exercise_of(n)] for n in names])
+    has_mistakes = {labels.exercise_of(n) for n in names if labels.mistake_of(n) != "none"}
+    y_true, y_pred, ex_true, ex_pred = [], [], [], []
+    m_true, m_pred, mc_true, mc_pred = [], [], [], []
+    lines = []
+    for clip in clips:
+        logits = task.predict(model, clip)  # [n, K]
+        target = torch.from_numpy(clip.labels[step - 1 :: step][: len(logits)])
+        pred = logits.argmax(-1)
+        probs = logits.softmax(-1)
+        ex_probs = torch.zeros(len(logits), len(exercises)).index_add_(1, class_ex, probs)
+        clip_ex = exercises[int(ex_probs.mean(0).argmax())] if len(logits) else "none"
+        ex_true.append(ex_index[clip.exercise])
+        ex_pred.append(ex_index.get(clip_ex, 0))
+        y_true.extend(target.tolist())
+        y_pred.extend(pred.tolist())
+        if clip.exercise in has_mistakes:
+            truth = [labels.mistake_of(names[i]) for i in target.tolist()]
+            guess = [labels.mistake_of(names[i]) for i in pred.tolist()]
+            m_true.extend(truth)
+            m_pred.extend(guess)
+            mc_true.append(_majority(truth))
+            mc_pred.append(_majority(guess))
+        lines.append(
+            json.dumps(
+                {
+                    "clip_id": clip.clip_id,
+                    "exercise": clip.exercise,
+                    "predicted_exercise": clip_ex,
+                    "steps": [names[i] for i in pred.tolist()],
+                    "truth": [names[i] for i in target.tolist()],
+                }
+            )
+        )
+    y_true_a, y_pred_a = np.array(y_true, dtype=np.int64), np.array(y_pred, dtype=np.int64)
+    fine = classification_report(y_true_a, y_pred_a, names)
+    ex_report = classification_report(np.array(ex_true), np.array(ex_pred), exercises)
+    mistake_names = sorted(set(m_true) | set(m_pred))
+    m_idx = {m: i for i, m in enumerate(mistake_names)}
+    mistake = classification_report(
+        np.array([m_idx[m] for m in m_true], dtype=np.int64),
+        np.array([m_idx[m] for m in m_pred], dtype=np.int64),
+        mistake_names,
+    )
+    metrics = {
+        "step_accuracy": fine["accuracy"],
+        "exercise_accuracy": ex_report["accuracy"],
+        "exercise_step_accuracy": float(
+            np.mean(class_ex[y_true_a].numpy() == class_ex[y_pred_a].numpy()) if y_true else 0.0
+        ),
+        "mistake_accuracy": mistake["accuracy"],
+        "mistake_clip_accuracy": float(np.mean(np.array(mc_true) == np.array(mc_pred)))
+        if mc_true
+        else 0.0,
+        "clips": len(clips),
+        "steps": len(y_true),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        out_dir / "report.json",
+        {"metrics": metrics, "fine_grained": fine, "exercise": ex_report, "mistake": mistake},
+    )
+    text = "\n".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in
+                     metrics.items())  # fmt: skip
+    text += "\n\n" + format_report(ex_report, "exercise (per clip)")
+    text += "\n" + format_report(mistake, "mistake attribute (per step)")
+    text += "\n" + format_report(fine, "fine-grained (per step)")
+    atomic_write_text(out_dir / "report.txt", text)
+    atomic_write_text(out_dir / "predictions.jsonl", "\n".join(lines) + "\n")
+    plot_confusion(
+        confusion_matrix(y_true_a, y_pred_a, len(names)), names, out_dir / "confusion_fine.png",
+        "fine-grained classes, per feature step",
+    )  # fmt: skip
+    plot_confusion(
+        confusion_matrix(np.array(ex_true), np.array(ex_pred), len(exercises)), exercises,
+        out_dir / "confusion_exercise.png", "exercise, per clip",
+    )  # fmt: skip
+    return metrics
