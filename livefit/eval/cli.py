@@ -62,6 +62,7 @@ def evaluate(
     judge_concurrency: Annotated[int, typer.Option(rich_help_panel=_JUDGE)] = 4,
     judge_timeout: Annotated[float, typer.Option(rich_help_panel=_JUDGE)] = 120.0,
     judge_retries: Annotated[int, typer.Option(rich_help_panel=_JUDGE)] = 4,
+    judge_backoff: Annotated[float, typer.Option(rich_help_panel=_JUDGE)] = 1.0,
 ) -> None:
     """Score PREDICTIONS on a split: temporal F-score, METEOR, ROUGE-L (+ BERTScore, LLM-Acc)."""
     from datetime import UTC, datetime
@@ -102,6 +103,7 @@ def evaluate(
                 concurrency=judge_concurrency,
                 timeout_s=judge_timeout,
                 retries=judge_retries,
+                backoff_s=judge_backoff,
             ),
         )
         evaluation = run(

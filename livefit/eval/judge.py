@@ -66,6 +66,7 @@ class JudgeConfig:
     concurrency: int = 4  # parallel requests to the server
     timeout_s: float = 120.0  # per HTTP request
     retries: int = 4  # per pair, with exponential back-off, before the run stops
+    backoff_s: float = 1.0  # first wait before a retry; doubles each time (at most 30 s)
 
     @property
     def enabled(self) -> bool:
@@ -129,7 +130,7 @@ class HTTPJudge:
         last: Exception | None = None
         for attempt in range(cfg.retries + 1):
             if attempt:
-                time.sleep(min(2.0 ** (attempt - 1), 30.0))
+                time.sleep(min(cfg.backoff_s * 2.0 ** (attempt - 1), 30.0))
             request = urllib.request.Request(
                 self.url, data=data, headers={"Content-Type": "application/json"}
             )
@@ -171,6 +172,11 @@ class TransformersJudge:
         self.name = f"transformers:{path}"
 
     def complete(self, messages: list[dict[str, str]], seed: int | None) -> str:
+        new = self.generate_ids(messages, seed)
+        return self.tokenizer.decode(new, skip_special_tokens=True)
+
+    def generate_ids(self, messages: list[dict[str, str]], seed: int | None):
+        """The sampled reply as token ids, (n_new,) with n_new <= max_new_tokens."""
         import torch
 
         cfg = self.config
@@ -190,8 +196,7 @@ class TransformersJudge:
                 max_new_tokens=cfg.max_new_tokens,
                 pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
             )  # (1, prompt + new)
-        new = out[0, inputs["input_ids"].shape[1] :]
-        return self.tokenizer.decode(new, skip_special_tokens=True)
+        return out[0, inputs["input_ids"].shape[1] :]
 
 
 def make_backend(config: JudgeConfig) -> JudgeBackend:

@@ -165,7 +165,7 @@ def test_cli_writes_results_and_samples(tmp_path, wordnet):
         "--split test --mode single_exercise --matching paper --tolerance 3.0 "
         "--bertscore-batch-size 64 --judge-temperature 0.6 --judge-top-p 0.9 "
         "--judge-max-new-tokens 64 --judge-seed 0 --judge-concurrency 4 --judge-timeout 120.0 "
-        "--judge-retries 4"
+        "--judge-retries 4 --judge-backoff 1.0"
     )
     samples = [json.loads(line) for line in samples_path.read_text().splitlines()]
     assert [s["segment_id"] for s in samples] == ["0001:0", "0001:1", "0001:3", "0002:0"]
