@@ -1,0 +1,1 @@
+"""Contact sheet placeholder replaced below."""
