@@ -30,6 +30,7 @@ for _name, _help in {
 # Stage modules that add commands; each exposes register(groups).
 SUBCOMMAND_MODULES = (
     "livefit.data.cli",
+    "livefit.synth.cli",
     "livefit.eval.cli",
     "livefit.vision.cli",
     "livefit.train.cli",
