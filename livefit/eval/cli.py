@@ -123,9 +123,10 @@ def evaluate(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     console = Console()
-    console.print(render_table(evaluation, f"QEVD-FIT-COACH {split}: {predictions.name}"))
+    title = f"QEVD-FIT-COACH {split} ({mode}), paper protocol"
+    console.print(render_table(evaluation, predictions.stem, title))
     for line in summary_lines(evaluation):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, markup=False)
     console.print(f"results: {results_path}\nsamples: {samples_path}", highlight=False)
 
 

@@ -218,7 +218,7 @@ def _bar(total: int, desc: str, show: bool):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="pair", leave=False)
+    return tqdm(total=total, desc=desc, unit="pair", leave=False, disable=None)  # None: tty only
 
 
 def _progress(iterable, total: int, desc: str, show: bool):
@@ -226,4 +226,4 @@ def _progress(iterable, total: int, desc: str, show: bool):
         return iterable
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit="pair", leave=False)
+    return tqdm(iterable, total=total, desc=desc, unit="pair", leave=False, disable=None)

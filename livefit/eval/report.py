@@ -97,6 +97,11 @@ def provenance(
             "shared/spec/evaluation-protocol.md: paper matching (nearest candidate only, "
             f"|dt| < {cfg.tolerance / 2} s, order-preserving), micro-averaged P/R/F, text "
             "metrics averaged over all recall-direction pairs"
+            + (
+                "; *_optimal: order-preserving maximum matching in the same window (extra)"
+                if cfg.matching == "optimal"
+                else ""
+            )
         ),
         "tokenizer": evaluation.info["tokenizer"],
         "wordnet": evaluation.info["wordnet"],
@@ -207,8 +212,11 @@ def _fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def render_table(evaluation: Evaluation, title: str) -> Any:
-    """A rich Table shaped like the paper's Table 4 (one row per matching mode)."""
+def render_table(evaluation: Evaluation, method: str, title: str) -> Any:
+    """A rich Table shaped like the paper's Table 4, plus temporal precision and recall.
+
+    One row per matching mode; a figure that was not computed shows as "-".
+    """
     from rich.table import Table
 
     table = Table(title=title)
@@ -220,7 +228,7 @@ def render_table(evaluation: Evaluation, title: str) -> Any:
         if f"t_f_score{suffix}" not in m:
             continue
         table.add_row(
-            "matching: " + name + (" (paper)" if name == "paper" else " (extra)"),
+            method if name == "paper" else f"{method} (optimal matching)",
             _fmt(m.get(f"meteor{suffix}"), 3),
             _fmt(m.get(f"rouge_l{suffix}"), 3),
             _fmt(m.get(f"bertscore_f1{suffix}"), 3),
@@ -240,6 +248,10 @@ def summary_lines(evaluation: Evaluation) -> list[str]:
         f"({c['empty_predictions_dropped']} empty dropped); matched GT {c['matched_gt']}, "
         f"matched predictions {c['matched_predictions']}"
     ]
+    missing = [r.segment.segment_id for r in evaluation.results if r.missing]
+    if missing:
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        lines.append(f"missing (scored silent): {', '.join(missing[:10])}{more}")
     if "bertscore" in evaluation.info:
         b = evaluation.info["bertscore"]
         lines.append(f"BERT: {b['model']}, layer {b['layer']}, no idf, no rescaling")
