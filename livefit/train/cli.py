@@ -41,7 +41,7 @@ def vision(
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.json")
         start = time.time()
-        task = VisionTask(cfg, data, out)
+        task = VisionTask(cfg, data, out, progress)
         result = fit(task, cfg.loop, cfg.optim, out, cfg, resume=resume, progress=progress)
     except (FileNotFoundError, ValueError, VideoError) as err:
         typer.echo(f"error: {err}", err=True)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from livefit.train.checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints
 
@@ -69,6 +69,26 @@ class Task(Protocol):
     def export(self, model: nn.Module, run_dir: Path) -> None: ...
 
 
+class EpochSampler(Sampler[int]):
+    """A shuffle that depends only on (seed, epoch) and can start ``skip`` samples in, so a
+    resumed run draws exactly the batches an uninterrupted one would. (Named ``start_epoch``, not
+    ``set_epoch``: accelerate's loader calls ``set_epoch`` with its own iteration counter, which
+    restarts at 0 in a resumed process.)"""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch, self.skip = size, seed, 0, 0
+
+    def start_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        yield from torch.randperm(self.size, generator=generator)[self.skip :].tolist()
+
+    def __len__(self) -> int:
+        return self.size - self.skip
+
+
 def _optimizer(params: list[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
     if cfg.name == "adam":
         return torch.optim.Adam(params, cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
@@ -110,26 +130,26 @@ def fit(
 ) -> FitResult:
     """Train ``task`` into ``run_dir``; with ``resume`` continue from its latest checkpoint."""
     from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, set_seed
+    from accelerate.utils import set_seed
     from tqdm import tqdm
 
     from livefit.train.checkpoint import save_checkpoint
 
     run_dir = Path(run_dir)
-    accelerator = Accelerator(
-        mixed_precision=loop.mixed_precision,
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
-    )
+    accelerator = Accelerator(mixed_precision=loop.mixed_precision)
     set_seed(loop.seed)
     model = task.build_model()
     dataset = task.train_dataset()
     loader = DataLoader(
         dataset,
         batch_size=loop.batch_size,
-        shuffle=True,
+        sampler=(sampler := EpochSampler(len(dataset), loop.seed)),  # type: ignore[arg-type]
         collate_fn=task.collate,
         num_workers=loop.num_workers,
         drop_last=len(dataset) >= loop.batch_size,  # type: ignore[arg-type]
+        # Its own generator: starting an epoch must not draw from the global RNG (that would
+        # shift the dropout masks of a resumed run).
+        generator=torch.Generator().manual_seed(loop.seed),
     )
     loader = accelerator.prepare(loader)  # sharded per process: len() is this process's share
     steps_per_epoch = max(1, len(loader))
@@ -185,9 +205,11 @@ def fit(
     bar = tqdm(total=total, initial=step, disable=not (progress and accelerator.is_main_process))
     model.train()
     while step < total and epoch < loop.epochs:
-        loader.set_epoch(epoch)
-        batches = accelerator.skip_first_batches(loader, skip) if skip else loader
-        for batch in batches:
+        # Skipping k steps skips k batches on every process (accelerate deals batches round-robin).
+        sampler.start_epoch(epoch, skip * loop.batch_size * accelerator.num_processes)
+        if hasattr(dataset, "start_epoch"):
+            dataset.start_epoch(epoch)  # the dataset's own random draws, if it has any
+        for batch in loader:
             with accelerator.autocast():
                 loss, parts = task.loss(model, batch)
             accelerator.backward(loss)

@@ -125,7 +125,13 @@ class Clip:
 
 
 def load_clips(
-    data_root: Path, split: str, labels: Labels, model: CNNConfig, cache: Path | None, limit: int
+    data_root: Path,
+    split: str,
+    labels: Labels,
+    model: CNNConfig,
+    cache: Path | None,
+    limit: int,
+    progress: bool = True,
 ) -> list[Clip]:
     """Decode (or read from the cache) every clip of a split at the model's input size."""
     root = Path(data_root) / CLIPS_DIR / split
@@ -155,7 +161,7 @@ def load_clips(
     clips = []
     from tqdm import tqdm
 
-    for r in tqdm(records, desc=f"decode {split} clips"):
+    for r in tqdm(records, desc=f"decode {split} clips", disable=not progress):
         times = load_timestamps(root / r["video_timestamps"])
         frame_labels = r["frame_labels"]
         if len(frame_labels) != len(times):
@@ -182,33 +188,48 @@ def load_clips(
     return clips
 
 
-class CropDataset(Dataset):
-    """Random temporal crops of the training clips (augmentation is applied in ``collate``)."""
+Item = tuple[Tensor, Tensor, bool, Tensor, Tensor]  # frames, labels, flip, gain, offset
 
-    def __init__(self, clips: list[Clip], crop_frames: int, frames_per_step: int):
-        self.clips, self.crop, self.step = clips, crop_frames, frames_per_step
+
+class CropDataset(Dataset):
+    """Random temporal crops of the training clips with their augmentation draws (applied in
+    ``VisionTask.collate``). The draws depend only on (seed, epoch, index), not on the global
+    RNG, so a resumed run sees exactly the samples an uninterrupted one would."""
+
+    def __init__(self, clips: list[Clip], augment: AugmentConfig, seed: int):
+        self.clips, self.augment, self.seed, self.epoch = clips, augment, seed, 0
+
+    def start_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        clip = self.clips[i]
+    def __getitem__(self, i: int) -> Item:
+        clip, aug = self.clips[i], self.augment
+        rng = np.random.default_rng([self.seed, self.epoch, i])
         t = len(clip.frames)
-        start = int(torch.randint(0, t - self.crop + 1, ()).item()) if t > self.crop else 0
-        frames = torch.from_numpy(clip.frames[start : start + self.crop])
-        labels = torch.from_numpy(clip.labels[start : start + self.crop])
-        if len(frames) < self.crop:  # short clip: pad at the end (causal: earlier steps intact)
-            pad = self.crop - len(frames)
+        start = int(rng.integers(0, t - aug.crop_frames + 1)) if t > aug.crop_frames else 0
+        flip = bool(rng.random() < aug.flip_p)
+        gain = torch.from_numpy(1 + (rng.random(3) * 2 - 1) * aug.jitter_gain).float()
+        offset = torch.from_numpy((rng.random(3) * 2 - 1) * aug.jitter_offset).float()
+        frames = torch.from_numpy(clip.frames[start : start + aug.crop_frames])
+        labels = torch.from_numpy(clip.labels[start : start + aug.crop_frames])
+        if len(frames) < aug.crop_frames:  # short clip: pad the end (causal: earlier steps intact)
+            pad = aug.crop_frames - len(frames)
             frames = torch.cat([frames, frames[-1:].expand(pad, *frames.shape[1:])])
             labels = torch.cat([labels, torch.full((pad,), IGNORE)])
-        return frames, labels
+        return frames, labels, flip, gain, offset
 
 
 class VisionTask:
     """Stage 1 as a ``livefit.train.loop.Task``."""
 
-    def __init__(self, config: VisionStageConfig, data_root: Path, run_dir: Path):
+    def __init__(
+        self, config: VisionStageConfig, data_root: Path, run_dir: Path, progress: bool = True
+    ):
         self.config, self.data_root, self.run_dir = config, Path(data_root), Path(run_dir)
+        self.progress = progress
         self.labels = Labels.load(self.data_root / CLIPS_DIR / "labels.json")
         self.flip = torch.from_numpy(self.labels.flip_table())
         self._eval_clips: list[Clip] | None = None
@@ -216,7 +237,13 @@ class VisionTask:
     def clips(self, split: str) -> list[Clip]:
         cfg = self.config
         return load_clips(
-            self.data_root, split, self.labels, cfg.model, self.run_dir / "cache", cfg.max_clips
+            self.data_root,
+            split,
+            self.labels,
+            cfg.model,
+            self.run_dir / "cache",
+            cfg.max_clips,
+            self.progress,
         )
 
     def build_model(self) -> FrameClassifier:
@@ -225,19 +252,17 @@ class VisionTask:
 
     def train_dataset(self) -> CropDataset:
         clips = self.clips(self.config.train_split)
-        cfg = self.config
-        return CropDataset(clips, cfg.augment.crop_frames, cfg.model.frames_per_step)
+        return CropDataset(clips, self.config.augment, self.config.loop.seed)
 
-    def collate(self, items: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    def collate(self, items: list[Item]) -> tuple[Tensor, Tensor]:
         """Stack, scale to [0, 1], colour-jitter, flip; targets at each step's last frame."""
-        aug, step = self.config.augment, self.config.model.frames_per_step
-        frames = torch.stack([f for f, _ in items]).float() / 255  # [B, T, 3, H, W]
-        labels = torch.stack([lab for _, lab in items])  # [B, T]
-        b = frames.shape[0]
-        gain = 1 + (torch.rand(b, 1, 3, 1, 1) * 2 - 1) * aug.jitter_gain
-        offset = (torch.rand(b, 1, 3, 1, 1) * 2 - 1) * aug.jitter_offset
+        step = self.config.model.frames_per_step
+        frames = torch.stack([it[0] for it in items]).float() / 255  # [B, T, 3, H, W]
+        labels = torch.stack([it[1] for it in items])  # [B, T]
+        flip = torch.tensor([it[2] for it in items])  # [B]
+        gain = torch.stack([it[3] for it in items])[:, None, :, None, None]  # [B, 1, 3, 1, 1]
+        offset = torch.stack([it[4] for it in items])[:, None, :, None, None]
         frames = (frames * gain + offset).clamp(0, 1)
-        flip = torch.rand(b) < aug.flip_p
         frames[flip] = frames[flip].flip(-1)
         valid = labels >= 0
         flipped = torch.where(valid, self.flip[labels.clamp(min=0)], labels)
