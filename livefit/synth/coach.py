@@ -32,6 +32,11 @@ START_ACK = (
     "Good, that's the way to start!",
     "There you go, looking good so far!",
 )
+START_AFTER_REMINDER = (
+    "There you go, now you're moving!",
+    "That's it, nice to see you going!",
+    "Good, let's keep that going now!",
+)
 REMINDER = (
     "Come on, let's get started!",
     "Let's go, time to start moving!",
@@ -78,7 +83,7 @@ SWITCH_SIDES = (
     "Time to switch to the other side!",
 )
 SUMMARY = (
-    "Great job on those {exercise}!",
+    "Great job on the {exercise}!",
     "Nice work, you did {n} {exercise}!",
     "Well done, that was {n} reps!",
     "That's time, good work on {exercise}!",
@@ -96,12 +101,19 @@ GOOD_FORM = (
 
 _NUMBERS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty"
+    "fifteen sixteen seventeen eighteen nineteen"
 ).split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
 def number_word(n: int) -> str:
-    return _NUMBERS[n] if 0 <= n < len(_NUMBERS) else str(n)
+    """0-99 in words ("twenty-one"), larger numbers as digits."""
+    if 0 <= n < 20:
+        return _NUMBERS[n]
+    if 20 <= n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens - 2] + (f"-{_NUMBERS[ones]}" if ones else "")
+    return str(n)
 
 
 def say_duration(text: str, rng: np.random.Generator) -> float:
@@ -140,6 +152,7 @@ __all__ = [
     "SESSION_END",
     "SPEED_UP",
     "START_ACK",
+    "START_AFTER_REMINDER",
     "SUMMARY",
     "SUMMARY_UNCOUNTED",
     "SWITCH_SIDES",

@@ -1,1 +1,163 @@
-"""Contact sheet placeholder replaced below."""
+"""Contact sheet of a QEVD-SIM dataset: a PNG grid of frames with labels and the coach's lines.
+
+A debugging and documentation view over the generator's output (``livefit data contact-sheet``):
+frames sampled evenly over one long-range workout, each captioned with its time, ground-truth
+fine-grained label and rep count (from the sidecar) and the line the coach is saying (or said
+last), followed by the middle frame of the first short clips with their label and feedback.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livefit.data.qevd import SPLIT_DIRS, QEVDFormatError, load_workouts
+
+SCALE = 1.5  # frames are enlarged so the captions stay readable
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+CAPTION_LINES = 5
+
+
+class ContactSheetError(ValueError):
+    """The data root does not hold what the contact sheet needs."""
+
+
+def _caption(tile_w: int, lines: list[tuple[str, tuple[int, int, int]]]) -> np.ndarray:
+    strip = np.full((CAPTION_LINES * 13 + 6, tile_w, 3), 250, np.uint8)
+    y = 12
+    wrapped: list[tuple[str, tuple[int, int, int]]] = []
+    for text, colour in lines:
+        wrapped += [(w, colour) for w in textwrap.wrap(text, width=int(tile_w / 6.2)) or [""]]
+    for text, colour in wrapped[:CAPTION_LINES]:
+        cv2.putText(strip, text, (3, y), FONT, 0.36, colour, 1, cv2.LINE_AA)
+        y += 13
+    return strip
+
+
+def _tile(frame: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]]) -> np.ndarray:
+    big = cv2.resize(frame, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_LINEAR)
+    tile = np.concatenate([big, _caption(big.shape[1], lines)], axis=0)
+    return cv2.copyMakeBorder(tile, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+
+
+def _frames_at(video: Path, wanted: list[int]) -> dict[int, np.ndarray]:
+    import av
+
+    out: dict[int, np.ndarray] = {}
+    want = set(wanted)
+    with av.open(str(video)) as src:
+        for i, frame in enumerate(src.decode(video=0)):
+            if i in want:
+                out[i] = frame.to_ndarray(format="rgb24")
+            if len(out) == len(want):
+                break
+    return out
+
+
+def _grid(tiles: list[np.ndarray], columns: int) -> np.ndarray:
+    h = max(t.shape[0] for t in tiles)
+    w = max(t.shape[1] for t in tiles)
+    pad = [np.pad(t, ((0, h - t.shape[0]), (0, w - t.shape[1]), (0, 0)), constant_values=255)
+           for t in tiles]  # fmt: skip
+    while len(pad) % columns:
+        pad.append(np.full((h, w, 3), 255, np.uint8))
+    rows = [np.concatenate(pad[i : i + columns], 1) for i in range(0, len(pad), columns)]
+    return np.concatenate(rows, 0)
+
+
+def _title(text: str, width: int) -> np.ndarray:
+    strip = np.full((26, width, 3), 255, np.uint8)
+    cv2.putText(strip, text, (6, 18), FONT, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    return strip
+
+
+def make_contact_sheet(
+    data_root: Path,
+    out: Path,
+    split: str = "test",
+    workout: int = 0,
+    columns: int = 6,
+    rows: int = 4,
+    clips: int = 12,
+) -> None:
+    """Write the contact sheet PNG of ``data_root`` to ``out``."""
+    from livefit.io import atomic_write
+
+    data_root = Path(data_root)
+    try:
+        workouts = load_workouts(data_root, split)  # type: ignore[arg-type]
+    except QEVDFormatError as err:
+        raise ContactSheetError(str(err)) from None
+    if not 0 <= workout < len(workouts):
+        raise ContactSheetError(f"{data_root}: split {split} has {len(workouts)} workouts")
+    w = workouts[workout]
+    side = w.split_dir / Path(w.video_file).with_name(f"{w.stem}_groundtruth.json")
+    if not side.is_file():
+        raise ContactSheetError(f"{side}: ground-truth sidecar is missing (not QEVD-SIM data?)")
+    meta = json.loads(side.read_text())
+    gt = np.load(side.with_suffix(".npz"))
+    labels_path = data_root / "QEVD-FIT-300K" / "labels.json"
+    classes = json.loads(labels_path.read_text())["fine_grained"]
+    record = meta["record"]
+    n = len(record["feedbacks"])
+    picks = np.linspace(0, n - 1, columns * rows).round().astype(int).tolist()
+    frames = _frames_at(w.video, picks)
+    times = w.frame_times - w.frame_times[0]
+    tiles = []
+    for i in picks:
+        said = record["feedbacks"][i]
+        if not said:  # the last line said, if any, within 3 s
+            back = [j for j in range(max(0, i - 90), i) if record["feedbacks"][j]]
+            said = f"(after: {record['feedbacks'][back[-1]]})" if back else "(silent)"
+        lines = [
+            (f"t={times[i]:.1f}s  reps={int(gt['reps'][i])}", (90, 90, 90)),
+            (classes[int(gt["fine_label"][i])], (20, 20, 160)),
+            (f"coach: {said}", (0, 110, 0)),
+        ]
+        tiles.append(_tile(frames[i], lines))
+    sheet = [_grid(tiles, columns)]
+    title = (
+        f"{data_root.name} / {SPLIT_DIRS[split]} / {w.video_file}  "
+        f"participant {meta['participant']}  mirrored={meta['mirrored']}  "
+        f"exercises: {', '.join(meta['exercises'])}"
+    )
+    sheet.insert(0, _title(title, sheet[0].shape[1]))
+    clip_json = data_root / "QEVD-FIT-300K" / ("train" if split == "train" else "test")
+    clip_file = clip_json / "clips.json"
+    if clips > 0 and clip_file.is_file():
+        records = json.loads(clip_file.read_text())[:clips]
+        ctiles = []
+        for r in records:
+            n_frames = len(r["frame_labels"])
+            mid = n_frames // 2
+            frame = _frames_at(clip_json / r["video_file"], [mid]).get(mid)
+            if frame is None:
+                continue
+            lines = [
+                (f"{r['clip_id']}  {r['participant']}", (90, 90, 90)),
+                (r["frame_labels"][mid], (20, 20, 160)),
+                (f"coach: {' '.join(r['feedbacks'])}", (0, 110, 0)),
+            ]
+            ctiles.append(_tile(frame, lines))
+        if ctiles:
+            grid = _grid(ctiles, columns)
+            sheet += [
+                _title("short clips (QEVD-FIT-300K layout), middle frame", grid.shape[1]),
+                grid,
+            ]
+    width = max(s.shape[1] for s in sheet)
+    sheet = [
+        np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)), constant_values=255) for s in sheet
+    ]
+    img = np.concatenate(sheet, 0)
+    ok, png = cv2.imencode(".png", img[..., ::-1])
+    if not ok:
+        raise ContactSheetError(f"{out}: PNG encoding failed")
+    atomic_write(out, lambda f: f.write(png.tobytes()))
+
+
+__all__ = ["ContactSheetError", "make_contact_sheet"]

@@ -249,33 +249,47 @@ class Renderer:
             uv[..., 0] = self.scene.width - 1 - uv[..., 0]
         return uv
 
-    def frames(self, joints: np.ndarray) -> Iterator[np.ndarray]:
+    def frames(self, joints: np.ndarray, chunk: int = 256) -> Iterator[np.ndarray]:
         """Yield RGB frames ``[H, W, 3]`` uint8, one per row of ``joints``."""
+        for lo in range(0, joints.shape[0], chunk):
+            yield from self._frames(joints[lo : lo + chunk])
+
+    def _frames(self, joints: np.ndarray) -> Iterator[np.ndarray]:
         sc, shape = self.scene, self.shape
         uv = self.project(joints) * ONE  # [T, 33, 2] fixed point
         z = joints[..., 2]
         s = sc.px_per_m * shape.height * shape.build * ONE
-        parts = []
+        light = np.array(sc.light)
+        polys, depth, mats = [], [], []
         for name, a, b, r0, r1, mat in _LIMBS:
-            p0 = np.concatenate([_point(uv, a), _point(z[..., None], a)], -1)
-            p1 = np.concatenate([_point(uv, b), _point(z[..., None], b)], -1)
-            parts.append((name, p0, p1, r0 * s, r1 * s, mat))
-        t_count = joints.shape[0]
-        depth = np.stack([0.5 * (p[1][:, 2] + p[2][:, 2]) for p in parts], 1)  # [T, P]
-        depth[:, [i for i, p in enumerate(parts) if p[0] in ("spine", "pelvis", "chest")]] -= 0.06
+            p0, p1 = _point(uv, a), _point(uv, b)
+            r0, r1 = r0 * s, r1 * s
+            off = light * 0.35 * r0
+            # Three layers per part: dark outline, shadow-side fill, lit highlight.
+            polys.append(
+                np.stack(
+                    [
+                        _capsule_poly(p0, p1, r0 + ONE, r1 + ONE),
+                        _capsule_poly(p0, p1, r0, r1),
+                        _capsule_poly(p0 + off, p1 + off, 0.55 * r0, 0.55 * r1),
+                    ],
+                    axis=1,
+                )
+            )  # [T, 3, 2K, 2]
+            d = 0.5 * (_point(z[..., None], a) + _point(z[..., None], b))[:, 0]
+            depth.append(d - (0.06 if name in ("spine", "pelvis", "chest") else 0.0))
+            mats.append(self.tones[mat])
+        all_polys = np.stack(polys, axis=1).astype(np.int32)  # [T, P, 3, 2K, 2]
         head_c = 0.5 * (uv[:, LM["left_ear"]] + uv[:, LM["right_ear"]])
         head_z = 0.5 * (z[:, LM["left_ear"]] + z[:, LM["right_ear"]])
-        depth = np.concatenate([depth, head_z[:, None] + 0.02], 1)
-        order = np.argsort(depth, axis=1, kind="stable")
-        light = np.array(sc.light)
+        order = np.argsort(np.stack(depth + [head_z + 0.02], 1), axis=1, kind="stable")
         head_r = shape.head_radius * sc.px_per_m * ONE * 1.05
         nose_dir = uv[:, LM["nose"]] - head_c
         facing = z[:, LM["nose"]] - head_z  # > 0: face turned towards the camera
-        shadow_c = tuple(
-            float(v) * 0.6
-            for v in self.background[int(min(sc.floor_v, sc.height - 1)), sc.width // 2]
-        )
-        for t in range(t_count):
+        row = int(min(sc.floor_v, sc.height - 1))
+        shadow_c = tuple(float(v) * 0.6 for v in self.background[row, sc.width // 2])
+        n_parts = len(_LIMBS)
+        for t in range(joints.shape[0]):
             img = self.background.copy()
             lo, hi = uv[t, :, 0].min(), uv[t, :, 0].max()
             cv2.ellipse(
@@ -285,16 +299,14 @@ class Renderer:
                 0, 0, 360, shadow_c, -1, cv2.LINE_AA, SHIFT,
             )  # fmt: skip
             for j in order[t]:
-                if j == len(parts):
+                if j == n_parts:
                     self._head(img, head_c[t], head_r, nose_dir[t], facing[t], uv[t], light)
                     continue
-                _, p0, p1, r0, r1, mat = parts[j]
-                dark, base, high = self.tones[mat]
-                a, b = p0[t, :2], p1[t, :2]
-                _capsule(img, a, b, r0 + ONE, r1 + ONE, dark)
-                _capsule(img, a, b, r0, r1, base)
-                off = light * 0.35 * r0
-                _capsule(img, a + off, b + off, r0 * 0.55, r1 * 0.55, high)
+                tones = mats[j]
+                for layer in range(3):
+                    cv2.fillConvexPoly(
+                        img, all_polys[t, j, layer], tones[layer], cv2.LINE_AA, SHIFT
+                    )
             if sc.blur:
                 img = cv2.GaussianBlur(img, (3, 3), 0.7)
             if sc.mirrored:
@@ -323,7 +335,7 @@ class Renderer:
         if look.hair_style != "bald":
             # Hair cap: the half of the head away from the face, plus the crown.
             ang = float(np.degrees(np.arctan2(back[1], back[0])))
-            span = 110 if facing > 0 else 150
+            span = 80 if facing > 0 else 150
             cv2.ellipse(img, ci, (ri + ONE // 2, ri + ONE // 2), ang, -span, span, hair, -1,
                         cv2.LINE_AA, SHIFT)  # fmt: skip
             top = c + np.array([0, -0.35 * r]) + back * 0.15 * r
@@ -342,6 +354,21 @@ class Renderer:
             m0, m1 = uv[LM["mouth_left"]], uv[LM["mouth_right"]]
             cv2.line(img, (int(m0[0]), int(m0[1])), (int(m1[0]), int(m1[1])), (150, 60, 60),
                      1, cv2.LINE_AA, SHIFT)  # fmt: skip
+
+
+_ARC = np.linspace(-np.pi / 2, np.pi / 2, 7)
+
+
+def _capsule_poly(a: np.ndarray, b: np.ndarray, r0: float, r1: float) -> np.ndarray:
+    """Convex outline ``[T, 14, 2]`` of tapered capsules from ``a`` to ``b`` (``[T, 2]`` each)."""
+    d = b - a
+    length = np.linalg.norm(d, axis=1, keepdims=True)
+    d = np.where(length > 1e-6, d / np.maximum(length, 1e-6), np.array([1.0, 0.0]))
+    n = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    c, s = np.cos(_ARC)[None, :, None], np.sin(_ARC)[None, :, None]
+    cap_b = b[:, None] + r1 * (c * d[:, None] + s * n[:, None])  # around b, facing away from a
+    cap_a = a[:, None] - r0 * (c * d[:, None] + s * n[:, None])  # around a, facing away from b
+    return np.concatenate([cap_b, cap_a], axis=1)
 
 
 def _capsule(img: np.ndarray, a: np.ndarray, b: np.ndarray, r0: float, r1: float, c) -> None:

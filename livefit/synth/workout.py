@@ -20,7 +20,7 @@ from livefit.synth.motion import TEMPO_RATE, Interval
 
 DT = 0.1  # simulation step, seconds
 MIN_GAP_S = 0.4  # silence between two lines at least (keeps spans apart on every frame)
-FILLER_GAP_S = (4.3, 6.6)  # start-to-start spacing of unprompted lines (paper: 5.3 s silence)
+FILLER_GAP_S = (4.6, 7.0)  # start-to-start spacing of unprompted lines (paper: 5.3 s silence)
 REACTION_S = (0.4, 0.9)  # coach reaction delay after something becomes visible
 VISIBLE_S = 0.5  # a mistake ramps in over ~0.5 s before it is visible
 BREAK_ACTIVITIES = (
@@ -49,11 +49,11 @@ class _Episode:
     onset: float
     will_fix: bool
     active: bool = False
-    visible_at: float = 0.0
+    visible_at: float = 0.0  # when the coach has seen it (onset + ramp + reaction)
     said: int = 0
     last_said_end: float = 0.0
     fix_at: float | None = None
-    fixed_at: float | None = None
+    fixed_at: float | None = None  # when the coach has seen the fix
     acked: bool = False
     done: bool = False
 
@@ -148,6 +148,7 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
     resume_at: float | None = None
     phase = 0.0
     gap = sim.gap()
+    start_react = sim.react()
     t = tr.t1
     while t < clock_end:
         # --- the user ------------------------------------------------------------------------
@@ -157,10 +158,10 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
         active = started and not paused and sim.state["activity"] == ex.name
         for ep in episodes:
             if active and not ep.active and not ep.done and t >= ep.onset:
-                ep.active, ep.visible_at = True, t + VISIBLE_S
+                ep.active, ep.visible_at = True, t + VISIBLE_S + sim.react()
                 sim.set_state(t, mistakes=(ep.name,))
             if ep.active and ep.fix_at is not None and t >= ep.fix_at:
-                ep.active, ep.done, ep.fixed_at = False, True, t
+                ep.active, ep.done, ep.fixed_at = False, True, t + VISIBLE_S + sim.react()
                 sim.set_state(t, mistakes=())
         if (
             started
@@ -209,16 +210,18 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
                 ep.last_said_end = line.t1
                 if ep.will_fix or ep.said == 2:
                     ep.fix_at = line.t1 + float(rng.uniform(0.8, 2.0))
-            elif fixed and t >= fixed[0].fixed_at + VISIBLE_S + sim.react():  # type: ignore[operator]
+            elif fixed and t >= fixed[0].fixed_at:  # type: ignore[operator]
                 fixed[0].acked = True
                 sim.say(t, C.pick(C.FIXED_ACK, rng, sim.last_text), "fixed_ack")
             elif paused and t >= paused_at + 1.0:
                 line = sim.say(t, C.pick(C.KEEP_GOING, rng, sim.last_text), "keep_going")
                 pause_end = line.t1 + float(rng.uniform(0.5, 1.3))
                 paused_at = 1e9  # said once
-            elif started and not start_acked and t >= t_start + sim.react() and t < t_start + 5:
+            elif started and not start_acked and t >= t_start + start_react and t < t_start + 5:
                 start_acked = True
-                if rng.random() < 0.75:
+                if reminded:
+                    sim.say(t, C.pick(C.START_AFTER_REMINDER, rng, sim.last_text), "start_ack")
+                elif rng.random() < 0.75:
                     sim.say(t, C.pick(C.START_ACK, rng, sim.last_text), "start_ack")
             elif started and state["tempo"] == "slow" and not sped_up and t >= t_start + 4:
                 sped_up = True
@@ -229,7 +232,10 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
                 switched = True
                 line = sim.say(t, C.pick(C.SWITCH_SIDES, rng, sim.last_text), "switch_sides")
                 switch_go = line.t1 + float(rng.uniform(0.4, 1.0))
-            elif started and not paused and t - sim.last_start >= gap and not mistakes_now:
+            elif (
+                started and not paused and not mistakes_now
+                and t - sim.last_start >= gap and t >= t_start + 2.5
+            ):  # fmt: skip
                 gap = sim.gap()
                 n = int(np.floor(phase))
                 if ex.countable and state["tempo"] == "fast" and not praised_fast:

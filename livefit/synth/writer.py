@@ -45,7 +45,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int, width: int, 
         with av.open(tmp, "w", format="mp4") as out:
             stream = out.add_stream("libx264", rate=fps)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"preset": "veryfast", "crf": str(CRF), "threads": "1"}
+            stream.options = {"preset": "ultrafast", "crf": str(CRF), "threads": "1"}
             stream.codec_context.thread_count = 1
             for frame in frames:
                 vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
