@@ -122,12 +122,15 @@ def prepare_wordnet(src: Path | None = None, cache: Path | None = None) -> Path:
     final = cache / "nltk_data"
     manifest = final / "corpora" / "wordnet" / MANIFEST
     stat = _source_stat(src)
-    if manifest.is_file():
+
+    def current() -> bool:
         try:
-            if json.loads(manifest.read_text()).get("source_stat") == stat:
-                return final
+            return json.loads(manifest.read_text()).get("source_stat") == stat
         except (json.JSONDecodeError, OSError):
-            pass
+            return False
+
+    if current():
+        return final
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache, prefix=".build-"))
     try:
@@ -144,9 +147,13 @@ def prepare_wordnet(src: Path | None = None, cache: Path | None = None) -> Path:
         }
         (corpus / MANIFEST).write_text(json.dumps(info, indent=1) + "\n")
         old = cache / f".old-{os.getpid()}"
-        if final.exists():
-            final.rename(old)
-        os.replace(tmp, final)
+        try:
+            if final.exists():
+                final.rename(old)  # a stale copy
+            os.replace(tmp, final)
+        except OSError:
+            if not current():  # unless another process just finished the same build
+                raise
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
