@@ -35,6 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from livefit.data.clips import Labels, load_labels
+from livefit.data.clips import load_clips as read_clips
 from livefit.io import atomic_write, atomic_write_json, atomic_write_text
 from livefit.train.loop import LoopConfig, OptimConfig
 from livefit.vision.cnn import CNNConfig, FrameClassifier
@@ -46,7 +48,6 @@ from livefit.vision.preprocess import (
     resample_indices,
 )
 
-CLIPS_DIR = "QEVD-FIT-300K"
 IGNORE = -100  # target of padded frames
 
 
@@ -74,50 +75,21 @@ class VisionStageConfig:
     max_clips: int = 0  # use only the first N clips of each split (0 = all; for smoke runs)
 
 
-@dataclass(frozen=True)
-class Labels:
-    """``labels.json``: the vocabulary of the clips."""
+def exercise_of(fine: str) -> str:
+    """``"squats - shallow"`` -> ``"squats"``."""
+    return fine.split(" - ", 1)[0]
 
-    exercises: tuple[str, ...]
-    fine_grained: tuple[str, ...]
-    flip: dict[str, str]
-    mistakes: tuple[str, ...]
 
-    @classmethod
-    def load(cls, path: Path) -> Labels:
-        try:
-            data = json.loads(path.read_text())
-            labels = cls(
-                tuple(data["exercises"]),
-                tuple(data["fine_grained"]),
-                dict(data.get("flip", {})),
-                tuple(data.get("mistakes", [])),
-            )
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: labels file is missing") from None
-        except (KeyError, TypeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}: not a valid labels.json ({err!r})") from None
-        return labels
-
-    def exercise_of(self, fine: str) -> str:
-        return fine.split(" - ", 1)[0]
-
-    def mistake_of(self, fine: str) -> str:
-        variant = fine.split(" - ", 1)[1] if " - " in fine else ""
-        return variant if variant in self.mistakes else "none"
-
-    def flip_table(self) -> np.ndarray:
-        """Class id -> class id after a horizontal flip (pairs swap both ways)."""
-        index = {name: i for i, name in enumerate(self.fine_grained)}
-        table = np.arange(len(self.fine_grained))
-        for a, b in self.flip.items():
-            if a in index and b in index:
-                table[index[a]], table[index[b]] = index[b], index[a]
-        return table
+def mistake_of(fine: str, labels: Labels) -> str:
+    """The mistake a fine-grained class names, or ``"none"`` (good form, tempo variants...)."""
+    variant = fine.split(" - ", 1)[1] if " - " in fine else ""
+    return variant if variant in labels.mistakes else "none"
 
 
 @dataclass
-class Clip:
+class DecodedClip:
+    """A clip decoded at the model's input size and frame rate."""
+
     clip_id: str
     exercise: str
     frames: np.ndarray  # [T, 3, H, W] uint8, 16 fps
@@ -132,13 +104,9 @@ def load_clips(
     cache: Path | None,
     limit: int,
     progress: bool = True,
-) -> list[Clip]:
+) -> list[DecodedClip]:
     """Decode (or read from the cache) every clip of a split at the model's input size."""
-    root = Path(data_root) / CLIPS_DIR / split
-    index_path = root / "clips.json"
-    if not index_path.is_file():
-        raise FileNotFoundError(f"{index_path}: clip index is missing")
-    records = json.loads(index_path.read_text())
+    records = read_clips(data_root, split)  # type: ignore[arg-type]
     if limit:
         records = records[:limit]
     pre = PreprocessConfig(fps=model.fps, height=model.input_height, width=model.input_width)
@@ -149,34 +117,29 @@ def load_clips(
             data = np.load(cache_file)
             offsets = data["offsets"]
             return [
-                Clip(
-                    r["clip_id"],
-                    r["exercise"],
+                DecodedClip(
+                    r.clip_id,
+                    r.exercise,
                     data["frames"][offsets[i] : offsets[i + 1]],
                     data["labels"][offsets[i] : offsets[i + 1]],
                 )
                 for i, r in enumerate(records)
             ]
-    class_id = {name: i for i, name in enumerate(labels.fine_grained)}
     clips = []
     from tqdm import tqdm
 
     for r in tqdm(records, desc=f"decode {split} clips", disable=not progress):
-        times = load_timestamps(root / r["video_timestamps"])
-        frame_labels = r["frame_labels"]
-        if len(frame_labels) != len(times):
+        times = load_timestamps(r.video_timestamps)
+        frame_ids = r.frame_label_ids(labels)  # [T_video]
+        if len(frame_ids) != len(times):
             raise VideoError(
-                f"{index_path}: clip {r['clip_id']} has {len(frame_labels)} frame_labels for "
+                f"{r.video}: {len(r.frame_labels)} frame_labels in clips.json for "
                 f"{len(times)} video timestamps"
             )
-        unknown = sorted(set(frame_labels) - set(class_id))
-        if unknown:
-            raise ValueError(f"{index_path}: clip {r['clip_id']}: unknown classes {unknown[:3]}")
-        frames = np.stack([f for f, _ in iter_preprocessed(root / r["video_file"], times, pre)])
+        frames = np.stack([f for f, _ in iter_preprocessed(r.video, times, pre)])
         picks = resample_indices(times, pre.fps)[: len(frames)]
-        ids = np.array([class_id[frame_labels[i]] for i in picks], dtype=np.int64)
         u8 = np.round(frames * 255).astype(np.uint8)
-        clips.append(Clip(r["clip_id"], r["exercise"], u8, ids))
+        clips.append(DecodedClip(r.clip_id, r.exercise, u8, frame_ids[picks]))
     if cache_file is not None:
         offsets = np.cumsum([0] + [len(c.frames) for c in clips])
         arrays = {
@@ -196,7 +159,7 @@ class CropDataset(Dataset):
     ``VisionTask.collate``). The draws depend only on (seed, epoch, index), not on the global
     RNG, so a resumed run sees exactly the samples an uninterrupted one would."""
 
-    def __init__(self, clips: list[Clip], augment: AugmentConfig, seed: int):
+    def __init__(self, clips: list[DecodedClip], augment: AugmentConfig, seed: int):
         self.clips, self.augment, self.seed, self.epoch = clips, augment, seed, 0
 
     def start_epoch(self, epoch: int) -> None:
@@ -230,11 +193,11 @@ class VisionTask:
     ):
         self.config, self.data_root, self.run_dir = config, Path(data_root), Path(run_dir)
         self.progress = progress
-        self.labels = Labels.load(self.data_root / CLIPS_DIR / "labels.json")
-        self.flip = torch.from_numpy(self.labels.flip_table())
-        self._eval_clips: list[Clip] | None = None
+        self.labels = load_labels(self.data_root)
+        self.flip = torch.from_numpy(self.labels.flip_ids())
+        self._eval_clips: list[DecodedClip] | None = None
 
-    def clips(self, split: str) -> list[Clip]:
+    def clips(self, split: str) -> list[DecodedClip]:
         cfg = self.config
         return load_clips(
             self.data_root,
@@ -280,7 +243,7 @@ class VisionTask:
         return loss, {"train_step_accuracy": acc}
 
     @torch.no_grad()
-    def predict(self, model: FrameClassifier, clip: Clip) -> Tensor:
+    def predict(self, model: FrameClassifier, clip: DecodedClip) -> Tensor:
         """Whole-clip logits ``[n, K]`` with the stream warm-up, as deployed."""
         cfg = self.config.model
         device = next(model.parameters()).device
@@ -318,7 +281,7 @@ def _majority(values: list[str]) -> str:
 
 
 def evaluate_clips(
-    task: VisionTask, model: FrameClassifier, clips: list[Clip], out_dir: Path
+    task: VisionTask, model: FrameClassifier, clips: list[DecodedClip], out_dir: Path
 ) -> dict[str, Any]:
     """Run every held-out clip, write the reports, return the headline metrics."""
     from livefit.train.report import (
@@ -331,10 +294,10 @@ def evaluate_clips(
     labels = task.labels
     step = task.config.model.frames_per_step
     names = list(labels.fine_grained)
-    exercises = sorted({labels.exercise_of(n) for n in names} | {c.exercise for c in clips})
+    exercises = sorted({exercise_of(n) for n in names} | {c.exercise for c in clips})
     ex_index = {e: i for i, e in enumerate(exercises)}
-    class_ex = torch.tensor([ex_index[labels.exercise_of(n)] for n in names])
-    has_mistakes = {labels.exercise_of(n) for n in names if labels.mistake_of(n) != "none"}
+    class_ex = torch.tensor([ex_index[exercise_of(n)] for n in names])
+    has_mistakes = {exercise_of(n) for n in names if mistake_of(n, labels) != "none"}
     y_true, y_pred, ex_true, ex_pred = [], [], [], []
     m_true, m_pred, mc_true, mc_pred = [], [], [], []
     lines = []
@@ -350,8 +313,8 @@ def evaluate_clips(
         y_true.extend(target.tolist())
         y_pred.extend(pred.tolist())
         if clip.exercise in has_mistakes:
-            truth = [labels.mistake_of(names[i]) for i in target.tolist()]
-            guess = [labels.mistake_of(names[i]) for i in pred.tolist()]
+            truth = [mistake_of(names[i], labels) for i in target.tolist()]
+            guess = [mistake_of(names[i], labels) for i in pred.tolist()]
             m_true.extend(truth)
             m_pred.extend(guess)
             mc_true.append(_majority(truth))

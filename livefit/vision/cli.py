@@ -28,6 +28,7 @@ def extract(
     `accelerate launch --num_processes 2 -m livefit.cli features extract ...`)."""
     import torch
 
+    from livefit.data.clips import ClipFormatError
     from livefit.data.qevd import QEVDFormatError
     from livefit.vision.extract import dist_rank, run_extraction
     from livefit.vision.weights import WeightsError, load_model
@@ -42,7 +43,7 @@ def extract(
 
             net = net.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
         summary = run_extraction(data_root, split, net, clips, rank, world, overwrite)
-    except (QEVDFormatError, WeightsError, FileNotFoundError) as err:
+    except (QEVDFormatError, ClipFormatError, WeightsError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     failed = summary.failed or []

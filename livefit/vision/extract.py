@@ -20,7 +20,6 @@ over processes by ``RANK`` / ``WORLD_SIZE`` (set by ``accelerate launch`` and ``
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from livefit.data.clips import clips_root, load_clips
 from livefit.data.qevd import FEATURES_DIR, load_workouts, split_dir
 from livefit.io import atomic_save_npy, atomic_write_json
 from livefit.vision.cnn import CausalCNN
 from livefit.vision.preprocess import PreprocessConfig, iter_preprocessed, load_timestamps
-
-CLIPS_DIR = "QEVD-FIT-300K"  # docs/qevd-fit-300k.md
 
 
 @dataclass(frozen=True)
@@ -65,12 +63,11 @@ def _job(split_root: Path, video_file: str, timestamps_file: str) -> Job:
 def list_jobs(data_root: str | Path, split: str, clips: bool = False) -> tuple[Path, list[Job]]:
     """The split folder and its videos, in a fixed order (the same in every process)."""
     if clips:
-        root = Path(data_root) / CLIPS_DIR / split
-        index = root / "clips.json"
-        if not index.is_file():
-            raise FileNotFoundError(f"{index}: clip index is missing")
-        records = json.loads(index.read_text())
-        jobs = [_job(root, r["video_file"], r["video_timestamps"]) for r in records]
+        root = clips_root(data_root) / split
+        jobs = [
+            Job(c.clip_id, c.video, c.video_timestamps, c.features, c.feature_timestamps)
+            for c in load_clips(data_root, split)  # type: ignore[arg-type]
+        ]
     else:
         root = split_dir(data_root, split)  # type: ignore[arg-type]
         workouts = load_workouts(data_root, split)  # type: ignore[arg-type]

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from livefit.cli import app
 from livefit.config import save_config
+from livefit.data.clips import load_labels
 from livefit.train.loop import LoopConfig, OptimConfig
-from livefit.train.vision_stage import AugmentConfig, Labels, VisionStageConfig, VisionTask
+from livefit.train.vision_stage import AugmentConfig, VisionStageConfig, VisionTask
 from livefit.vision.weights import load_model
 
 
@@ -21,7 +22,7 @@ def stage_config(**loop) -> VisionStageConfig:
     return VisionStageConfig(
         model=tiny_config(),
         augment=AugmentConfig(crop_frames=16),
-        loop=LoopConfig(**{"epochs": 10, "batch_size": 4, "log_every": 1, **loop}),
+        loop=LoopConfig(**{"epochs": 16, "batch_size": 4, "log_every": 1, **loop}),
         optim=OptimConfig(lr=3e-3),
     )
 
@@ -111,7 +112,7 @@ def test_flip_swaps_left_and_right_and_mirrors_frames(tmp_path, data):
     # Targets are the labels of frames 3 and 7 (the last frame of each step): left -> right,
     # a class without a mirror stays, padding stays ignored.
     assert y.tolist() == [[3, 3], [1, -100]]
-    table = Labels.load(data / "QEVD-FIT-300K/labels.json").flip_table()
+    table = load_labels(data).flip_ids()
     assert table.tolist() == [0, 1, 3, 2]
 
 

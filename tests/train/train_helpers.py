@@ -15,7 +15,7 @@ FINE = ["squats - good form", "squats - shallow", "lunges - left leg", "lunges -
 LABELS = {
     "exercises": ["squats", "lunges"],
     "fine_grained": FINE,
-    "flip": {"lunges - left leg": "lunges - right leg"},
+    "flip": {"lunges - left leg": "lunges - right leg", "lunges - right leg": "lunges - left leg"},
     "mistakes": ["shallow"],
 }
 # Each class is a colour in one half of the frame, so a flip turns "left" into "right".
@@ -48,6 +48,9 @@ def make_clips(root: Path, per_class: int = 2, frames: int = 40, seed: int = 0) 
                         "exercise": FINE[cls].split(" - ")[0],
                         "fine_grained": [FINE[cls]],
                         "frame_labels": [FINE[cls]] * frames,
+                        "attributes": {"mistakes": ["shallow"] if cls == 1 else []},
+                        "qa": [],
+                        "feedbacks": [],
                         "extra_key": "tolerated",
                     }
                 )
