@@ -27,8 +27,9 @@ WORKOUTS = [
         (17.0, 3.0, "Push your knees out a little more.", False),
         (24.0, 2.0, "Great, 10 reps!", False),
         (32.0, 3.0, "Moving on to high knees!", True),
-        (36.5, 2.5, "Lift your knees higher!", False),
-        (43.0, 3.0, "Good pace, stay on the balls of your feet.", False),
+        (36.5, 2.0, "Lift your knees higher!", False),
+        (39.0, 2.5, "Pump your arms too.", False),
+        (45.0, 3.0, "Good pace, stay on the balls of your feet.", False),
         (51.0, 2.0, "Faster, you've got this!", False),
         (63.0, 3.0, "Moving on to armcrosschest!", True),
         (67.0, 3.5, "Pull your arm closer to your chest.", False),
@@ -69,9 +70,12 @@ PREDICTIONS = {
         (21.0, "Knees out a bit more."),
         (24.5, "Ten reps, great!"),
     ],
+    # A model that speaks ~1.1-1.5 s late: the paper's rule tries only GT 7.0's nearest
+    # prediction (5.6, already taken), so it misses 8.45; --matching optimal finds it.
     "demo01:1": [
-        (4.0, "Get those knees higher!"),
-        (8.0, "Keep going."),
+        (5.6, "Get those knees higher!"),
+        (8.45, "Use your arms as well."),
+        (14.0, "Nice pace, stay on your toes."),
         (19.5, "Faster, you've got this!"),
     ],
     "demo01:2": [(4.5, "Bring your arm closer to your chest."), (16.0, "Switch arms now.")],

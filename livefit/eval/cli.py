@@ -55,14 +55,29 @@ def evaluate(
     judge_model_path: Annotated[
         str | None, typer.Option(help="Or: a local transformers model dir.", rich_help_panel=_JUDGE)
     ] = None,
-    judge_temperature: Annotated[float, typer.Option(rich_help_panel=_JUDGE)] = 0.6,
-    judge_top_p: Annotated[float, typer.Option(rich_help_panel=_JUDGE)] = 0.9,
-    judge_max_new_tokens: Annotated[int, typer.Option(rich_help_panel=_JUDGE)] = 64,
-    judge_seed: Annotated[int | None, typer.Option(rich_help_panel=_JUDGE)] = 0,
-    judge_concurrency: Annotated[int, typer.Option(rich_help_panel=_JUDGE)] = 4,
-    judge_timeout: Annotated[float, typer.Option(rich_help_panel=_JUDGE)] = 120.0,
-    judge_retries: Annotated[int, typer.Option(rich_help_panel=_JUDGE)] = 4,
-    judge_backoff: Annotated[float, typer.Option(rich_help_panel=_JUDGE)] = 1.0,
+    judge_temperature: Annotated[
+        float, typer.Option(help="Paper: 0.6.", rich_help_panel=_JUDGE)
+    ] = 0.6,
+    judge_top_p: Annotated[float, typer.Option(help="Paper: 0.9.", rich_help_panel=_JUDGE)] = 0.9,
+    judge_max_new_tokens: Annotated[
+        int, typer.Option(help="Paper: 64.", rich_help_panel=_JUDGE)
+    ] = 64,
+    judge_seed: Annotated[
+        int | None,
+        typer.Option(help="Base seed; per pair seeds derive from it.", rich_help_panel=_JUDGE),
+    ] = 0,
+    judge_concurrency: Annotated[
+        int, typer.Option(help="Parallel HTTP requests.", rich_help_panel=_JUDGE)
+    ] = 4,
+    judge_timeout: Annotated[
+        float, typer.Option(help="Seconds per HTTP request.", rich_help_panel=_JUDGE)
+    ] = 120.0,
+    judge_retries: Annotated[
+        int, typer.Option(help="Retries per pair (408/429/5xx, network).", rich_help_panel=_JUDGE)
+    ] = 4,
+    judge_backoff: Annotated[
+        float, typer.Option(help="First retry wait in s, doubling.", rich_help_panel=_JUDGE)
+    ] = 1.0,
 ) -> None:
     """Score PREDICTIONS on a split: temporal F-score, METEOR, ROUGE-L (+ BERTScore, LLM-Acc)."""
     from datetime import UTC, datetime
@@ -123,6 +138,8 @@ def evaluate(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     console = Console()
+    if not console.is_terminal:  # a log file or pipe: do not squeeze the table into 80 columns
+        console = Console(width=120)
     title = f"QEVD-FIT-COACH {split} ({mode}), paper protocol"
     console.print(render_table(evaluation, predictions.stem, title))
     for line in summary_lines(evaluation):

@@ -221,14 +221,14 @@ def render_table(evaluation: Evaluation, method: str, title: str) -> Any:
 
     table = Table(title=title)
     for column in ("method", "METEOR", "ROUGE-L", "BERT", "LLM-Acc", "T-F", "P", "R"):
-        table.add_column(column, justify="left" if column == "method" else "right")
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
     m = evaluation.metrics
     for name in ("paper", "optimal"):
         suffix = "" if name == "paper" else "_optimal"
         if f"t_f_score{suffix}" not in m:
             continue
         table.add_row(
-            method if name == "paper" else f"{method} (optimal matching)",
+            method if name == "paper" else f"{method} (optimal)",
             _fmt(m.get(f"meteor{suffix}"), 3),
             _fmt(m.get(f"rouge_l{suffix}"), 3),
             _fmt(m.get(f"bertscore_f1{suffix}"), 3),
@@ -248,6 +248,11 @@ def summary_lines(evaluation: Evaluation) -> list[str]:
         f"({c['empty_predictions_dropped']} empty dropped); matched GT {c['matched_gt']}, "
         f"matched predictions {c['matched_predictions']}"
     ]
+    if "matched_gt_optimal" in c:
+        lines.append(
+            f"optimal matching (extra, not the paper's): matched GT {c['matched_gt_optimal']}, "
+            f"matched predictions {c['matched_predictions_optimal']}"
+        )
     missing = [r.segment.segment_id for r in evaluation.results if r.missing]
     if missing:
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""

@@ -235,3 +235,15 @@ def test_non_finite_time(tmp_path):
     path.write_text('{"segment_id": "a", "feedbacks": [{"time": NaN, "text": "x"}]}\n')
     with pytest.raises(PredictionsError, match="time is nan"):
         load_predictions(path)
+
+
+def test_bundled_example_shows_the_nearest_only_quirk(wordnet):
+    root = Path(__file__).resolve().parents[2] / "examples" / "qevd-mini"
+    ev = evaluate(root, root / "predictions.jsonl", EvalConfig(matching="optimal"))
+    [hk] = [r for r in ev.results if r.segment.segment_id == "demo01:1"]
+    # GT 4.5, 7.0, 13.0, 19.0; predictions 5.6, 8.45, 14.0, 19.5 (a late model): GT 7.0's
+    # nearest is 5.6 (taken by GT 4.5), so the paper rule never tries 8.45 (|dt| = 1.45).
+    assert hk.matches["paper"].recall == ((0, 0), (2, 2), (3, 3))
+    assert hk.matches["optimal"].recall == ((0, 0), (1, 1), (2, 2), (3, 3))
+    assert ev.counts["matched_gt_optimal"] - ev.counts["matched_gt"] == 1
+    assert [r.segment.segment_id for r in ev.results if r.missing] == ["demo03:1"]
