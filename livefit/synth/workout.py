@@ -157,7 +157,9 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
             sim.set_state(t, **state)
         active = started and not paused and sim.state["activity"] == ex.name
         for ep in episodes:
-            if active and not ep.active and not ep.done and t >= ep.onset:
+            # One mistake at a time, and none while switching sides.
+            busy = any(e.active for e in episodes) or switch_go is not None
+            if active and not busy and not ep.done and t >= ep.onset:
                 ep.active, ep.visible_at = True, t + VISIBLE_S + sim.react()
                 sim.set_state(t, mistakes=(ep.name,))
             if ep.active and ep.fix_at is not None and t >= ep.fix_at:
@@ -228,7 +230,13 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
                 line = sim.say(t, C.pick(C.SPEED_UP, rng, sim.last_text), "speed_up")
                 if rng.random() < 0.7:
                     tempo_fix_at = line.t1 + float(rng.uniform(0.6, 1.5))
-            elif switch_at is not None and not switched and started and t >= switch_at:
+            elif (
+                switch_at is not None
+                and not switched
+                and started
+                and t >= switch_at
+                and (not mistakes_now)
+            ):
                 switched = True
                 line = sim.say(t, C.pick(C.SWITCH_SIDES, rng, sim.last_text), "switch_sides")
                 switch_go = line.t1 + float(rng.uniform(0.4, 1.0))
