@@ -119,7 +119,7 @@ def load_labels(data_root: str | Path) -> Labels:
     bad = sorted({k for k in flip if k not in known} | {v for v in flip.values() if v not in known})
     if bad:
         raise ClipFormatError(f"{path}: 'flip' names unknown fine-grained classes {bad[:5]}")
-    if any(flip.get(flip[k], k) != k for k in flip):
+    if any(flip.get(flip[k]) != k for k in flip):
         raise ClipFormatError(f"{path}: 'flip' is not symmetric (a -> b needs b -> a)")
     return Labels(
         tuple(data["exercises"]), tuple(data["fine_grained"]), dict(flip), tuple(data["mistakes"])
