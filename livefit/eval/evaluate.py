@@ -110,8 +110,13 @@ def aggregate(
     results: Sequence[SegmentResult],
     pair_scores: dict[tuple[int, int, int], dict[str, Any]],
     matchings: Sequence[str],
+    text_metrics: Sequence[str] = ("meteor", "rouge_l"),
+    judged: bool = False,
 ) -> tuple[dict[str, float | None], dict[str, int]]:
-    """Benchmark metrics and counts; metric names of the optimal mode end in ``_optimal``."""
+    """Benchmark metrics and counts; metric names of the optimal mode end in ``_optimal``.
+
+    ``text_metrics`` are the per-pair keys to average; with no matched pair their value is None.
+    """
     metrics: dict[str, float | None] = {}
     counts: dict[str, int] = {
         "segments": len(results),
@@ -132,10 +137,9 @@ def aggregate(
             pair_scores[(s, g, p)] for s, r in enumerate(results) for g, p in r.matches[name].recall
         ]
         counts[f"pairs{suffix}"] = len(pairs)
-        for metric in ("meteor", "rouge_l", "bertscore_f1"):
-            if pairs and metric in pairs[0]:
-                metrics[f"{metric}{suffix}"] = _mean([pair[metric] for pair in pairs])
-        if pairs and "llm_score" in pairs[0]:
+        for metric in text_metrics:
+            metrics[f"{metric}{suffix}"] = _mean([pair[metric] for pair in pairs])
+        if judged:
             parsed = [pair["llm_score"] for pair in pairs if pair["llm_score"] is not None]
             metrics[f"llm_acc{suffix}"] = _mean(parsed)
             counts[f"judge_parsed{suffix}"] = len(parsed)
@@ -209,7 +213,10 @@ def evaluate(
         cache = str(judge_cache) if judge_cache else None
         info["judge"] = {"backend": backend.name, "cache": cache}
     pair_scores = dict(zip(keys, scores, strict=True))
-    metrics, counts = aggregate(results, pair_scores, matchings)
+    text_metrics = ["meteor", "rouge_l"] + (["bertscore_f1"] if config.bertscore.model else [])
+    metrics, counts = aggregate(
+        results, pair_scores, matchings, text_metrics, judged=config.judge.enabled
+    )
     return Evaluation(config, metrics, counts, results, pair_scores, info)
 
 

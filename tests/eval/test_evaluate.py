@@ -247,3 +247,13 @@ def test_bundled_example_shows_the_nearest_only_quirk(wordnet):
     assert hk.matches["optimal"].recall == ((0, 0), (1, 1), (2, 2), (3, 3))
     assert ev.counts["matched_gt_optimal"] - ev.counts["matched_gt"] == 1
     assert [r.segment.segment_id for r in ev.results if r.missing] == ["demo03:1"]
+
+
+def test_no_match_at_all_gives_zero_f_and_no_text_metric(tmp_path, wordnet):
+    root = write_quirk_tree(tmp_path / "data", feature_shape=None)
+    fbs = [{"time": 40.0, "text": "Way too late."}]
+    preds = _write_jsonl(tmp_path / "p.jsonl", [{"segment_id": "0001:0", "feedbacks": fbs}])
+    ev = evaluate(root, preds)
+    assert ev.metrics["t_f_score"] == 0.0 and ev.metrics["precision"] == 0.0
+    assert ev.metrics["meteor"] is None and ev.metrics["rouge_l"] is None
+    assert ev.counts["pairs"] == 0 and ev.counts["segments_missing"] == 3
