@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Stage 1 on the CPU, end to end, in one command: synthetic `small` clips -> the small causal CNN
+# (configs/vision/small.json) -> held-out-participant report (exercise and main-mistake accuracy).
+# Reuses the data and the decoded-clip cache when they exist; `--resume` continues a stopped run.
+#   DATA=out/synth-small RUN=runs/out/vision-small THREADS=2 bash runs/train_vision_small.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-out/synth-small}
+RUN=${RUN:-runs/out/vision-small}
+THREADS=${THREADS:-2}
+LIVEFIT=.venv/bin/livefit
+
+if [ ! -f "$DATA/QEVD-FIT-300K/test/clips.json" ]; then
+    # Stage 1 needs only the short clips: keep the long workouts to one per split.
+    $LIVEFIT data synth --preset small --out "$DATA" --seed 0 --train-workouts 1 --test-workouts 1
+fi
+start=$(date +%s)
+$LIVEFIT train vision --data "$DATA" --out "$RUN" --config configs/vision/small.json \
+    --threads "$THREADS" "$@"
+echo "wall time: $(( $(date +%s) - start )) s (decode + train + evaluate)"
+head -n 8 "$RUN/eval/final/report.txt"
