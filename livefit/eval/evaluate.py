@@ -28,6 +28,8 @@ from livefit.eval.matching import (
 from livefit.eval.predictions import Feedback, load_predictions
 from livefit.eval.text_metrics import get_tokenizer, meteor, rouge_l
 
+BENCHMARK_WORKOUTS = 74  # the QEVD-FIT-COACH test split of the release (sanity check only)
+
 # Every metric of the results file is better when higher.
 HIGHER_IS_BETTER = {
     "t_f_score": True,
@@ -119,6 +121,7 @@ def aggregate(
     """
     metrics: dict[str, float | None] = {}
     counts: dict[str, int] = {
+        "workouts": len({r.segment.video for r in results}),
         "segments": len(results),
         "segments_missing": sum(r.missing for r in results),
         "gt_feedbacks": sum(len(r.segment.responses) for r in results),

@@ -15,6 +15,7 @@ import ast
 import hashlib
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -113,6 +114,12 @@ class HTTPJudge:
         self.url = url
         self.config = config
         self.name = f"http:{url} model={config.model}"
+        self.headers = {"Content-Type": "application/json"}
+        # A server that wants a key (OpenAI-style) gets it from the environment; it is never
+        # written anywhere.
+        key = os.environ.get("LIVEFIT_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if key:
+            self.headers["Authorization"] = f"Bearer {key}"
 
     def complete(self, messages: list[dict[str, str]], seed: int | None) -> str:
         cfg = self.config
@@ -131,9 +138,7 @@ class HTTPJudge:
         for attempt in range(cfg.retries + 1):
             if attempt:
                 time.sleep(min(cfg.backoff_s * 2.0 ** (attempt - 1), 30.0))
-            request = urllib.request.Request(
-                self.url, data=data, headers={"Content-Type": "application/json"}
-            )
+            request = urllib.request.Request(self.url, data=data, headers=self.headers)
             try:
                 with urllib.request.urlopen(request, timeout=cfg.timeout_s) as response:
                     payload = json.loads(response.read())
@@ -163,10 +168,15 @@ class TransformersJudge:
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         if self.tokenizer.chat_template is None:
             raise JudgeError(f"{path}: the tokenizer has no chat template")
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = AutoModelForCausalLM.from_pretrained(
-            path, local_files_only=True, dtype="auto"
-        ).to(self.device)
+        if torch.cuda.is_available():  # spread a large judge over the GPUs (accelerate)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, dtype="auto", device_map="auto"
+            )
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, dtype="auto"
+            )
+        self.device = self.model.device
         self.model.eval()
         self.config = config
         self.name = f"transformers:{path}"

@@ -23,7 +23,7 @@ from typing import Any
 
 from livefit.config import config_to_dict
 from livefit.data.qevd import ANNOTATION_FILE, data_fingerprint, split_dir
-from livefit.eval.evaluate import HIGHER_IS_BETTER, Evaluation
+from livefit.eval.evaluate import BENCHMARK_WORKOUTS, HIGHER_IS_BETTER, Evaluation
 from livefit.io import atomic_write, atomic_write_json
 
 LIBRARIES = ("livefit", "nltk", "rouge-score", "bert-score", "torch", "transformers", "numpy")
@@ -248,6 +248,12 @@ def summary_lines(evaluation: Evaluation) -> list[str]:
         f"({c['empty_predictions_dropped']} empty dropped); matched GT {c['matched_gt']}, "
         f"matched predictions {c['matched_predictions']}"
     ]
+    if evaluation.config.split == "test" and c["workouts"] != BENCHMARK_WORKOUTS:
+        lines.append(
+            f"note: {c['workouts']} workouts with feedback here; the released QEVD-FIT-COACH "
+            f"benchmark has {BENCHMARK_WORKOUTS}, so these figures are not comparable with "
+            "the paper's"
+        )
     if "matched_gt_optimal" in c:
         lines.append(
             f"optimal matching (extra, not the paper's): matched GT {c['matched_gt_optimal']}, "

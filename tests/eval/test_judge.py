@@ -83,6 +83,7 @@ class _FakeServer:
 
     def __init__(self, fail_first: int = 0, status: int = 500):
         self.requests: list[dict] = []
+        self.auth: list[str | None] = []
         self.fail_left = fail_first
         owner = self
 
@@ -90,6 +91,7 @@ class _FakeServer:
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with lock:
+                    owner.auth.append(self.headers.get("Authorization"))
                     owner.requests.append({"path": self.path, **body})
                     fail = owner.fail_left > 0
                     owner.fail_left -= 1
@@ -128,7 +130,9 @@ class _FakeServer:
 ITEMS = [JudgeItem(f"s:{i}/0", gt, f"pred {i}") for i, gt in enumerate(["good", "bad", "meh"])]
 
 
-def test_http_backend_scores_retries_and_caches(tmp_path):
+def test_http_backend_scores_retries_and_caches(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("LIVEFIT_JUDGE_API_KEY", "sk-test")
     cache = tmp_path / "judge_cache.jsonl"
     with _FakeServer(fail_first=2) as server:
         cfg = JudgeConfig(
@@ -145,6 +149,7 @@ def test_http_backend_scores_retries_and_caches(tmp_path):
         assert body["temperature"] == 0.6 and body["top_p"] == 0.9 and body["max_tokens"] == 64
         assert body["model"] == "llama-3-70b" and isinstance(body["seed"], int)
         assert body["messages"][0] == {"role": "system", "content": SYSTEM_PROMPT}
+        assert server.auth == ["Bearer sk-test"] * 5
     # Resumed: every pair comes from the cache; no server is running any more.
     again = run_judge(ITEMS, judge, cfg_fast, cache)
     assert [r.reply for r in again] == [r.reply for r in results]
