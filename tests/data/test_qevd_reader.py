@@ -272,3 +272,41 @@ def test_cli_reports_errors_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["data", "segments", str(tmp_path)])
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and "0007.mp4" in result.output
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.__setitem__(0, ["not", "an", "object"]), "record 0 is not an object"),
+        (lambda r: r[0].__setitem__("feedbacks", "go"), "'feedbacks' should be a list"),
+        (lambda r: r[0]["feedbacks"].__setitem__(3, None), "one string per frame"),
+        (lambda r: r[0]["feedback_timestamps"].__setitem__(0, "1.0"), "must be numbers"),
+        (lambda r: r[0]["is_transition"].__setitem__(0, 1), "must be booleans"),
+        (lambda r: r[0].__setitem__("video_timestamps", 7), "'video_timestamps' should be a str"),
+    ],
+)
+def test_record_types(tmp_path, change, message):
+    split = _small(tmp_path)
+    _edit(split, change)
+    msg = _error(tmp_path)
+    assert message in msg and str(split / "feedbacks_long_range.json") in msg
+
+
+def test_annotation_must_be_a_list(tmp_path):
+    split = _small(tmp_path)
+    (split / "feedbacks_long_range.json").write_text('{"records": []}')
+    assert "expected a list of workout records" in _error(tmp_path)
+
+
+def test_bad_video_timestamp_arrays(tmp_path):
+    split = _small(tmp_path)
+    ts = split / "long_range_videos/0007_timestamps.npy"
+    np.save(ts, np.zeros((30, 2), np.int64))
+    assert "expected a non-empty 1-D array of nanoseconds" in _error(tmp_path)
+    ts.write_bytes(b"not an npy file")
+    assert "unreadable .npy" in _error(tmp_path)
+
+
+def test_unknown_mode(tmp_path):
+    _small(tmp_path)
+    assert "unknown mode 'whole'" in _error(tmp_path, "test", "whole")
