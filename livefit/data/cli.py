@@ -21,12 +21,24 @@ def segments(
     features: Annotated[
         bool, typer.Option("--check-features", help="Also validate every feature file.")
     ] = False,
+    feature_shape: Annotated[
+        str | None,
+        typer.Option(help="With --check-features: the per-step shape, e.g. 1280,7,5 (release)."),
+    ] = None,
 ) -> None:
     """List the segments of a split: id, exercise, time span, responses and their times."""
     try:
         segs = load_segments(data_root, split, mode)  # type: ignore[arg-type]
-        if features:
-            check_features(segs)
+        if features or feature_shape:
+            shape = None
+            if feature_shape:
+                try:
+                    shape = tuple(int(x) for x in feature_shape.split(","))
+                except ValueError:
+                    raise QEVDFormatError(
+                        f"--feature-shape {feature_shape!r}: expected integers like 1280,7,5"
+                    ) from None
+            check_features(segs, shape)
     except QEVDFormatError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

@@ -310,3 +310,10 @@ def test_bad_video_timestamp_arrays(tmp_path):
 def test_unknown_mode(tmp_path):
     _small(tmp_path)
     assert "unknown mode 'whole'" in _error(tmp_path, "test", "whole")
+
+
+def test_cli_checks_the_feature_shape(tree):
+    args = ["data", "segments", str(tree), "--check-features"]
+    assert CliRunner().invoke(app, [*args, "--feature-shape", "1280,7,5"]).exit_code == 0
+    bad = CliRunner().invoke(app, [*args, "--feature-shape", "1280,5,7"])
+    assert bad.exit_code == 2 and "expected per-step shape [1280, 5, 7]" in bad.output
