@@ -1,0 +1,328 @@
+"""The streaming engine: feature steps in, timed feedback events out, one new token per forward.
+
+Flow: ``livefit.vision`` feature step [C, H, W] -> ``Session.push`` -> StreamVLM forward of the
+new token(s) only, on the session's KV cache -> constrained choice of the next token -> events
+``(time, kind, text)`` -> speech / screen / ``livefit.stream.predict``.
+
+``engine = StreamEngine(model, EngineConfig(...))``; ``session = engine.start(system_prompt)``;
+``for event in session.push(step): ...``. The engine only calls ``model(ids, features, cache,
+position_ids)`` (nanochat style), so any model with that signature can be streamed, and all
+per-stream state lives in the ``Session``: many sessions share one model.
+
+Protocol (shared/spec/evaluation-protocol.md section 5, and the public reference):
+- the prompt is the system prompt then one ``<vision>``; every ``<vision>`` is fed together with
+  the next feature step, every other token is fed as soon as it is chosen;
+- outside a feedback only ``<vision>`` or ``<answer>`` may come out (anything else becomes
+  ``<vision>``); inside, ``<vision>``, ``<answer>`` or a feedback already
+  ``max_feedback_tokens`` long becomes ``<answer/>`` (``constraint="mask"`` instead restricts
+  the logits to the allowed tokens before choosing: an extra, not the paper's way);
+- clock ``paper``: the first ``drop_first_steps`` steps are dropped (the reference starts at
+  feature index 1), after a feedback of n text tokens the next ``floor(n / 12 * 4)`` steps are
+  dropped (the model is blind while it talks at 12 tokens/s), and feedback times follow the
+  reference's parity formula on the token stream (``Session.tokens``, index 0 = first
+  ``<vision>``): step_k = (b_k - e_{k-1} - 1) / 4 + g_{k-1}, e_0 = 1, g = (e - b) / 12 of the
+  previous non-empty feedback (0 after an empty one), time = running sum over non-empty ones;
+- clock ``wall``: a step's time is its arrival time (argument ``t``, or the real time since
+  ``start``); tokens take their real decoding time; a feedback's time is when its ``<answer>``
+  was chosen. Policy for steps that arrive while the model is still decoding a feedback
+  (``busy_policy``): ``drop`` (default: the model was not watching, as in the paper) or ``queue``
+  (feed them late, in order; later events lag by the backlog).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from livefit.stream.cache import StreamCache
+
+Clock = Literal["paper", "wall"]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How sessions decode and keep time."""
+
+    clock: Clock = "paper"
+    """paper (the reference's token-count clock) or wall (real arrival and decoding times)."""
+    steps_per_second: float = 4.0
+    """Feature steps per second (the CNN's output rate)."""
+    tokens_per_second: float = 12.0
+    """Assumed speaking rate: blind steps and parity times (paper: 12)."""
+    max_feedback_tokens: int = 128
+    """Longest feedback in text tokens; the next token is forced to <answer/> (paper: 128)."""
+    drop_first_steps: int = 1
+    """Paper clock: steps dropped at the start (the reference starts at feature index 1)."""
+    blind_skip: bool = True
+    """Paper clock: drop floor(n / tokens_per_second * steps_per_second) steps after a feedback."""
+    constraint: Literal["force", "mask"] = "force"
+    """force: replace a disallowed choice (paper); mask: choose among allowed tokens only."""
+    do_sample: bool = False
+    """Sample instead of greedy argmax."""
+    temperature: float = 1.0
+    """Sampling temperature."""
+    top_k: int = 0
+    """Sample among the k most likely tokens (0: all)."""
+    seed: int = 0
+    """Seed of each session's sampling generator."""
+    window_tokens: int | None = None
+    """Bounded memory: keep only this many recent tokens (plus the sink); None: unbounded."""
+    sink_tokens: int | None = None
+    """Tokens always kept at the start of the cache; None: the whole prompt."""
+    evict_every: int = 64
+    """Evict in chunks of this many tokens (cache holds at most sink + window + this)."""
+    busy_policy: Literal["drop", "queue"] = "drop"
+    """Wall clock: steps arriving while a feedback is being decoded are dropped or queued."""
+    max_tokens_per_step: int = 1024
+    """Safety: after this many tokens without a <vision>, force one (a model stuck talking)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a session did at a time (seconds from the session start, on its clock)."""
+
+    time: float
+    kind: Literal["answer", "text", "feedback", "dropped"]
+    """answer: a feedback began; text: its next piece; feedback: the finished feedback (empty
+    ones are not reported); dropped: a feature step was not seen."""
+    text: str = ""
+
+
+@dataclass
+class _Feedback:
+    begin: int  # index of <answer> in Session.tokens
+    time: float
+    ids: list[int] = field(default_factory=list)
+    text: str = ""
+
+
+class StreamEngine:
+    """Holds the model and the decoding rules; ``start`` makes independent sessions."""
+
+    def __init__(self, model: Any, config: EngineConfig = EngineConfig()) -> None:
+        if config.clock not in ("paper", "wall"):
+            raise ValueError(f"unknown clock {config.clock!r}: expected paper or wall")
+        if config.constraint not in ("force", "mask"):
+            raise ValueError(f"unknown constraint {config.constraint!r}: expected force or mask")
+        if config.busy_policy not in ("drop", "queue"):
+            raise ValueError(f"unknown busy_policy {config.busy_policy!r}: expected drop or queue")
+        self.model = model
+        self.config = config
+        self.tokenizer = model.tokenizer
+        self.vision, self.answer, self.answer_end = model.ids.as_tuple()
+        self.num_layers: int = model.num_layers
+        self.clock = time.perf_counter  # the wall clock's source; tests swap in a fake one
+
+    def start(
+        self, system_prompt: str, total_steps: int | None = None, t0: float | None = None
+    ) -> Session:
+        """A new session; the prompt is ``tokenizer.encode(system_prompt) + [<vision>]``.
+
+        ``total_steps``: how many steps will be pushed, when known (offline prediction). Like the
+        reference, the paper clock then stops decoding for good once a blind skip runs past the
+        last step, instead of talking on about steps that will never come.
+        """
+        prompt = list(self.tokenizer.encode(system_prompt)) + [self.vision]
+        return Session(self, prompt, total_steps, t0)
+
+    def make_cache(self) -> StreamCache:
+        return StreamCache(self.num_layers)
+
+    @torch.inference_mode()
+    def forward(
+        self, ids: list[int], feature: torch.Tensor | None, cache: StreamCache, position: int
+    ) -> torch.Tensor:
+        """Feed ``ids`` (the last one a <vision> iff ``feature`` is given) -> last logits [V]."""
+        device = self.model.device
+        input_ids = torch.tensor([ids], device=device)  # (1, T)
+        positions = torch.arange(position, position + len(ids), device=device)[None]  # (1, T)
+        features = None if feature is None else feature[None, None]  # (1, 1, N, C)
+        out = self.model(input_ids, features, cache=cache, position_ids=positions, logits_to_keep=1)
+        return out.logits[0, -1].float()  # (V,)
+
+    def choose(self, logits: torch.Tensor, inside: bool, n_text: int, rng: torch.Generator) -> int:
+        """The next token under the constraints (see the module docstring)."""
+        c = self.config
+        over_long = inside and n_text >= c.max_feedback_tokens
+        if c.constraint == "mask":
+            logits = logits.clone()
+            if over_long:
+                keep = logits[self.answer_end].clone()
+                logits.fill_(float("-inf"))
+                logits[self.answer_end] = keep
+            elif inside:
+                logits[[self.vision, self.answer]] = float("-inf")
+            else:
+                allowed = logits[[self.vision, self.answer]].clone()
+                logits.fill_(float("-inf"))
+                logits[[self.vision, self.answer]] = allowed
+        if c.do_sample:
+            scaled = logits / max(c.temperature, 1e-6)
+            if c.top_k > 0:
+                kth = torch.topk(scaled, min(c.top_k, scaled.numel())).values[-1]
+                scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+            token = int(torch.multinomial(torch.softmax(scaled, -1), 1, generator=rng))
+        else:
+            token = int(torch.argmax(logits))
+        if inside:
+            if token in (self.vision, self.answer) or over_long:
+                token = self.answer_end
+        elif token not in (self.vision, self.answer):
+            token = self.vision
+        return token
+
+
+class Session:
+    """One live stream: its KV cache, token stream, decoding state and clock."""
+
+    def __init__(
+        self, engine: StreamEngine, prompt: list[int], total_steps: int | None, t0: float | None
+    ) -> None:
+        self.engine = engine
+        self.config = engine.config
+        self.prompt = prompt
+        self.tokens: list[int] = [engine.vision]  # the stream from the first <vision> (index 0)
+        self.cache = engine.make_cache()
+        self.position = 0  # absolute position of the next token fed
+        self.started = False  # has the prompt been fed?
+        self.steps_seen = 0  # feature steps fed to the model
+        self.steps_pushed = 0
+        self.total_steps = total_steps
+        self.ended = False  # paper clock with total_steps: nothing more will be seen
+        self.to_drop = self.config.drop_first_steps if self.config.clock == "paper" else 0
+        self.feedbacks: list[tuple[float, str]] = []  # non-empty feedbacks (time, text)
+        self.rng = torch.Generator().manual_seed(self.config.seed)
+        # paper clock state
+        self._last_end = 1
+        self._gap = 0.0
+        self._running = 0.0
+        # wall clock state
+        self.t0 = engine.clock() if t0 is None else t0
+        self.busy_until = -math.inf
+        self._now = 0.0  # stream time at which the engine became free
+
+    # -- public -------------------------------------------------------------------------------
+    def push(self, step: Any, t: float | None = None) -> Iterator[Event]:
+        """Give the next feature step ([C, H, W] or [N, C]); yields what the model does until
+        it asks for the next one. ``t``: arrival time in seconds from the session start (wall
+        clock; default: now)."""
+        self.steps_pushed += 1
+        c = self.config
+        if c.clock == "wall":
+            arrival = (self.engine.clock() - self.t0) if t is None else float(t)
+            if arrival < self.busy_until and c.busy_policy == "drop":
+                yield Event(arrival, "dropped")
+                return
+            self._now = max(arrival, self._now)
+        else:
+            arrival = (self.steps_pushed - 1) / c.steps_per_second
+            if self.to_drop > 0 or self.ended:
+                self.to_drop -= 1
+                yield Event(arrival, "dropped")
+                return
+        feature = self.engine.model.feature_tokens(step)
+        ids = [self.engine.vision] if self.started else self.prompt
+        self.started = True
+        self.steps_seen += 1
+        yield from self._decode(ids, feature)
+
+    @property
+    def cache_tokens(self) -> int:
+        return self.cache.get_seq_length()
+
+    # -- internals ----------------------------------------------------------------------------
+    def _clock(self, tic: float) -> float:
+        """Wall clock: stream time now (``_now`` was the stream time at clock value ``tic``)."""
+        return self._now + (self.engine.clock() - tic)
+
+    def _sync(self, tic: float) -> float:
+        """Advance ``_now`` to the present; returns the new reference clock value."""
+        self._now = self._clock(tic)
+        return self.engine.clock()
+
+    @torch.inference_mode()
+    def _feed(self, ids: list[int], feature: torch.Tensor | None) -> torch.Tensor:
+        logits = self.engine.forward(ids, feature, self.cache, self.position)
+        self.position += len(ids)
+        c = self.config
+        if c.window_tokens is not None:
+            sink = len(self.prompt) if c.sink_tokens is None else c.sink_tokens
+            if self.cache.get_seq_length() >= sink + c.window_tokens + c.evict_every:
+                self.cache.evict(sink, c.window_tokens)
+        return logits
+
+    def _decode(self, ids: list[int], feature: torch.Tensor) -> Iterator[Event]:
+        engine, c = self.engine, self.config
+        tic = self.engine.clock()
+        logits = self._feed(ids, feature)
+        fb: _Feedback | None = None
+        for _ in range(c.max_tokens_per_step):
+            token = engine.choose(logits, fb is not None, len(fb.ids) if fb else 0, self.rng)
+            self.tokens.append(token)
+            index = len(self.tokens) - 1
+            if token == engine.vision:
+                if c.clock == "wall":
+                    self._sync(tic)
+                return  # fed with the next step
+            if token == engine.answer:
+                fb = _Feedback(index, self._begin_time(index, tic))
+                yield Event(fb.time, "answer")
+            elif token == engine.answer_end:
+                assert fb is not None
+                if c.clock == "wall":
+                    tic = self._sync(tic)
+                    self.busy_until = self._now
+                yield from self._finish(fb, index)
+                fb = None
+                if self.ended:
+                    return
+            else:
+                assert fb is not None
+                fb.ids.append(token)
+                text = engine.tokenizer.decode(fb.ids)
+                yield Event(fb.time, "text", text[len(fb.text) :])
+                fb.text = text
+            logits = self._feed([token], None)
+        # A model that never asks for a step again: make it (closing any open feedback).
+        if fb is not None:
+            self.tokens.append(engine.answer_end)
+            if c.clock == "wall":
+                tic = self._sync(tic)
+                self.busy_until = self._now
+            yield from self._finish(fb, len(self.tokens) - 1)
+            self._feed([engine.answer_end], None)
+        self.tokens.append(engine.vision)
+        if c.clock == "wall":
+            self._sync(tic)
+
+    def _begin_time(self, begin: int, tic: float) -> float:
+        c = self.config
+        if c.clock == "wall":
+            return self._clock(tic)
+        return self._running + (begin - self._last_end - 1) / c.steps_per_second + self._gap
+
+    def _finish(self, fb: _Feedback, end: int) -> Iterator[Event]:
+        c = self.config
+        text = self.engine.tokenizer.decode(fb.ids)
+        if c.clock == "paper":
+            if text:
+                self._running = fb.time
+                self._gap = (end - fb.begin) / c.tokens_per_second
+            else:
+                self._gap = 0.0
+            self._last_end = end
+            if c.blind_skip:
+                self.to_drop += math.floor(len(fb.ids) / c.tokens_per_second * c.steps_per_second)
+            if self.total_steps is not None:
+                self.ended = self.to_drop > self.total_steps - self.steps_pushed
+        if text:
+            self.feedbacks.append((fb.time, text))
+            yield Event(fb.time, "feedback", text)
+
+
+__all__ = ["Clock", "EngineConfig", "Event", "Session", "StreamEngine"]

@@ -1,0 +1,244 @@
+"""The streaming engine against the naive full-recomputation reference, and its rules on
+hand-made token streams (constrained decoding, blind steps, both clocks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from conftest import random_steps
+from naive_reference import naive_generate, parity_times
+
+from livefit.model.tokens import SpecialIds
+from livefit.stream.engine import EngineConfig, StreamEngine
+
+PROMPT = "You are a coach. The user should be doing squats."
+
+
+def run_engine(model, steps, config, total=True):
+    """Push steps 0..N-2 (the reference never feeds the last one) and collect the events."""
+    engine = StreamEngine(model, config)
+    pushed = steps[:-1]
+    session = engine.start(PROMPT, total_steps=len(pushed) if total else None)
+    events = [ev for step in pushed for ev in session.push(step)]
+    return session, events
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_greedy_stream_equals_naive_reference(models, index):
+    model = models[index]
+    steps = random_steps(40, seed=index)
+    config = EngineConfig(constraint="mask", max_feedback_tokens=6)
+    session, events = run_engine(model, steps, config)
+    prompt = session.prompt
+    naive = naive_generate(model, prompt, steps, max_feedback_tokens=6, constraint="mask")
+    assert session.tokens == naive[len(prompt) - 1 :]
+    # The stream is not trivial: it watches, speaks and is blind after speaking.
+    v, a, e = model.ids.as_tuple()
+    assert session.tokens.count(a) >= 3 and session.tokens.count(e) >= 3
+    assert any(ev.kind == "dropped" for ev in events[1:])
+    # Paper-clock times equal the spec's parity formula applied to the naive stream.
+    got = [(ev.time, ev.text) for ev in events if ev.kind == "feedback"]
+    assert got == parity_times(naive, model)
+    assert session.feedbacks == got
+
+
+def test_force_constraint_equals_naive_reference(models):
+    model = models[1]
+    steps = random_steps(30, seed=7)
+    session, _ = run_engine(model, steps, EngineConfig(max_feedback_tokens=6))
+    naive = naive_generate(model, session.prompt, steps, max_feedback_tokens=6)
+    assert session.tokens == naive[len(session.prompt) - 1 :]
+
+
+def test_bounded_cache_equals_unbounded_when_window_covers_stream(models):
+    model = models[2]
+    steps = random_steps(30, seed=3)
+    config = EngineConfig(constraint="mask", max_feedback_tokens=6)
+    full, _ = run_engine(model, steps, config)
+    big, _ = run_engine(model, steps, EngineConfig(**{**config.__dict__, "window_tokens": 10_000}))
+    assert big.tokens == full.tokens
+
+
+def test_bounded_cache_stays_bounded(models):
+    model = models[1]
+    config = EngineConfig(
+        constraint="mask", max_feedback_tokens=6, window_tokens=48, evict_every=16
+    )
+    session, _ = run_engine(model, random_steps(120, seed=5), config, total=False)
+    assert session.position > 250  # the stream is much longer than the budget
+    assert session.cache_tokens <= len(session.prompt) + 48 + 16
+    assert len(session.tokens) > 200
+
+
+# -- hand-made token streams -------------------------------------------------------------------
+V, A, E = 1, 2, 3  # the scripted vocabulary: 0 pad, 1-3 action tokens, 4.. letters
+
+
+class LetterTokenizer:
+    """Token 4 + i is letter i; decode joins letters."""
+
+    def encode(self, text: str) -> list[int]:
+        return [4 + (ord(ch) % 20) for ch in text[:3]]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(chr(ord("a") + i - 4) for i in ids if i >= 4)
+
+
+@dataclass
+class Logits:
+    logits: torch.Tensor
+
+
+class ScriptedModel:
+    """Emits a given token stream: the engine only calls model(ids, features, cache, ...)."""
+
+    num_layers = 1
+    device = torch.device("cpu")
+
+    def __init__(self, script: list[int], vocab: int = 24, clock=None, cost: float = 0.0) -> None:
+        self.script = list(script)
+        self.vocab = vocab
+        self.ids = SpecialIds(V, A, E)
+        self.tokenizer = LetterTokenizer()
+        self.calls: list[tuple[list[int], bool]] = []
+        self.clock = clock
+        self.cost = cost
+
+    def feature_tokens(self, step):
+        return torch.as_tensor(step, dtype=torch.float32)
+
+    def __call__(self, input_ids, features, cache=None, position_ids=None, logits_to_keep=0):
+        self.calls.append((input_ids[0].tolist(), features is not None))
+        if self.clock is not None:
+            self.clock.now += self.cost
+        logits = torch.zeros(1, 1, self.vocab)
+        logits[0, 0, self.script.pop(0) if self.script else V] = 1.0
+        return Logits(logits)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def scripted_session(script, config=None, total_steps=None, clock=None, cost=0.0):
+    model = ScriptedModel(script, clock=clock, cost=cost)
+    engine = StreamEngine(model, config or EngineConfig())
+    if clock is not None:
+        engine.clock = clock
+    return model, engine.start("abc", total_steps=total_steps)
+
+
+def push_all(session, n, times=None):
+    events = []
+    for i in range(n):
+        t = None if times is None else times[i]
+        events += list(session.push(torch.zeros(35, 4), t=t))
+    return events
+
+
+def test_constraints_force_tokens():
+    # Outside: a letter is forced to <vision>, <answer/> too. Inside: <vision> and <answer> end
+    # the feedback; a feedback at max_feedback_tokens is cut.
+    script = [7, E, A, 5, 6, V, A, 5, A, A, 5, 6, 7, 8, 9, V]
+    config = EngineConfig(max_feedback_tokens=3, blind_skip=False, drop_first_steps=0)
+    model, session = scripted_session(script, config)
+    push_all(session, 8)
+    tokens = session.tokens
+    # script:       7  E  A  5  6  V  A  5  A  A  5  6  7  8  9  V
+    assert tokens[:17] == [V, V, V, A, 5, 6, E, A, 5, E, A, 5, 6, 7, E, V, V]
+    assert set(tokens[17:]) == {V}  # the script is over: the mock then always asks to watch
+    assert [t for _, t in session.feedbacks] == ["bc", "b", "bcd"]
+    # Only the new token is fed each time; <vision> comes with a feature step.
+    assert model.calls[0] == ([4 + ord(ch) % 20 for ch in "abc"] + [V], True)
+    assert all(len(ids) == 1 for ids, _ in model.calls[1:])
+    assert all(feat == (ids[-1] == V) for ids, feat in model.calls)
+
+
+def test_paper_clock_blind_steps_and_parity_times():
+    # feedback 1: 6 letters (blind 2 steps); feedback 2: empty; feedback 3: 3 letters (blind 1).
+    script = [V, V, A, 5, 5, 5, 5, 5, 5, E, V, A, E, V, V, A, 6, 6, 6, E, V]
+    model, session = scripted_session(script)
+    events = push_all(session, 14)
+    dropped = [i for i, ev in enumerate(ev for ev in events if ev.kind == "dropped")]
+    assert len(dropped) == 1 + 2 + 0 + 1  # first step, then floor(6/3), floor(0/3), floor(3/3)
+    fb = [(ev.time, ev.text) for ev in events if ev.kind == "feedback"]
+    # By hand: stream V V V A(3) ... E(10) V A(12) E(13) V V A(16) ... E(20).
+    # k1: (3 - 1 - 1)/4 + 0 = 0.25; k2 empty: g = 0; k3: (16 - 13 - 1)/4 + 0 = 0.5 -> 0.75.
+    assert fb == [(0.25, "bbbbbb"), (0.75, "ccc")]
+    ids = [4 + ord(ch) % 20 for ch in "abc"] + session.tokens
+
+    class Tok:
+        decode = staticmethod(LetterTokenizer().decode)
+
+    assert fb == parity_times(ids, type("M", (), {"ids": model.ids, "tokenizer": Tok})())
+
+
+def test_paper_clock_gap_after_nonempty_feedback():
+    script = [A, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, E, V, V, A, 6, E, V]
+    _, session = scripted_session(script, EngineConfig(blind_skip=False))
+    push_all(session, 6)
+    # k1 at b=1: (1-1-1)/4 = -0.25 (the reference's quirk); g = (13-1)/12 = 1.0;
+    # k2 at b=16: (16-13-1)/4 + 1.0 = 1.5 -> -0.25 + 1.5 = 1.25.
+    assert session.feedbacks == [(-0.25, "b" * 11), (1.25, "c")]
+
+
+def test_total_steps_stops_after_skip_past_the_end():
+    # A 6-letter feedback makes the next 2 steps blind; only 1 more step will come: stop.
+    script = [A, 5, 5, 5, 5, 5, 5, E, A, 5, E]
+    model, session = scripted_session(script, EngineConfig(drop_first_steps=0), total_steps=2)
+    events = push_all(session, 2)
+    assert session.tokens[-1] == E and session.tokens.count(A) == 1
+    assert events[-1].kind == "dropped"
+
+
+def test_wall_clock_drop_policy():
+    clock = FakeClock()
+    # Each model call costs 0.1 s. Step 0 -> prefill then <answer> + 5 letters + </answer>.
+    script = [A, 5, 5, 5, 5, 5, E, V, V, V]
+    config = EngineConfig(clock="wall")
+    model, session = scripted_session(script, config, clock=clock, cost=0.1)
+    events = push_all(session, 5, times=[0.0, 0.25, 0.5, 0.75, 1.0])
+    fb = [ev for ev in events if ev.kind == "feedback"]
+    # <answer> chosen after the prefill call: 0.1 s after arrival at 0.0.
+    assert fb[0].time == pytest.approx(0.1)
+    # Decoding ends after 1 + 6 calls = 0.7 s: steps at 0.25 and 0.5 are dropped.
+    kinds = [ev.kind for ev in events if ev.kind == "dropped"]
+    assert len(kinds) == 2
+    assert session.steps_seen == 3
+
+
+def test_wall_clock_queue_policy():
+    clock = FakeClock()
+    script = [A, 5, 5, 5, 5, 5, E, V, A, 6, E, V, V]
+    config = EngineConfig(clock="wall", busy_policy="queue")
+    _, session = scripted_session(script, config, clock=clock, cost=0.1)
+    push_all(session, 4, times=[0.0, 0.25, 0.5, 0.75])
+    assert session.steps_seen == 4  # nothing dropped
+    # Step 0: 8 calls (prefill, <answer>, 5 letters, <answer/>) -> busy until 0.8. Step 1
+    # (arrived 0.25) is queued: fed at 0.8, its <answer> is chosen one call later, at 0.9.
+    assert [round(t, 6) for t, _ in session.feedbacks] == [0.1, 0.9]
+
+
+def test_sampling_is_seeded(models):
+    model = models[1]
+    steps = random_steps(12, seed=9)
+    runs = []
+    for seed in (0, 0, 1):
+        config = EngineConfig(
+            constraint="mask", do_sample=True, temperature=1.5, seed=seed, max_feedback_tokens=6
+        )
+        session, _ = run_engine(model, steps, config)
+        runs.append(session.tokens)
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_bad_config_is_a_clear_error(models):
+    with pytest.raises(ValueError, match="unknown clock"):
+        StreamEngine(models[0], EngineConfig(clock="sundial"))  # type: ignore[arg-type]
