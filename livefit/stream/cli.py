@@ -1,0 +1,48 @@
+"""``livefit predict``: stream a trained Stream-VLM over a QEVD split, write predictions JSONL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def predict_command(
+    data: Annotated[Path, typer.Option(help="Folder holding QEVD-FIT-COACH[-Benchmark]/.")],
+    model: Annotated[Path, typer.Option(help="A Stream-VLM directory (save_pretrained).")],
+    out: Annotated[Path, typer.Option(help="Predictions JSONL to write (resumed if present).")],
+    split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
+    clock: Annotated[str, typer.Option(help="paper (parity clock) or wall (real time).")] = "paper",
+    mode: Annotated[str, typer.Option(help="single_exercise or full_workout.")] = "single_exercise",
+    device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
+    sample: Annotated[bool, typer.Option(help="Sample instead of greedy decoding.")] = False,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    window: Annotated[
+        int | None, typer.Option(help="Bounded memory: keep the prompt + this many recent tokens.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N segments.")] = None,
+) -> None:
+    """Run the streaming engine over every segment and write {"segment_id", "feedbacks"} lines."""
+    from livefit.data.qevd import QEVDFormatError
+    from livefit.stream.predict import PredictError, engine_config, predict
+
+    if clock not in ("paper", "wall"):
+        typer.echo(f"error: --clock must be paper or wall, not {clock!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        config = engine_config(
+            clock, do_sample=sample, temperature=temperature, window_tokens=window
+        )
+        summary = predict(data, model, out, split, mode, config, device, limit)
+    except (QEVDFormatError, PredictError, FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"{summary['segments']} segments ({summary['skipped']} already done), "
+        f"{summary['new_feedbacks']} new feedbacks -> {out}"
+    )
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    groups["root"].command("predict")(predict_command)
