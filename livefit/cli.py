@@ -34,6 +34,7 @@ SUBCOMMAND_MODULES = (
     "livefit.eval.cli",
     "livefit.vision.cli",
     "livefit.train.cli",
+    "livefit.stream.cli",
 )
 
 for _module in SUBCOMMAND_MODULES:
