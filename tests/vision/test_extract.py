@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
-from vision_helpers import random_model, write_video
+from vision_helpers import make_clips, random_model, write_video
 
 from livefit.cli import app
+from livefit.data.clips import load_clips
 from livefit.data.qevd import load_segments
 from livefit.vision.cnn import extract_clip
 from livefit.vision.extract import Job, shard
@@ -134,3 +135,15 @@ def test_missing_annotation_is_a_clean_cli_error(tmp_path, model_dir):
         app, ["features", "extract", str(tmp_path / "empty"), "--model", str(model_dir)]
     )
     assert result.exit_code == 2 and "feedbacks_long_range.json" in result.output
+
+
+def test_clip_features_are_read_back_by_the_clip_reader(tmp_path, model_dir):
+    make_clips(tmp_path / "data", per_class=1)
+    args = ["features", "extract", str(tmp_path / "data"), "--split", "test", "--clips"]
+    result = CliRunner().invoke(app, args + ["--model", str(model_dir)])
+    assert result.exit_code == 0 and "4 extracted" in result.output, result.output
+    for clip in load_clips(tmp_path / "data", "test"):
+        feats, times = clip.load_features()
+        capture = load_timestamps(clip.video_timestamps)
+        assert feats.shape == (len(resample_indices(capture, 16)) // 4, 24, 2, 2)
+        np.testing.assert_allclose(times, capture[resample_indices(capture, 16)][3::4])

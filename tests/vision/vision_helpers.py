@@ -1,7 +1,9 @@
-"""Shared helpers for the vision and train tests: a tiny 32x24 CNN config and an mp4 writer."""
+"""Shared helpers for the vision and train tests: a tiny 32x24 CNN config, an mp4 writer and a
+tiny QEVD-FIT-300K clip set (two exercises, a mistake and a left/right pair)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import av
@@ -54,3 +56,50 @@ def random_model(config: CNNConfig | None = None, seed: int = 0) -> CausalCNN:
         if isinstance(module, torch.nn.Conv2d):
             module.reset_parameters()
     return model.eval()
+
+
+FINE = ["squats - good form", "squats - shallow", "lunges - left leg", "lunges - right leg"]
+LABELS = {
+    "exercises": ["squats", "lunges"],
+    "fine_grained": FINE,
+    "flip": {"lunges - left leg": "lunges - right leg", "lunges - right leg": "lunges - left leg"},
+    "mistakes": ["shallow"],
+}
+# Each class is a colour in one half of the frame, so a flip turns "left" into "right".
+COLOURS = {0: (0, 200, 0), 1: (200, 0, 0), 2: (0, 0, 200), 3: (0, 0, 200)}
+
+
+def make_clips(root: Path, per_class: int = 2, frames: int = 40, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    base = root / "QEVD-FIT-300K"
+    base.mkdir(parents=True)
+    (base / "labels.json").write_text(json.dumps(LABELS))
+    for split in ("train", "test"):
+        records = []
+        for cls in range(len(FINE)):
+            for k in range(per_class):
+                clip_id = f"{split}-{cls}-{k}"
+                video = np.full((frames, 42, 30, 3), 40, np.uint8)
+                video += rng.integers(0, 20, video.shape, dtype=np.uint8)
+                half = slice(0, 15) if cls != 3 else slice(15, 30)
+                video[:, :, half] = COLOURS[cls]
+                write_video(base / split / "videos" / f"{clip_id}.mp4", video, fps=30)
+                ns = 1_700_000_000 * 10**9 + np.arange(frames) * (10**9 // 30)
+                np.save(base / split / "videos" / f"{clip_id}_timestamps.npy", ns)
+                records.append(
+                    {
+                        "clip_id": clip_id,
+                        "video_file": f"videos/{clip_id}.mp4",
+                        "video_timestamps": f"videos/{clip_id}_timestamps.npy",
+                        "participant": f"{split}-p{k}",
+                        "exercise": FINE[cls].split(" - ")[0],
+                        "fine_grained": [FINE[cls]],
+                        "frame_labels": [FINE[cls]] * frames,
+                        "attributes": {"mistakes": ["shallow"] if cls == 1 else []},
+                        "qa": [],
+                        "feedbacks": [],
+                        "extra_key": "tolerated",
+                    }
+                )
+        (base / split / "clips.json").write_text(json.dumps(records))
+    return root
