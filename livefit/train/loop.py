@@ -187,11 +187,15 @@ def fit(
             prune_checkpoints(run_dir, loop.keep_checkpoints)
 
     def evaluate(tag: str) -> dict[str, float]:
-        model.eval()
-        with torch.no_grad():
-            metrics = task.evaluate(accelerator.unwrap_model(model), run_dir / "eval" / tag)
-        model.train()
-        log({"step": step, "epoch": epoch, **{f"eval/{k}": v for k, v in metrics.items()}})
+        # The main process evaluates (and writes the reports); the others wait for it.
+        metrics: dict[str, float] = {}
+        if accelerator.is_main_process:
+            model.eval()
+            with torch.no_grad():
+                metrics = task.evaluate(accelerator.unwrap_model(model), run_dir / "eval" / tag)
+            model.train()
+            log({"step": step, "epoch": epoch, **{f"eval/{k}": v for k, v in metrics.items()}})
+        accelerator.wait_for_everyone()
         return metrics
 
     def log(record: dict[str, Any]) -> None:

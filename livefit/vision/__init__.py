@@ -1,0 +1,1 @@
+"""The causal 3D CNN: preprocessing, the streaming network, weights, feature extraction."""
