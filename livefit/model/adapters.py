@@ -78,9 +78,9 @@ class VisionContext:
     ``features`` [M, N, C] holds one step per position, in the same order.
     """
 
-    rows: torch.Tensor  # (M,) long
-    cols: torch.Tensor  # (M,) long
-    features: torch.Tensor  # (M, N, C)
+    rows: torch.Tensor | None  # (M,) long; None: dense (every position is a <vision>)
+    cols: torch.Tensor | None  # (M,) long
+    features: torch.Tensor  # (M, N, C); dense: M = B * T in row-major order
 
 
 class AdapterHooks:
@@ -96,13 +96,18 @@ class AdapterHooks:
     def _make_hook(self, adapter: nn.Module):
         def hook(module: nn.Module, args: tuple, output: object) -> object:
             ctx = self.context
-            if ctx is None or ctx.rows.numel() == 0:
+            if ctx is None or ctx.features.shape[0] == 0:
                 return output
             # Decoder layers return a tensor (transformers >= 4.56) or a tuple led by one.
             hidden = output[0] if isinstance(output, tuple) else output  # (B, T, D)
-            picked = hidden[ctx.rows, ctx.cols]  # (M, D)
-            update = adapter(picked, ctx.features.to(hidden.dtype))  # (M, D)
-            hidden = hidden.index_put((ctx.rows, ctx.cols), picked + update.to(hidden.dtype))
+            feats = ctx.features.to(hidden.dtype)
+            if ctx.rows is None:  # static shapes, no indexing: the streaming/compiled path
+                update = adapter(hidden.flatten(0, 1), feats)  # (B*T, D)
+                hidden = hidden + update.view_as(hidden).to(hidden.dtype)
+            else:
+                picked = hidden[ctx.rows, ctx.cols]  # (M, D)
+                update = adapter(picked, feats)  # (M, D)
+                hidden = hidden.index_put((ctx.rows, ctx.cols), picked + update.to(hidden.dtype))
             return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
         return hook

@@ -197,6 +197,14 @@ class StreamVLM(nn.Module):
         return "cache" if "cache" in params else "past_key_values"
 
     @property
+    def num_layers(self) -> int:
+        return len(find_decoder_layers(self.base_lm))
+
+    @property
+    def device(self) -> torch.device:
+        return self.special.embed.device
+
+    @property
     def hidden_size(self) -> int:
         return self.base_lm.config.hidden_size
 
@@ -226,9 +234,21 @@ class StreamVLM(nn.Module):
 
     # -- the forward pass ---------------------------------------------------------------------
     def vision_context(
-        self, input_ids: torch.Tensor, vision_features: torch.Tensor | None
+        self, input_ids: torch.Tensor, vision_features: torch.Tensor | None, dense: bool = False
     ) -> VisionContext | None:
-        """Pair the k-th <vision> token of each row with ``vision_features[row, k]``."""
+        """Pair the k-th <vision> token of each row with ``vision_features[row, k]``.
+
+        ``dense``: the caller guarantees every position is a <vision> token and gives
+        ``vision_features`` [B, T, N, C] aligned with them (no data-dependent indexing: the
+        streaming step, and what ``torch.compile`` / CUDA graphs need)."""
+        if dense and vision_features is not None:
+            b, t = input_ids.shape
+            if tuple(vision_features.shape[:2]) != (b, t):
+                raise ValueError(
+                    f"dense vision_features must be [B={b}, T={t}, N, C], "
+                    f"got {list(vision_features.shape)}"
+                )
+            return VisionContext(None, None, vision_features.flatten(0, 1))  # (B*T, N, C)
         mask = input_ids == self.ids.vision  # (B, T)
         if vision_features is None:
             if bool(mask.any()):
@@ -274,11 +294,13 @@ class StreamVLM(nn.Module):
         position_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         logits_to_keep: int = 0,
+        dense_vision: bool = False,
     ) -> StreamVLMOutput:
         """input_ids [B, T]; vision_features [B, S, N, C] (the k-th <vision> of a row sees step k);
         cache: a transformers ``Cache`` extended in place; position_ids [B, T] (default: after the
-        cache); ``logits_to_keep`` > 0 keeps only the last positions' logits."""
-        context = self.vision_context(input_ids, vision_features)
+        cache); ``logits_to_keep`` > 0 keeps only the last positions' logits; ``dense_vision``:
+        see ``vision_context``."""
+        context = self.vision_context(input_ids, vision_features, dense_vision)
         embeds = self.embed(input_ids)
         kwargs: dict[str, Any] = {"inputs_embeds": embeds, "use_cache": cache is not None}
         if cache is not None:

@@ -142,7 +142,15 @@ class StreamEngine:
         input_ids = torch.tensor([ids], device=device)  # (1, T)
         positions = torch.arange(position, position + len(ids), device=device)[None]  # (1, T)
         features = None if feature is None else feature[None, None]  # (1, 1, N, C)
-        out = self.model(input_ids, features, cache=cache, position_ids=positions, logits_to_keep=1)
+        dense = feature is not None and len(ids) == 1  # a lone <vision>: the static-shape path
+        out = self.model(
+            input_ids,
+            features,
+            cache=cache,
+            position_ids=positions,
+            logits_to_keep=1,
+            dense_vision=dense,
+        )
         return out.logits[0, -1].float()  # (V,)
 
     def choose(self, logits: torch.Tensor, inside: bool, n_text: int, rng: torch.Generator) -> int:

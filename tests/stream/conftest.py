@@ -1,4 +1,4 @@
-"""Shared fixtures for the streaming tests: tiny Stream-VLMs whose action tokens compete."""
+"""Shared fixtures for the streaming tests."""
 
 from __future__ import annotations
 
@@ -6,37 +6,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from livefit.model.config import tiny_config  # noqa: E402
+from stream_helpers import talkative  # noqa: E402
+
 from livefit.model.stream_vlm import StreamVLM  # noqa: E402
-
-torch.set_num_threads(1)  # tiny models: threads only add contention on a shared box
-
-
-def talkative(seed: int) -> StreamVLM:
-    """A random tiny model whose <vision>/<answer>/<answer/> logits are scaled up so that the
-    greedy stream mixes watching, speaking and stopping (a plain random model only watches)."""
-    cfg = tiny_config()
-    model = StreamVLM.from_config(tiny_config(tiny_lm=type(cfg.tiny_lm)(seed=seed))).eval()
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for adapter in model.adapters.values():
-            adapter.out_fc.weight.mul_(20.0)  # features matter for the decisions
-        head = torch.randn(model.special.head.shape, generator=g) * 0.6
-        head[2] *= 0.1  # <answer/> rarely wins on its own: feedbacks end by length too
-        model.special.head.copy_(head)
-    return model
 
 
 @pytest.fixture(scope="session")
 def models() -> list[StreamVLM]:
     return [talkative(seed) for seed in (0, 1, 2)]
-
-
-def random_steps(n: int, seed: int, c: int = 64) -> torch.Tensor:
-    """n feature steps [n, 35, C]."""
-    return torch.randn(n, 35, c, generator=torch.Generator().manual_seed(seed))

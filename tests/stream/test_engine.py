@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from conftest import random_steps
 from naive_reference import naive_generate, parity_times
+from stream_helpers import random_steps
 
 from livefit.model.tokens import SpecialIds
 from livefit.stream.engine import EngineConfig, StreamEngine
@@ -109,7 +109,15 @@ class ScriptedModel:
     def feature_tokens(self, step):
         return torch.as_tensor(step, dtype=torch.float32)
 
-    def __call__(self, input_ids, features, cache=None, position_ids=None, logits_to_keep=0):
+    def __call__(
+        self,
+        input_ids,
+        features,
+        cache=None,
+        position_ids=None,
+        logits_to_keep=0,
+        dense_vision=False,
+    ):
         self.calls.append((input_ids[0].tolist(), features is not None))
         if self.clock is not None:
             self.clock.now += self.cost

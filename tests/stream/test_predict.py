@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import talkative
 from qevd_fixture import write_quirk_tree
+from stream_helpers import talkative
 from typer.testing import CliRunner
 
 from livefit.cli import app
