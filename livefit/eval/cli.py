@@ -59,6 +59,10 @@ def evaluate(
         float, typer.Option(help="Paper: 0.6.", rich_help_panel=_JUDGE)
     ] = 0.6,
     judge_top_p: Annotated[float, typer.Option(help="Paper: 0.9.", rich_help_panel=_JUDGE)] = 0.9,
+    judge_top_k: Annotated[
+        int,
+        typer.Option(help="Reference: 50 (transformers' default); 0: off.", rich_help_panel=_JUDGE),
+    ] = 50,
     judge_max_new_tokens: Annotated[
         int, typer.Option(help="Paper: 64.", rich_help_panel=_JUDGE)
     ] = 64,
@@ -113,6 +117,7 @@ def evaluate(
                 model_path=judge_model_path,
                 temperature=judge_temperature,
                 top_p=judge_top_p,
+                top_k=judge_top_k,
                 max_new_tokens=judge_max_new_tokens,
                 seed=judge_seed,
                 concurrency=judge_concurrency,

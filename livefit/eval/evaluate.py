@@ -21,6 +21,7 @@ from livefit.eval.bertscore import BERTScoreConfig, bertscore_f1
 from livefit.eval.bertscore import resolve as resolve_bertscore
 from livefit.eval.judge import JudgeConfig, JudgeItem, make_backend, run_judge
 from livefit.eval.matching import (
+    EPS,
     PAPER_TOLERANCE_S,
     SegmentMatches,
     match_segment,
@@ -105,8 +106,10 @@ def match_segments(
 # ---- aggregation ---------------------------------------------------------------------------------
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
+def _mean(values: Sequence[float]) -> float:
+    """The reference evaluator's running mean, ``sum / (n + 1e-12)`` (0.0 with no values); the
+    sum is exact (``math.fsum``), as the reference sums in a shuffled order anyway."""
+    return math.fsum(values) / (len(values) + EPS)
 
 
 def aggregate(
@@ -118,7 +121,8 @@ def aggregate(
 ) -> tuple[dict[str, float | None], dict[str, int]]:
     """Benchmark metrics and counts; metric names of the optimal mode end in ``_optimal``.
 
-    ``text_metrics`` are the per-pair keys to average; with no matched pair their value is None.
+    ``text_metrics`` are the per-pair keys to average; with no matched pair their value is 0.0,
+    as in the reference evaluator.
     """
     metrics: dict[str, float | None] = {}
     counts: dict[str, int] = {

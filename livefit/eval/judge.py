@@ -62,6 +62,9 @@ class JudgeConfig:
     model_path: str | None = None  # or: a local transformers model directory
     temperature: float = 0.6  # paper's sampling temperature
     top_p: float = 0.9  # paper's nucleus sampling threshold
+    # The reference judge script sets no top_k, so transformers 4.x applied its default of 50;
+    # sent explicitly for parity (0 or None: not used, not sent).
+    top_k: int | None = 50
     max_new_tokens: int = 64  # paper's limit on the reply length
     seed: int | None = 0  # base seed; each pair samples with a seed derived from it and the pair
     concurrency: int = 4  # parallel requests to the server
@@ -129,6 +132,8 @@ class HTTPJudge:
             "top_p": cfg.top_p,
             "max_tokens": cfg.max_new_tokens,
         }
+        if cfg.top_k:
+            body["top_k"] = cfg.top_k  # vLLM, llama.cpp and Ollama accept it
         if cfg.model:
             body["model"] = cfg.model
         if seed is not None:
@@ -196,13 +201,18 @@ class TransformersJudge:
         if seed is not None:
             torch.manual_seed(seed)
         pad = self.tokenizer.pad_token_id
+        extra = {}
+        eot = self.tokenizer.get_vocab().get("<|eot_id|>")
+        if eot is not None:  # Llama-3 chat models: stop at end-of-turn too, as the reference
+            extra["eos_token_id"] = [self.tokenizer.eos_token_id, eot]
         with torch.no_grad():
             out = self.model.generate(
                 **inputs,
+                **extra,
                 do_sample=True,
                 temperature=cfg.temperature,
                 top_p=cfg.top_p,
-                top_k=None,  # nucleus sampling only, as in the paper
+                top_k=cfg.top_k or None,
                 max_new_tokens=cfg.max_new_tokens,
                 pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
             )  # (1, prompt + new)
@@ -241,6 +251,7 @@ def item_key(item: JudgeItem, backend_name: str, config: JudgeConfig) -> str:
         "prompts": hashlib.sha256((SYSTEM_PROMPT + USER_PROMPT).encode()).hexdigest(),
         "temperature": config.temperature,
         "top_p": config.top_p,
+        "top_k": config.top_k,
         "max_new_tokens": config.max_new_tokens,
         "seed": config.seed,
         "uid": item.uid,

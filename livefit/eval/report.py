@@ -129,6 +129,7 @@ def _judge_provenance(evaluation: Evaluation) -> dict[str, Any] | None:
         **evaluation.info["judge"],
         "temperature": cfg.temperature,
         "top_p": cfg.top_p,
+        "top_k": cfg.top_k,
         "max_new_tokens": cfg.max_new_tokens,
         "seed": cfg.seed,
         "prompts_sha256": hashlib.sha256((SYSTEM_PROMPT + USER_PROMPT).encode()).hexdigest(),

@@ -147,6 +147,7 @@ def test_http_backend_scores_retries_and_caches(tmp_path, monkeypatch):
         assert len(ok) == 5  # 3 pairs + 2 retried failures
         body = ok[-1]
         assert body["temperature"] == 0.6 and body["top_p"] == 0.9 and body["max_tokens"] == 64
+        assert body["top_k"] == 50
         assert body["model"] == "llama-3-70b" and isinstance(body["seed"], int)
         assert body["messages"][0] == {"role": "system", "content": SYSTEM_PROMPT}
         assert server.auth == ["Bearer sk-test"] * 5
@@ -211,7 +212,8 @@ def test_evaluate_with_a_judge_server(tmp_path, wordnet):
     with _FakeServer() as server:
         cfg = EvalConfig(judge=JudgeConfig(url=server.url, model="judge"))
         ev = evaluate(tmp_path, pred, cfg, judge_cache=tmp_path / "out" / "judge_cache.jsonl")
-    assert ev.metrics["llm_acc"] == 4.0  # (5 + 3) / 2: the unparsed reply is left out
+    # (5 + 3) / (2 + 1e-12), the reference's mean: the unparsed reply is left out
+    assert ev.metrics["llm_acc"] == pytest.approx(4.0, abs=1e-9)
     assert ev.counts["judge_unparsed"] == 1 and ev.counts["judge_parsed"] == 2
 
 
