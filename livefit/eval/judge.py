@@ -183,6 +183,7 @@ class TransformersJudge:
             )
         self.device = self.model.device
         self.model.eval()
+        self.eot = self.tokenizer.get_vocab().get("<|eot_id|>")
         self.config = config
         self.name = f"transformers:{path}"
 
@@ -202,9 +203,8 @@ class TransformersJudge:
             torch.manual_seed(seed)
         pad = self.tokenizer.pad_token_id
         extra = {}
-        eot = self.tokenizer.get_vocab().get("<|eot_id|>")
-        if eot is not None:  # Llama-3 chat models: stop at end-of-turn too, as the reference
-            extra["eos_token_id"] = [self.tokenizer.eos_token_id, eot]
+        if self.eot is not None:  # Llama-3 chat models: stop at end-of-turn too, as the reference
+            extra["eos_token_id"] = [self.tokenizer.eos_token_id, self.eot]
         with torch.no_grad():
             out = self.model.generate(
                 **inputs,
