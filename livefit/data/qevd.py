@@ -239,6 +239,14 @@ def load_workouts(data_root: str | Path, split: Split) -> list[Workout]:
         feedbacks = [_rename_labels(text) for text in record["feedbacks"]]
         runs = collapse_spans(feedbacks)
         stamps, flags = record["feedback_timestamps"], record["is_transition"]
+        if (
+            runs
+            and runs[-1][2] == len(feedbacks) - 1
+            and len(runs) - 1 == len(stamps) == len(flags)
+        ):
+            # The reference loader never closes a span that runs to the last frame, so it drops
+            # it; a record written that way has no timestamp for it. Read it as the reference.
+            runs = runs[:-1]
         if not len(runs) == len(stamps) == len(flags):
             raise QEVDFormatError(
                 f"{where}: {len(runs)} feedback spans in 'feedbacks' but "

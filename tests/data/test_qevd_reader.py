@@ -27,6 +27,7 @@ from livefit.data.qevd import (  # noqa: E402
     check_features,
     data_fingerprint,
     load_segments,
+    load_workouts,
 )
 
 T = 1650028800.0  # frame 0 of workout 0001 on the shifted clock
@@ -317,3 +318,24 @@ def test_cli_checks_the_feature_shape(tree):
     assert CliRunner().invoke(app, [*args, "--feature-shape", "1280,7,5"]).exit_code == 0
     bad = CliRunner().invoke(app, [*args, "--feature-shape", "1280,5,7"])
     assert bad.exit_code == 2 and "expected per-step shape [1280, 5, 7]" in bad.output
+
+
+def test_a_span_running_to_the_last_frame(tmp_path):
+    # The reference loader drops a span that runs to the last frame (it never closes it), so a
+    # record may carry no timestamp for it: read as the reference. With a timestamp, keep it.
+    spec = WorkoutSpec(
+        "long_range_videos/0008.mp4",
+        [
+            FSpan("First up are squats!", 0, 9, True, 0.0),
+            FSpan("Go lower.", 12, 20),
+            FSpan("Done!", 25, 29, True, 0.0),  # frame 29 is the last frame
+        ],
+        30,
+    )
+    split = write_split(tmp_path, "test", [spec])
+    full = load_workouts(tmp_path, "test")[0]
+    assert [s.text for s in full.spans] == ["First up are squats!", "Go lower.", "Done!"]
+    _edit(split, lambda r: (r[0]["feedback_timestamps"].pop(), r[0]["is_transition"].pop()))
+    short = load_workouts(tmp_path, "test")[0]
+    assert [s.text for s in short.spans] == ["First up are squats!", "Go lower."]
+    assert load_segments(tmp_path) == []  # no closing transition: no segment, as the reference
