@@ -94,11 +94,13 @@ def provenance(
         },
         "settings": config_to_dict(cfg),
         "protocol": (
-            "shared/spec/evaluation-protocol.md: paper matching (nearest candidate only, "
-            f"|dt| < {cfg.tolerance / 2} s, order-preserving), micro-averaged P/R/F, text "
-            "metrics averaged over all recall-direction pairs"
+            "QEVD-FIT-COACH paper protocol (livefit docs/eval.md): matching tries only the "
+            f"nearest candidate, |dt| < {cfg.tolerance / 2} s strictly, in order, untaken, "
+            "non-empty; P/R/F micro-averaged with +1e-12 denominators; text metrics on the "
+            "recall-direction pairs, averaged as sum / (n + 1e-12)"
             + (
-                "; *_optimal: order-preserving maximum matching in the same window (extra)"
+                "; *_optimal: order-preserving maximum matching in the same window, fewest "
+                "total |dt| among maximum ones (extra, not the paper's)"
                 if cfg.matching == "optimal"
                 else ""
             )
