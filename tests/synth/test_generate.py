@@ -142,3 +142,13 @@ def test_same_seed_same_bytes_and_pixels_and_resume(tmp_path: Path) -> None:
         read_video(b / "QEVD-FIT-300K/train/videos/train_000001.mp4"),
     )
     assert (a / video).read_bytes() == (b / video).read_bytes()
+
+
+def test_workers_do_not_change_the_output(tmp_path: Path) -> None:
+    cfg = preset("tiny", test_workouts=0, train_workouts=0, train_clips=3, test_clips=1)
+    generate(cfg, tmp_path / "one", seed=5, workers=1, progress=False)
+    generate(cfg, tmp_path / "two", seed=5, workers=2, progress=False)
+    for split in ("train", "test"):
+        rel = f"QEVD-FIT-300K/{split}/clips.json"
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes()
+    assert json.loads((tmp_path / "two/QEVD-FIT-COACH/feedbacks_long_range.json").read_text()) == []
