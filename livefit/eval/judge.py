@@ -170,17 +170,17 @@ class TransformersJudge:
         path = config.model_path
         if not Path(path).is_dir():  # type: ignore[arg-type]
             raise JudgeError(f"{path}: judge model directory is missing")
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            # On GPUs, spread a large judge over all of them (accelerate's device_map).
+            placement = {"device_map": "auto"} if torch.cuda.is_available() else {}
+            self.model = AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, dtype="auto", **placement
+            )
+        except (OSError, ValueError) as err:
+            raise JudgeError(f"{path}: cannot load the judge model ({err})") from None
         if self.tokenizer.chat_template is None:
             raise JudgeError(f"{path}: the tokenizer has no chat template")
-        if torch.cuda.is_available():  # spread a large judge over the GPUs (accelerate)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                path, local_files_only=True, dtype="auto", device_map="auto"
-            )
-        else:
-            self.model = AutoModelForCausalLM.from_pretrained(
-                path, local_files_only=True, dtype="auto"
-            )
         self.device = self.model.device
         self.model.eval()
         self.eot = self.tokenizer.get_vocab().get("<|eot_id|>")

@@ -258,3 +258,13 @@ def test_transformers_backend_with_a_tiny_random_model(tmp_path):
     assert judge.generate_ids(msgs, seed=1).shape == (12,)
     results = run_judge(ITEMS[:2], judge, cfg)
     assert all(r.score == parse_score(r.reply) for r in results)
+
+
+def test_transformers_backend_errors(tmp_path):
+    from livefit.eval.judge import TransformersJudge
+
+    with pytest.raises(JudgeError, match="judge model directory is missing"):
+        TransformersJudge(JudgeConfig(model_path=str(tmp_path / "nowhere")))
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(JudgeError, match="cannot load the judge model"):
+        TransformersJudge(JudgeConfig(model_path=str(tmp_path)))
