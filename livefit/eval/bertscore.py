@@ -124,13 +124,16 @@ def bertscore_f1(
     import torch
     from bert_score import BERTScorer
 
-    scorer = BERTScorer(
-        model_type=str(model_dir),
-        num_layers=layer,
-        batch_size=config.batch_size,
-        idf=config.idf,
-        rescale_with_baseline=config.rescale_with_baseline,
-        device="cuda" if torch.cuda.is_available() else "cpu",
-    )
+    try:
+        scorer = BERTScorer(
+            model_type=str(model_dir),
+            num_layers=layer,
+            batch_size=config.batch_size,
+            idf=config.idf,
+            rescale_with_baseline=config.rescale_with_baseline,
+            device="cuda" if torch.cuda.is_available() else "cpu",
+        )
+    except (OSError, ValueError, KeyError) as err:
+        raise BERTScoreError(f"{model_dir}: cannot load the BERTScore model ({err})") from None
     _, _, f1 = scorer.score(list(predictions), list(references), verbose=False)
     return [float(x) for x in f1.tolist()], info
