@@ -43,10 +43,10 @@ REMINDER = (
     "Don't wait, jump right in now!",
 )
 FIXED_ACK = (
-    "That's much better, keep it up!",
-    "Yes, that's it, much better!",
-    "Nice correction, that looks great!",
-    "Perfect, that's the right form!",
+    "That's much better, keep it up now!",
+    "Yes, that's it, that looks much better!",
+    "Nice correction, that looks really great!",
+    "Perfect, that's the right form, well done!",
 )
 KEEP_GOING = (
     "Don't stop now, keep going!",
@@ -59,15 +59,15 @@ SPEED_UP = (
     "Speed it up a little for me!",
 )
 FAST_PRAISE = (
-    "Great pace, keep it up!",
-    "Wow, you are moving fast, nice!",
-    "Love that speed, keep it going!",
+    "Great pace, keep it up just like that!",
+    "Wow, you are moving really fast, nice!",
+    "Love that speed, keep it going strong!",
 )
 COUNT = (
-    "That's {n}, keep it up!",
-    "{N} reps, nice work!",
-    "Good form, that's {n} now!",
-    "Nice, {n} done, keep going!",
+    "That's {n}, keep it up, looking strong!",
+    "{N} reps now, nice work, keep going!",
+    "Good form, that's {n} reps now!",
+    "Nice, {n} done, keep that rhythm going!",
     "That's {n} {exercise}, looking good!",
 )
 ENCOURAGE = (
@@ -94,9 +94,9 @@ SUMMARY_UNCOUNTED = (
     "Good job, that felt good, right?",
 )
 GOOD_FORM = (
-    "Great form, keep it up!",
-    "Looking good, nice and controlled!",
-    "Perfect form, well done!",
+    "Great form, keep it up just like that!",
+    "Looking good, nice and controlled movement!",
+    "Perfect form, well done, keep going!",
 )
 
 _NUMBERS = (

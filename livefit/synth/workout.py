@@ -20,9 +20,13 @@ from livefit.synth.motion import TEMPO_RATE, Interval
 
 DT = 0.1  # simulation step, seconds
 MIN_GAP_S = 0.4  # silence between two lines at least (keeps spans apart on every frame)
-FILLER_GAP_S = (4.6, 7.0)  # start-to-start spacing of unprompted lines (paper: 5.3 s silence)
+FILLER_GAP_S = (4.3, 6.8)  # silence before an unprompted line (paper: 5.2-5.3 s silence)
 REACTION_S = (0.4, 0.9)  # coach reaction delay after something becomes visible
 VISIBLE_S = 0.5  # a mistake ramps in over ~0.5 s before it is visible
+START_ACK_PROB = 0.55  # the coach acknowledges a prompt start this often
+FIXED_ACK_PROB = 0.85  # ... and a fixed mistake
+FIX_DELAY_S = (1.2, 2.8)  # the user fixes a mistake this long after the correction ends
+ACK_SILENCE_S = 2.0  # acknowledgements and summaries wait for this much silence
 BREAK_ACTIVITIES = (
     "drinking from a bottle", "wiping face", "shaking out arms", "hands on hips",
     "catching breath", "stretching arms overhead", "rolling shoulders", "fixing hair",
@@ -114,7 +118,7 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
     rng = sim.rng
     template = C.TRANSITION_FIRST if first else C.TRANSITION_NEXT
     tr = sim.say(sim.t, template.format(exercise=ex.name), "transition", transition=True)
-    clock_end = tr.t1 + 1.0 + exercise_s
+    clock_end = tr.t1 + 0.5 + exercise_s
     late = rng.random() < 0.15
     t_start = tr.t1 + float(rng.uniform(4.5, 7.0) if late else rng.uniform(0.5, 1.8))
     tempo = (
@@ -211,21 +215,28 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
                 ep.said += 1
                 ep.last_said_end = line.t1
                 if ep.will_fix or ep.said == 2:
-                    ep.fix_at = line.t1 + float(rng.uniform(0.8, 2.0))
-            elif fixed and t >= fixed[0].fixed_at:  # type: ignore[operator]
+                    ep.fix_at = line.t1 + float(rng.uniform(*FIX_DELAY_S))
+            elif fixed and t >= max(fixed[0].fixed_at, sim.busy_until + ACK_SILENCE_S):  # type: ignore[arg-type]
                 fixed[0].acked = True
-                sim.say(t, C.pick(C.FIXED_ACK, rng, sim.last_text), "fixed_ack")
+                if rng.random() < FIXED_ACK_PROB:
+                    sim.say(t, C.pick(C.FIXED_ACK, rng, sim.last_text), "fixed_ack")
             elif paused and t >= paused_at + 1.0:
                 line = sim.say(t, C.pick(C.KEEP_GOING, rng, sim.last_text), "keep_going")
                 pause_end = line.t1 + float(rng.uniform(0.5, 1.3))
                 paused_at = 1e9  # said once
-            elif started and not start_acked and t >= t_start + start_react and t < t_start + 5:
+            elif (
+                started and not start_acked and t < t_start + 6
+                and t >= max(t_start + start_react, sim.busy_until + ACK_SILENCE_S)
+            ):  # fmt: skip
                 start_acked = True
                 if reminded:
                     sim.say(t, C.pick(C.START_AFTER_REMINDER, rng, sim.last_text), "start_ack")
-                elif rng.random() < 0.75:
+                elif rng.random() < START_ACK_PROB:
                     sim.say(t, C.pick(C.START_ACK, rng, sim.last_text), "start_ack")
-            elif started and state["tempo"] == "slow" and not sped_up and t >= t_start + 4:
+            elif (
+                started and state["tempo"] == "slow" and not sped_up
+                and t >= max(t_start + 4, sim.busy_until + ACK_SILENCE_S)
+            ):  # fmt: skip
                 sped_up = True
                 line = sim.say(t, C.pick(C.SPEED_UP, rng, sim.last_text), "speed_up")
                 if rng.random() < 0.7:
@@ -242,7 +253,7 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
                 switch_go = line.t1 + float(rng.uniform(0.4, 1.0))
             elif (
                 started and not paused and not mistakes_now
-                and t - sim.last_start >= gap and t >= t_start + 2.5
+                and t - sim.busy_until >= gap and t >= t_start + 2.5
             ):  # fmt: skip
                 gap = sim.gap()
                 n = int(np.floor(phase))
@@ -262,14 +273,14 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
     # The exercise ends: the user takes a break (a general activity) or stands.
     brk = str(rng.choice(BREAK_ACTIVITIES)) if rng.random() < 0.6 else IDLE
     sim.set_state(clock_end, activity=brk, mistakes=(), tempo="normal", bout=k)
-    t_sum = max(clock_end + sim.react(), sim.busy_until + MIN_GAP_S)
+    t_sum = max(clock_end + sim.react(), sim.busy_until + ACK_SILENCE_S)
     n = int(np.floor(phase))
     if ex.countable and n > 0:
         text = C.pick(C.SUMMARY, rng, sim.last_text, n=n, exercise=ex.name)
     else:
         text = C.pick(C.SUMMARY_UNCOUNTED, rng, sim.last_text, exercise=ex.name)
     line = sim.say(t_sum, text, "summary")
-    sim.t = line.t1 + float(rng.uniform(1.0, 2.2))
+    sim.t = line.t1 + float(rng.uniform(0.6, 1.5))
 
 
 def plan_workout(
