@@ -35,3 +35,21 @@ def reference_f(segments, tolerance=3.0):
     p = mp / (npred + 1e-12)
     r = mg / (ng + 1e-12)
     return p, r, 2 * p * r / (p + r + 1e-12)
+
+
+def reference_match_numpy(R, C, text, tolerance=3.0):
+    """The same pseudo-code over numpy float64 arrays with ``np.argmin`` (first index on ties),
+    the way the published evaluator runs it."""
+    import numpy as np
+
+    R, C = np.asarray(R, dtype=np.float64), np.asarray(C, dtype=np.float64)
+    last, matched_j, pairs = -1, [], []
+    if len(C) == 0:
+        return pairs
+    for i, x in enumerate(R):
+        j = int(np.argmin((C - x) ** 2))
+        if np.abs(x - C[j]) < tolerance / 2.0 and j > last and j not in matched_j and text[j] != "":
+            pairs.append((i, j))
+            matched_j.append(j)
+            last = j
+    return pairs

@@ -6,7 +6,7 @@ import itertools
 import random
 
 import pytest
-from reference import reference_f, reference_match
+from reference import reference_f, reference_match, reference_match_numpy
 
 from livefit.eval.matching import (
     SegmentMatches,
@@ -103,7 +103,22 @@ def test_paper_matching_equals_reference_on_random_cases():
     for _ in range(3000):
         R, C, texts = _random_case(rng)
         for tol in (3.0, 2.0):
-            assert match_paper(R, C, texts, tol) == reference_match(R, C, texts, tol), (R, C, texts)
+            ours = match_paper(R, C, texts, tol)
+            assert ours == reference_match(R, C, texts, tol), (R, C, texts)
+            assert ours == reference_match_numpy(R, C, texts, tol), (R, C, texts)
+
+
+def test_paper_matching_equals_numpy_reference_on_random_real_times():
+    # Real-valued times (differences of shifted-clock floats, as the evaluator computes them):
+    # Python floats and numpy float64 give the same matches.
+    rng = random.Random(4321)
+    for _ in range(2000):
+        start = 1650028800.0 + rng.uniform(0, 1e4)
+        n, m = rng.randint(0, 8), rng.randint(0, 8)
+        R = sorted(start + rng.uniform(0, 30) - start for _ in range(n))
+        C = sorted(rng.uniform(-1, 31) for _ in range(m))
+        texts = [rng.choice(["", "x", "x", "x"]) for _ in range(m)]
+        assert match_paper(R, C, texts) == reference_match_numpy(R, C, texts)
 
 
 def test_f_score_equals_reference_on_random_benchmarks():
