@@ -173,9 +173,19 @@ class WordNetInfo:
 
 @functools.cache
 def load_wordnet():
-    """NLTK ``WordNetCorpusReader`` over the cached Debian WordNet 3.0 (loaded once)."""
+    """NLTK ``WordNetCorpusReader`` over the cached Debian WordNet 3.0 (loaded once).
+
+    The reader skips one start-up step: NLTK maps the loaded WordNet onto WordNet 3.0 by reading
+    ``index.sense`` twice (~2 s), a table used only to load multilingual OMW tab files, which
+    METEOR never does; here the data is WordNet 3.0 itself. Every English lookup is NLTK's own
+    (a test compares METEOR with NLTK's default ``wordnet``).
+    """
     import nltk
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    class EnglishWordNetReader(WordNetCorpusReader):
+        def map_wn(self, version="wordnet"):
+            return None  # WordNet 3.0 -> 3.0: no mapping (only OMW tab files use it)
 
     data_root = prepare_wordnet()
     # NLTK only opens files under a root on nltk.data.path; NLTK's own WordNet-version mapping
@@ -184,7 +194,12 @@ def load_wordnet():
         nltk.data.path.append(str(data_root))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The multilingual functions")
-        return WordNetCorpusReader(str(data_root / "corpora" / "wordnet"), None)
+        reader = EnglishWordNetReader(str(data_root / "corpora" / "wordnet"), None)
+    if reader.get_version() != "3.0":
+        raise WordNetMissingError(
+            f"{data_root}: expected WordNet 3.0, found version {reader.get_version()!r}"
+        )
+    return reader
 
 
 def wordnet_info() -> WordNetInfo:
