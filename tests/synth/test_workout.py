@@ -113,3 +113,20 @@ def test_number_words_and_paraphrase_choice() -> None:
     first = C.pick(C.FIXED_ACK, rng)
     assert all(C.pick(C.FIXED_ACK, rng, avoid=first) != first for _ in range(20))
     assert C.pick(("That's {n}!",), rng, n=3) == "That's three!"
+
+
+def test_statistics_are_close_to_the_paper() -> None:
+    """Table 2: 5.0 feedbacks per exercise, ~5.3 s silence, 6.3-6.6 words, 213 s workouts."""
+    per_ex, start_to_start, words, durations = [], [], [], []
+    for plan in _plans(40):
+        durations.append(plan.duration)
+        trans = [i for i, ln in enumerate(plan.lines) if ln.is_transition]
+        for a, b in zip(trans, trans[1:], strict=False):
+            inside = plan.lines[a + 1 : b]
+            per_ex.append(len(inside))
+            words += [len(ln.text.split()) for ln in inside]
+            start_to_start += [q.t0 - p.t0 for p, q in zip(inside, inside[1:], strict=False)]
+    assert 4.0 <= np.mean(per_ex) <= 7.0
+    assert 4.0 <= np.mean(start_to_start) <= 7.0
+    assert 5.0 <= np.mean(words) <= 9.0
+    assert 195 <= np.mean(durations) <= 235
