@@ -40,7 +40,7 @@ def vision(
         cfg = load_config(VisionStageConfig, config) if config else VisionStageConfig()
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.json")
-        start = time.time()
+        start, cpu_start = time.time(), time.process_time()
         task = VisionTask(cfg, data, out, progress)
         result = fit(task, cfg.loop, cfg.optim, out, cfg, resume=resume, progress=progress)
     except (FileNotFoundError, ValueError, VideoError) as err:
@@ -50,6 +50,8 @@ def vision(
         "steps": result.step,
         "epochs": result.epoch,
         "wall_seconds": round(time.time() - start, 1),
+        # CPU time of this process (all its threads): what the run costs on a box it shares.
+        "cpu_seconds": round(time.process_time() - cpu_start, 1),
         "train_seconds": round(result.seconds, 1),
         "metrics": result.metrics,
     }

@@ -160,7 +160,12 @@ def fit(
     optimizer = _optimizer(trainable, optim)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(optim, total))
     step = epoch = skip = 0
-    if resume and (ckpt := latest_checkpoint(run_dir)) is not None:
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is not None and not resume:
+        raise ValueError(f"{run_dir}: holds checkpoints already; resume it or use a new folder")
+    if not resume and accelerator.is_main_process:
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
+    if resume and ckpt is not None:
         state = load_checkpoint(ckpt, model)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

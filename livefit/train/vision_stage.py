@@ -73,6 +73,7 @@ class VisionStageConfig:
     train_split: str = "train"  # clip split trained on
     eval_split: str = "test"  # held-out participants
     max_clips: int = 0  # use only the first N clips of each split (0 = all; for smoke runs)
+    channels_last: bool = False  # NHWC weights and activations (about 1.5x faster on CPU here)
 
 
 def exercise_of(fine: str) -> str:
@@ -114,15 +115,15 @@ def load_clips(
     if cache is not None:
         cache_file = cache / f"{split}_{len(records)}_{pre.height}x{pre.width}_{pre.fps:g}fps.npz"
         if cache_file.is_file():
-            data = np.load(cache_file)
-            offsets = data["offsets"]
+            with np.load(cache_file) as data:  # each data[key] reads the array: once each
+                frames, ids, offsets = data["frames"], data["labels"], data["offsets"]
             return [
                 DecodedClip(
                     r.clip_id,
                     r.exercise,
-                    data["frames"][offsets[i] : offsets[i + 1]],
-                    data["labels"][offsets[i] : offsets[i + 1]],
-                )
+                    frames[offsets[i] : offsets[i + 1]],
+                    ids[offsets[i] : offsets[i + 1]],
+                )  # fmt: skip
                 for i, r in enumerate(records)
             ]
     clips = []
@@ -211,7 +212,8 @@ class VisionTask:
 
     def build_model(self) -> FrameClassifier:
         cfg = self.config
-        return FrameClassifier(cfg.model, len(self.labels.fine_grained), cfg.dropout)
+        model = FrameClassifier(cfg.model, len(self.labels.fine_grained), cfg.dropout)
+        return model.to(memory_format=torch.channels_last) if cfg.channels_last else model
 
     def train_dataset(self) -> CropDataset:
         clips = self.clips(self.config.train_split)

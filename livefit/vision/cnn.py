@@ -254,9 +254,6 @@ class CausalCNN(nn.Module):
             cin = cout
         modules.append(ConvReLU(cin, config.feature_channels, 1))
         self.cnn = nn.Sequential(*modules)
-        self.shift_blocks = [
-            i for i, m in enumerate(self.cnn) if isinstance(m, InvertedResidual) and m.shift
-        ]
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -305,7 +302,10 @@ class CausalCNN(nn.Module):
         if state is None:
             state = self.initial_state(b, frames.device)
         new_temporal = dict(state.temporal)
-        x = self.cnn[0](frames.flatten(0, 1))  # [B*T, C0, H/2, W/2]
+        x = frames.flatten(0, 1)  # [B*T, 3, H, W]
+        if self.cnn[0][0].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)  # model.to(channels_last) on CPU
+        x = self.cnn[0](x)  # [B*T, C0, H/2, W/2]
         x = x.unflatten(0, (b, t))
         for i in range(1, len(self.cnn) - 1):
             x, block_state = self.cnn[i](x, new_temporal.get(i))
@@ -337,11 +337,6 @@ class FrameClassifier(nn.Module):
         feats, state = self.backbone(frames, state)
         pooled = F.relu6(feats).mean(dim=(-2, -1))  # [B, n, C]
         return self.head(pooled), state
-
-
-def step_frame_indices(num_frames: int, frames_per_step: int = 4) -> list[int]:
-    """Index of the last video frame each feature step consumed (0-based, no warm-up)."""
-    return list(range(frames_per_step - 1, num_frames, frames_per_step))
 
 
 @torch.no_grad()
