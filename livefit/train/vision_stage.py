@@ -123,7 +123,7 @@ def load_clips(
                     r.exercise,
                     frames[offsets[i] : offsets[i + 1]],
                     ids[offsets[i] : offsets[i + 1]],
-                )  # fmt: skip
+                )
                 for i, r in enumerate(records)
             ]
     clips = []
@@ -360,19 +360,16 @@ def evaluate_clips(
         out_dir / "report.json",
         {"metrics": metrics, "fine_grained": fine, "exercise": ex_report, "mistake": mistake},
     )
-    text = "\n".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in
-                     metrics.items())  # fmt: skip
+    text = "\n".join(
+        f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in metrics.items()
+    )
     text += "\n\n" + format_report(ex_report, "exercise (per clip)")
     text += "\n" + format_report(mistake, "mistake attribute (per step)")
     text += "\n" + format_report(fine, "fine-grained (per step)")
     atomic_write_text(out_dir / "report.txt", text)
     atomic_write_text(out_dir / "predictions.jsonl", "\n".join(lines) + "\n")
-    plot_confusion(
-        confusion_matrix(y_true_a, y_pred_a, len(names)), names, out_dir / "confusion_fine.png",
-        "fine-grained classes, per feature step",
-    )  # fmt: skip
-    plot_confusion(
-        confusion_matrix(np.array(ex_true), np.array(ex_pred), len(exercises)), exercises,
-        out_dir / "confusion_exercise.png", "exercise, per clip",
-    )  # fmt: skip
+    fine_cm = confusion_matrix(y_true_a, y_pred_a, len(names))
+    plot_confusion(fine_cm, names, out_dir / "confusion_fine.png", "fine-grained, per step")
+    ex_cm = confusion_matrix(np.array(ex_true), np.array(ex_pred), len(exercises))
+    plot_confusion(ex_cm, exercises, out_dir / "confusion_exercise.png", "exercise, per clip")
     return metrics
