@@ -199,6 +199,7 @@ class Session:
         self.position = 0  # absolute position of the next token fed
         self.started = False  # has the prompt been fed?
         self.steps_seen = 0  # feature steps fed to the model
+        self.fed_steps: list[int] = []  # which pushed step (0-based) each fed <vision> saw
         self.steps_pushed = 0
         self.total_steps = total_steps
         self.ended = False  # paper clock with total_steps: nothing more will be seen
@@ -237,6 +238,7 @@ class Session:
         ids = [self.engine.vision] if self.started else self.prompt
         self.started = True
         self.steps_seen += 1
+        self.fed_steps.append(self.steps_pushed - 1)
         yield from self._decode(ids, feature)
 
     @property
