@@ -42,7 +42,7 @@ SIDE_ANGLES = (
     "hip_abd",  # hip abduction (leg out to the side)
     "hip_flex",  # hip flexion (thigh forward; < 0 = behind)
     "knee",  # knee flexion (shin backwards)
-    "knee_abd",  # extra outward rotation of the shin (knees caving in when hips adduct)
+    "knee_abd",  # valgus: knees turn towards the midline (visible when the hips flex), feet stay
     "ankle",  # plantar flexion (toes pointing down)
 )
 GLOBAL_ANGLES = (
@@ -187,9 +187,12 @@ def forward_kinematics(angles: np.ndarray, shape: BodyShape) -> np.ndarray:
         hflex, knee_a = rad[f"hip_flex_{s}"], rad[f"knee_{s}"]
         abd = sx * rad[f"hip_abd_{s}"]
         thigh_dir = _rz(_rx(down, -hflex), abd)
-        shin_dir = _rz(_rx(down, -(hflex - knee_a)), abd + sx * rad[f"knee_abd_{s}"])
+        shin_dir = _rz(_rx(down, -(hflex - knee_a)), abd)
+        # Valgus: the thigh turns about the vertical towards the midline, the foot stays put.
+        foot_at = hip + shape.thigh * thigh_dir + shape.shin * shin_dir
+        thigh_dir = _ry(thigh_dir, -sx * rad[f"knee_abd_{s}"])
         knee = hip + shape.thigh * thigh_dir
-        ankle = knee + shape.shin * shin_dir
+        ankle = knee + shape.shin * _unit(foot_at - knee)
         foot_dir = _rx(down, -np.pi / 2 + rad[f"ankle_{s}"])  # flat forward unless pointed
         out[:, LM[f"{side}_hip"]] = hip
         out[:, LM[f"{side}_knee"]] = knee

@@ -178,7 +178,7 @@ def squats(x: Arr, rom: Arr, m: dict[str, Arr], side: str) -> dict[str, Arr | fl
     cave = _m(m, "knees caving in", x) * depth
     return {
         "trunk": 38 * depth + 40 * lean * depth,
-        **_both(hip_flex=100 * depth, knee=115 * depth, hip_abd=9 - 16 * cave, knee_abd=26 * cave),
+        **_both(hip_flex=100 * depth, knee=115 * depth, hip_abd=9.0, knee_abd=13 * cave),
         **_both(sh_flex=10 + 75 * depth - 35 * lean * depth, elbow=15 + 20 * depth),
         "head": -15 * depth,
     }
