@@ -65,10 +65,10 @@ FAST_PRAISE = (
 )
 COUNT = (
     "That's {n}, keep it up, looking strong!",
-    "{N} reps now, nice work, keep going!",
-    "Good form, that's {n} reps now!",
+    "That makes {n}, nice work, keep going!",
+    "Good form, that's {n} now, keep going!",
     "Nice, {n} done, keep that rhythm going!",
-    "That's {n} {exercise}, looking good!",
+    "Rep {n} of {exercise}, looking good!",
 )
 ENCOURAGE = (
     "Hold it there, you're doing great!",
@@ -84,8 +84,8 @@ SWITCH_SIDES = (
 )
 SUMMARY = (
     "Great job on the {exercise}!",
-    "Nice work, you did {n} {exercise}!",
-    "Well done, that was {n} reps!",
+    "Nice work on {exercise}, {n} in total!",
+    "Well done, that was {n} in total!",
     "That's time, good work on {exercise}!",
 )
 SUMMARY_UNCOUNTED = (
