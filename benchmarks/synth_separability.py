@@ -5,7 +5,7 @@ on the train clips of a QEVD-SIM data root and scores it on the test clips, whos
 (bodies, clothes, rooms) are disjoint from the train ones. It never sees landmarks or labels
 other than the clip's: everything it learns comes from rendered pixels. Reports
 
-- exercise accuracy (coarse label, 16 exercises + "general"),
+- exercise accuracy (coarse label, 17 exercises + "general"),
 - mistake recognition on the clips that show a mistake (the predicted fine-grained class is the
   right mistake of that exercise), and good-form vs mistake accuracy on normal-tempo clips,
 
