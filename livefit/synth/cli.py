@@ -21,7 +21,7 @@ def synth(
     test_clips: Annotated[int | None, typer.Option(help="Override the preset.")] = None,
 ) -> None:
     """Generate synthetic QEVD-format workouts and short clips (resumable: reruns skip videos)."""
-    from livefit.synth.generate import generate
+    from livefit.synth.generate import SynthError, generate
     from livefit.synth.presets import preset as get_preset
 
     overrides = {
@@ -42,7 +42,11 @@ def synth(
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
-    stats = generate(cfg, out, seed=seed, workers=workers)
+    try:
+        stats = generate(cfg, out, seed=seed, workers=workers)
+    except SynthError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
     for key in ("coach_test", "coach_train"):
         if key in stats:
             s = stats[key]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livefit.config import save_config
+from livefit.config import config_to_dict, save_config
 from livefit.data.qevd import ANNOTATION_FILE, SPLIT_DIRS
 from livefit.io import atomic_write_json
 from livefit.synth.body import BodyShape, sample_shape, world_landmarks
@@ -215,6 +215,34 @@ def labels_json() -> dict:
     }
 
 
+class SynthError(ValueError):
+    """A generation request that cannot be honoured (the message names the file)."""
+
+
+COUNT_FIELDS = ("train_workouts", "test_workouts", "train_clips", "test_clips")
+
+
+def _check_same_run(cfg: SynthConfig, seed: int, out: Path) -> None:
+    """Resuming into ``out`` is only safe with the same seed and settings (counts may change:
+    every video is seeded by its index, so growing or shrinking a split stays consistent)."""
+    run_path = out / "synth_run.json"
+    run = {"seed": seed, "config": config_to_dict(cfg)}
+    if run_path.is_file():
+        prev = json.loads(run_path.read_text())
+        keep = {k: v for k, v in prev.get("config", {}).items() if k not in COUNT_FIELDS}
+        want = {k: v for k, v in run["config"].items() if k not in COUNT_FIELDS}
+        if prev.get("seed") != seed or keep != want:
+            changed = sorted(k for k in want if keep.get(k) != want[k])
+            if prev.get("seed") != seed:
+                changed.insert(0, f"seed {prev.get('seed')} -> {seed}")
+            raise SynthError(
+                f"{run_path}: {out} holds QEVD-SIM data made with other settings "
+                f"({', '.join(changed)}); resuming would mix them: use a new --out, or the same "
+                "--preset and --seed"
+            )
+    atomic_write_json(run_path, run)
+
+
 def generate(
     cfg: SynthConfig, out: Path, seed: int = 0, workers: int = 1, progress: bool = True
 ) -> dict:
@@ -223,6 +251,7 @@ def generate(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_run(cfg, seed, out)
     save_config(cfg, out / "synth_config.json")
     atomic_write_json(out / CLIPS_DIR / "labels.json", labels_json())
     jobs = []
@@ -255,4 +284,12 @@ def generate(
     return stats
 
 
-__all__ = ["CLIPS_DIR", "Participant", "generate", "labels_json", "make_clip", "make_workout"]
+__all__ = [
+    "CLIPS_DIR",
+    "Participant",
+    "SynthError",
+    "generate",
+    "labels_json",
+    "make_clip",
+    "make_workout",
+]

@@ -36,3 +36,16 @@ def test_contact_sheet_on_a_folder_without_data(tmp_path: Path) -> None:
     res = runner.invoke(app, ["data", "contact-sheet", str(tmp_path), "--out", "x.png"])
     assert res.exit_code == 2
     assert "error:" in res.output and "feedbacks_long_range.json" in res.output
+
+
+def test_resuming_with_another_seed_is_refused(tmp_path: Path) -> None:
+    args = ["data", "synth", "--preset", "tiny", "--out", str(tmp_path), "--train-workouts", "0",
+            "--test-workouts", "0", "--train-clips", "1", "--test-clips", "0"]  # fmt: skip
+    assert runner.invoke(app, [*args, "--seed", "1"]).exit_code == 0
+    res = runner.invoke(app, [*args, "--seed", "2"])
+    assert res.exit_code == 2
+    assert "synth_run.json" in res.output and "seed 1 -> 2" in res.output
+    # Growing a split with the same seed is a resume, not a conflict.
+    grown = [a if a != "1" else "2" for a in args]
+    assert runner.invoke(app, [*grown, "--seed", "1"]).exit_code == 0
+    assert (tmp_path / "QEVD-FIT-300K/train/videos/train_000001.mp4").is_file()
