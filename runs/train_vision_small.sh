@@ -2,12 +2,12 @@
 # Stage 1 on the CPU, end to end, in one command: synthetic `small` clips -> the small causal CNN
 # (configs/vision/small.json) -> held-out-participant report (exercise and main-mistake accuracy).
 # Reuses the data and the decoded-clip cache when they exist; `--resume` continues a stopped run.
-#   DATA=out/synth-small RUN=runs/out/vision-small THREADS=2 bash runs/train_vision_small.sh
+#   DATA=out/synth-small RUN=runs/out/vision-small THREADS=1 bash runs/train_vision_small.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-out/synth-small}
 RUN=${RUN:-runs/out/vision-small}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}  # on the shared 2-core box, 2 threads ran 10x slower than 1
 LIVEFIT=.venv/bin/livefit
 
 if [ ! -f "$DATA/QEVD-FIT-300K/test/clips.json" ]; then
