@@ -19,6 +19,7 @@ The last line printed is one JSON object with every number.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -350,6 +351,14 @@ def gpu_part(args: argparse.Namespace) -> None:
         ids = ids.to(device)
         pos = [ids.shape[1]]
         f = feats(b)
+        # transformers < 5.24 take cache_position (else derived from the cache, with a sync).
+        takes_cp = "cache_position" in inspect.signature(lm.get_decoder().forward).parameters
+
+        def extra() -> dict[str, torch.Tensor]:
+            if not takes_cp:
+                return {}
+            return {"cache_position": torch.tensor([pos[0]], device=device)}
+
         with torch.inference_mode():
             if kind == "bare":
                 lm(input_ids=ids, past_key_values=cache, use_cache=True)  # eager prefill
@@ -358,7 +367,10 @@ def gpu_part(args: argparse.Namespace) -> None:
 
                 def step() -> None:
                     p = torch.full((b, 1), pos[0], device=device)
-                    fwd(input_ids=tok, past_key_values=cache, use_cache=True, position_ids=p)
+                    fwd(
+                        input_ids=tok, past_key_values=cache, use_cache=True, position_ids=p,
+                        **extra(),
+                    )  # fmt: skip
                     pos[0] += 1
             else:
                 model(ids, f, cache=cache)  # eager prefill
@@ -367,7 +379,10 @@ def gpu_part(args: argparse.Namespace) -> None:
 
                 def step() -> None:
                     p = torch.full((b, 1), pos[0], device=device)
-                    fwd(tok, f, cache=cache, position_ids=p, logits_to_keep=1, dense_vision=True)
+                    fwd(
+                        tok, f, cache=cache, position_ids=p, logits_to_keep=1, dense_vision=True,
+                        **extra(),
+                    )  # fmt: skip
                     pos[0] += 1
 
             tic = time.monotonic()

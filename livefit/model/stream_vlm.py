@@ -295,6 +295,7 @@ class StreamVLM(nn.Module):
         attention_mask: torch.Tensor | None = None,
         logits_to_keep: int = 0,
         dense_vision: bool = False,
+        cache_position: torch.Tensor | None = None,
     ) -> StreamVLMOutput:
         """input_ids [B, T]; vision_features [B, S, N, C] (the k-th <vision> of a row sees step k);
         cache: a transformers ``Cache`` extended in place; position_ids [B, T] (default: after the
@@ -309,6 +310,8 @@ class StreamVLM(nn.Module):
             kwargs["position_ids"] = position_ids
         if attention_mask is not None:
             kwargs["attention_mask"] = attention_mask
+        if cache_position is not None:  # transformers < 5.24 (static caches need it there)
+            kwargs["cache_position"] = cache_position
         with self._hooks.use(context):
             out = self.decoder(**kwargs)
         hidden = out[0]  # (B, T, D)

@@ -26,9 +26,12 @@ def naive_generate(
     tokens_per_second: float = 12.0,
     max_steps: int | None = None,
     constraint: str = "force",
+    max_tokens_per_step: int | None = None,
 ) -> list[int]:
     """Greedy decoding with full recomputation; returns the output ids (prompt included).
-    ``constraint="mask"``: choose among the allowed tokens only (the engine's extra mode)."""
+    ``constraint="mask"``: choose among the allowed tokens only (the engine's extra mode);
+    ``max_tokens_per_step``: the engine's safety rule (after that many tokens without a
+    <vision>, close any open feedback and append a <vision>)."""
     vision, answer, answer_end = model.ids.as_tuple()
     output = list(prompt)
     idx = 2  # features [1, idx) are fed
@@ -36,6 +39,7 @@ def naive_generate(
     inside, n_text = False, 0
     n = steps.shape[0]
     calls = 0
+    since_vision = 0
     while idx < n and (max_steps is None or calls < max_steps):
         used = [steps[i] for i in range(1, idx) if not blind[i - 1]]
         feats = torch.stack(used)[None]  # (1, S, n, C)
@@ -57,20 +61,27 @@ def naive_generate(
                 token = answer_end
         elif token not in (vision, answer):
             token = vision
-        output.append(token)
-        if token == vision:
-            idx += 1
-            blind.append(False)
-        elif token == answer:
-            inside, n_text = True, 0
-        elif token == answer_end:
-            inside = False
-            skip = math.floor(n_text / tokens_per_second * steps_per_second)
-            idx += skip
-            blind += [True] * skip
-            n_text = 0
-        else:
-            n_text += 1
+        forced = [token]
+        since_vision = 0 if token == vision else since_vision + 1
+        if max_tokens_per_step is not None and since_vision == max_tokens_per_step:
+            still_open = token == answer or (inside and token != answer_end)
+            forced += ([answer_end] if still_open else []) + [vision]
+            since_vision = 0
+        for token in forced:
+            output.append(token)
+            if token == vision:
+                idx += 1
+                blind.append(False)
+            elif token == answer:
+                inside, n_text = True, 0
+            elif token == answer_end:
+                inside = False
+                skip = math.floor(n_text / tokens_per_second * steps_per_second)
+                idx += skip
+                blind += [True] * skip
+                n_text = 0
+            else:
+                n_text += 1
     return output
 
 

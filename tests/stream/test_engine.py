@@ -250,3 +250,60 @@ def test_sampling_is_seeded(models):
 def test_bad_config_is_a_clear_error(models):
     with pytest.raises(ValueError, match="unknown clock"):
         StreamEngine(models[0], EngineConfig(clock="sundial"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "qwen2"])
+def test_other_hf_architectures_stream_like_the_naive_reference(arch):
+    """Not only LLaMA: GPT-2 (``transformer.h``, fused attention) and Qwen2 (biased q/k/v)."""
+    from transformers import GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM
+
+    from livefit.model.config import AdapterConfig, tiny_config
+    from livefit.model.stream_vlm import StreamVLM
+    from livefit.model.tokenizer import train_tokenizer
+
+    tok = train_tokenizer(vocab_size=300)
+    torch.manual_seed(0)
+    if arch == "gpt2":
+        lm = GPT2LMHeadModel(
+            GPT2Config(
+                vocab_size=320,
+                n_embd=64,
+                n_layer=3,
+                n_head=4,
+                n_positions=2048,
+                bos_token_id=tok.bos_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
+        )
+    else:
+        lm = Qwen2ForCausalLM(
+            Qwen2Config(
+                vocab_size=320,
+                hidden_size=64,
+                num_hidden_layers=3,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                intermediate_size=128,
+                tie_word_embeddings=False,
+            )
+        )
+    config = tiny_config(adapter=AdapterConfig(layers=(0, 2), width=32, feature_dim=64))
+    model = StreamVLM(config, lm.eval(), tok).eval()
+    with torch.no_grad():
+        for adapter in model.adapters.values():
+            adapter.out_fc.weight.mul_(20.0)
+        head = torch.randn(3, 64, generator=torch.Generator().manual_seed(0)) * 2
+        head[2] *= 0.1
+        model.special.head.copy_(head)
+    steps = random_steps(16, seed=1)
+    # A random LM may loop on empty feedbacks: the engine's safety rule (mirrored by the naive
+    # reference) bounds the tokens per step.
+    config = EngineConfig(constraint="mask", max_feedback_tokens=5, max_tokens_per_step=24)
+    session, _ = run_engine(model, steps, config)
+    naive = naive_generate(
+        model, session.prompt, steps, max_feedback_tokens=5, constraint="mask",
+        max_tokens_per_step=24,
+    )  # fmt: skip
+    assert session.tokens == naive[len(session.prompt) - 1 :]
+    assert session.tokens.count(model.ids.answer) >= 3
+    assert session.tokens.count(model.ids.vision) >= 3
