@@ -1,4 +1,4 @@
-"""``python -m livefit``: the same CLI as the ``livefit`` script (handy under torchrun/accelerate)."""
+"""``python -m livefit``: the same CLI as the ``livefit`` script (for torchrun / accelerate)."""
 
 from livefit.cli import main
 
