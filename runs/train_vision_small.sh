@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-out/synth-small}
 RUN=${RUN:-runs/out/vision-small}
-THREADS=${THREADS:-1}  # on the shared 2-core box, 2 threads ran 10x slower than 1
+THREADS=${THREADS:-2}  # 1 when other jobs share the 2-core box (2 threads then ran 10x slower)
 LIVEFIT=.venv/bin/livefit
 
 if [ ! -f "$DATA/QEVD-FIT-300K/test/clips.json" ]; then

@@ -86,8 +86,17 @@ class CNNConfig:
     input_width: int = 160  # preprocessed frame width (paper 160)
     fps: int = 16  # input frame rate the temporal strides assume
     warmup_frames: int = 12  # extra copies of the first frame fed at stream start (reference: 12)
+    # Per-frame GroupNorm after the stem, expansion and depthwise convs: "none" (the paper; no
+    # normalisation) or "group" (small variants trained from scratch on a CPU budget). It
+    # normalises each frame on its own, so the network stays causal and streaming == clip.
+    norm: str = "none"
+    norm_groups: int = 8  # GroupNorm groups (channels are multiples of 8)
 
     def __post_init__(self) -> None:
+        if self.norm not in ("none", "group", "batch"):
+            raise ValueError(
+                f"CNNConfig.norm must be 'none', 'group' or 'batch', got {self.norm!r}"
+            )
         if not self.blocks:
             raise ValueError("CNNConfig.blocks must not be empty")
         for i, block in enumerate(self.blocks):
@@ -129,12 +138,22 @@ def _conv_out(size: int, kernel: int, stride: int) -> int:
     return (size + 2 * ((kernel - 1) // 2) - kernel) // stride + 1
 
 
-class ConvReLU(nn.Sequential):
-    """Conv2d + ReLU6 (keys ``0.weight``, ``0.bias`` as in the reference)."""
+def _norm(channels: int, groups: int) -> list[nn.Module]:
+    """``[GroupNorm]`` for ``groups`` > 0, ``[BatchNorm2d]`` for -1, else nothing (the paper)."""
+    if groups == -1:
+        return [nn.BatchNorm2d(channels)]
+    return [nn.GroupNorm(min(groups, channels), channels)] if groups else []
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
+
+class ConvReLU(nn.Sequential):
+    """Conv2d (+ GroupNorm, option) + ReLU6 (keys ``0.weight``, ``0.bias`` as in the reference)."""
+
+    def __init__(
+        self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, norm: int = 0
+    ):
         super().__init__(
             nn.Conv2d(cin, cout, kernel, stride, padding=(kernel - 1) // 2, groups=groups),
+            *_norm(cout, norm),
             nn.ReLU6(),
         )
 
@@ -165,8 +184,8 @@ class CausalTemporalConv(nn.Sequential):
     exactly the reference's ``SteppableConv3dAs2d`` layout.
     """
 
-    def __init__(self, cin: int, cout: int, t_stride: bool):
-        super().__init__(nn.Conv2d(3 * cin, cout, 1), nn.ReLU6())
+    def __init__(self, cin: int, cout: int, t_stride: bool, norm: int = 0):
+        super().__init__(nn.Conv2d(3 * cin, cout, 1), *_norm(cout, norm), nn.ReLU6())
         self.cin, self.t_stride = cin, t_stride
 
     def kept(self, seen: int, t: int) -> list[int]:
@@ -195,7 +214,7 @@ class CausalTemporalConv(nn.Sequential):
 class InvertedResidual(nn.Module):
     """Expansion (1x1 or causal temporal) -> depthwise -> 1x1 projection (+ residual)."""
 
-    def __init__(self, cin: int, cout: int, spec: BlockSpec):
+    def __init__(self, cin: int, cout: int, spec: BlockSpec, norm: int = 0):
         super().__init__()
         hidden = round(cin * spec.expand)
         self.use_residual = spec.stride == 1 and cin == cout
@@ -203,10 +222,10 @@ class InvertedResidual(nn.Module):
         layers: list[nn.Module] = []
         if spec.expand != 1:
             if spec.shift:
-                layers.append(CausalTemporalConv(cin, hidden, spec.t_stride))
+                layers.append(CausalTemporalConv(cin, hidden, spec.t_stride, norm))
             else:
-                layers.append(ConvReLU(cin, hidden, 1))
-        layers.append(ConvReLU(hidden, hidden, spec.kernel, spec.stride, groups=hidden))
+                layers.append(ConvReLU(cin, hidden, 1, norm=norm))
+        layers.append(ConvReLU(hidden, hidden, spec.kernel, spec.stride, groups=hidden, norm=norm))
         layers.append(nn.Conv2d(hidden, cout, 1))
         self.conv = nn.Sequential(*layers)
 
@@ -246,11 +265,12 @@ class CausalCNN(nn.Module):
         super().__init__()
         self.config = config = config or CNNConfig()
         stem = config.channels(config.stem_channels)
-        modules: list[nn.Module] = [ConvReLU(3, stem, 3, stride=2)]
+        norm = {"none": 0, "group": config.norm_groups, "batch": -1}[config.norm]
+        modules: list[nn.Module] = [ConvReLU(3, stem, 3, stride=2, norm=norm)]
         cin = stem
         for spec in config.blocks:
             cout = config.channels(spec.out_channels)
-            modules.append(InvertedResidual(cin, cout, spec))
+            modules.append(InvertedResidual(cin, cout, spec, norm))
             cin = cout
         modules.append(ConvReLU(cin, config.feature_channels, 1))
         self.cnn = nn.Sequential(*modules)

@@ -116,6 +116,32 @@ def test_flip_swaps_left_and_right_and_mirrors_frames(tmp_path, data):
     assert table.tolist() == [0, 1, 3, 2]
 
 
+class _FixedLogits(torch.nn.Module):
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, frames):
+        return self.logits, None
+
+
+def test_exercise_loss_is_the_cross_entropy_of_summed_class_probabilities(tmp_path, data):
+    base = stage_config()
+    logits = torch.randn(2, 2, len(FINE))  # [B, n, K]
+    targets = torch.tensor([[0, 1], [2, -100]])  # squats, squats, lunges, padding
+    batch = (torch.zeros(2, 8, 3, 32, 24), targets)
+    plain, _ = VisionTask(base, data, tmp_path).loss(_FixedLogits(logits), batch)
+    cfg = VisionStageConfig(**{**base.__dict__, "exercise_loss_weight": 0.5})
+    task = VisionTask(cfg, data, tmp_path)
+    total, _ = task.loss(_FixedLogits(logits), batch)
+    # Reference: softmax, add up each exercise's classes (FINE: 2 squats, then 2 lunges).
+    probs = logits.softmax(-1).flatten(0, 1)[[0, 1, 2]]  # the 3 valid steps
+    p_ex = torch.stack([probs[:, :2].sum(-1), probs[:, 2:].sum(-1)], -1)  # [3, (squats, lunges)]
+    truth = torch.tensor([0, 0, 1])  # squats, squats, lunges
+    ref = -p_ex[torch.arange(3), truth].log().mean()
+    torch.testing.assert_close(total - plain, 0.5 * ref)
+
+
 def test_bad_data_is_a_clean_cli_error(tmp_path):
     (tmp_path / "nothing").mkdir()
     result = CliRunner().invoke(

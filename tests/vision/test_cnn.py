@@ -43,9 +43,17 @@ def reference_forward(model: CausalCNN, frames: torch.Tensor) -> torch.Tensor:
     return model.cnn[-1][0](x)
 
 
-@pytest.fixture
-def model() -> CausalCNN:
-    return random_model()
+@pytest.fixture(params=["none", "group", "batch"])
+def model(request) -> CausalCNN:
+    """The paper's block semantics without normalisation, and the small variants' GroupNorm and
+    BatchNorm options (per frame at inference, so they must keep every streaming and causality
+    property)."""
+    model = random_model(tiny_config(norm=request.param))
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # trained-looking statistics, not identity
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 2.0)
+    return model
 
 
 def test_clip_matches_reference_semantics(model):
@@ -114,6 +122,23 @@ def test_paper_config_shapes():
     assert len(cfg.blocks) == 30
     assert [i + 1 for i, b in enumerate(cfg.blocks) if b.shift] == [3, 7, 11, 14, 17, 20, 23, 25]
     assert [i + 1 for i, b in enumerate(cfg.blocks) if b.t_stride] == [7, 14]
+
+
+def test_normalisation_is_an_option_of_small_variants_only():
+    norm_types = (torch.nn.GroupNorm, torch.nn.BatchNorm2d)
+    plain = CausalCNN(tiny_config())
+    assert not any(isinstance(m, norm_types) for m in plain.modules())
+    assert not any(isinstance(m, norm_types) for m in CausalCNN(CNNConfig()).modules())
+    grouped = CausalCNN(tiny_config(norm="group"))
+    norms = [m for m in grouped.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(m.num_groups == min(8, m.num_channels) for m in norms)
+    batch = CausalCNN(tiny_config(norm="batch"))
+    assert len([m for m in batch.modules() if isinstance(m, torch.nn.BatchNorm2d)]) == len(norms)
+    # The release's key names of every conv are unchanged by the options.
+    for model in (grouped, batch):
+        assert set(plain.state_dict()) <= set(model.state_dict())
+    with pytest.raises(ValueError, match="norm must be"):
+        tiny_config(norm="layer")
 
 
 def test_config_round_trip_and_validation(tmp_path):
