@@ -127,24 +127,7 @@ class Workout:
     def frame_times(self) -> np.ndarray:
         """Per-frame capture times in seconds on the shifted clock, float64."""
         path = self.split_dir / self.video_timestamps_file
-        where = f"{path} (record {self.index}, {self.video_file})"
-        if not path.is_file():
-            raise QEVDFormatError(f"{where}: video timestamps file is missing")
-        try:
-            ns = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as err:
-            raise QEVDFormatError(f"{where}: unreadable .npy ({err})") from None
-        if ns.ndim != 1 or ns.size == 0 or not np.issubdtype(ns.dtype, np.number):
-            raise QEVDFormatError(
-                f"{where}: expected a non-empty 1-D array of nanoseconds, got {ns.dtype} {ns.shape}"
-            )
-        seconds = ns / 1e9 + CLOCK_SHIFT_S
-        bad = np.flatnonzero(np.diff(seconds) <= 0)
-        if bad.size:
-            raise QEVDFormatError(
-                f"{where}: video timestamps are not strictly increasing (frame {bad[0] + 1})"
-            )
-        return seconds
+        return read_video_timestamps(path, where=f"{path} (record {self.index}, {self.video_file})")
 
     def frame_time(self, frame: int) -> float:
         times = self.frame_times
@@ -155,6 +138,34 @@ class Workout:
                 f"({len(times)} frames)"
             )
         return float(times[frame])
+
+
+def read_video_timestamps(path: str | Path, where: str | None = None) -> np.ndarray:
+    """A ``_timestamps.npy`` of per-frame UNIX nanoseconds -> seconds on the shifted clock.
+
+    Returns float64 seconds (``ns / 1e9 + 28800``); raises ``QEVDFormatError`` naming ``where``
+    (default: the path) if the file is missing, unreadable, not a non-empty 1-D numeric array, or
+    not strictly increasing.
+    """
+    path = Path(path)
+    where = where or str(path)
+    if not path.is_file():
+        raise QEVDFormatError(f"{where}: video timestamps file is missing")
+    try:
+        ns = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise QEVDFormatError(f"{where}: unreadable .npy ({err})") from None
+    if ns.ndim != 1 or ns.size == 0 or not np.issubdtype(ns.dtype, np.number):
+        raise QEVDFormatError(
+            f"{where}: expected a non-empty 1-D array of nanoseconds, got {ns.dtype} {ns.shape}"
+        )
+    seconds = ns.astype(np.float64) / 1e9 + CLOCK_SHIFT_S
+    bad = np.flatnonzero(np.diff(seconds) <= 0)
+    if bad.size:
+        raise QEVDFormatError(
+            f"{where}: video timestamps are not strictly increasing (frame {bad[0] + 1})"
+        )
+    return seconds
 
 
 def split_dir(data_root: str | Path, split: Split) -> Path:
@@ -405,6 +416,7 @@ __all__ = [
     "load_feature_file",
     "load_segments",
     "load_workouts",
+    "read_video_timestamps",
     "split_dir",
     "transition_exercise",
     "workout_segments",

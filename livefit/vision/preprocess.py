@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-CLOCK_SHIFT_S = 28800.0  # QEVD clocks: seconds = ns / 1e9 + 28800 (shared/spec/qevd-format.md)
+from livefit.data.qevd import QEVDFormatError, read_video_timestamps
 
 
 class VideoError(ValueError):
@@ -69,20 +69,15 @@ def resample_indices(times: np.ndarray, fps: float) -> np.ndarray:
 
 
 def load_timestamps(path: str | Path) -> np.ndarray:
-    """A ``_timestamps.npy`` of UNIX nanoseconds -> seconds on the shifted clock (float64)."""
-    path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: timestamps file is missing")
+    """A ``_timestamps.npy`` of UNIX nanoseconds -> seconds on the shifted clock (float64).
+
+    The QEVD reader's check (``livefit.data.qevd.read_video_timestamps``), raised as a
+    ``VideoError`` so that batch jobs record the file and go on.
+    """
     try:
-        ns = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise VideoError(f"{path}: unreadable .npy ({err})") from None
-    if ns.ndim != 1 or ns.size == 0:
-        raise VideoError(f"{path}: expected a non-empty 1-D array, got shape {ns.shape}")
-    seconds = ns.astype(np.float64) / 1e9 + CLOCK_SHIFT_S
-    if np.any(np.diff(seconds) <= 0):
-        raise VideoError(f"{path}: timestamps are not strictly increasing")
-    return seconds
+        return read_video_timestamps(path)
+    except QEVDFormatError as err:
+        raise VideoError(str(err)) from None
 
 
 def decode_frames(path: str | Path) -> Iterator[tuple[np.ndarray, float | None]]:
