@@ -8,7 +8,9 @@ long stream: top-1 agreement of the constrained choice under teacher forcing, an
 GPU part (``--device cuda``, automatic when CUDA is available; ``--gpu-only`` skips the CPU part):
 a LLaMA-2-7B-shaped model (random bf16 weights) with the paper's 9 adapters: ms per step of the
 bare Hugging Face decode and of the Stream-VLM step, batch 1 and 64, eager and compiled with a
-static cache, against the weight-streaming floor (weight bytes / measured copy bandwidth).
+static cache, against the weight-streaming floor (weight bytes / measured copy bandwidth);
+then batch 1 again under each ``--compile-variants`` setting (``COMPILE_VARIANTS``: inductor's
+coordinate-descent tuning + freezing, max-autotune GEMMs), each ratio to the floor reported.
 Every GPU measurement is guarded (an error is printed and the next one runs), results are
 printed and written (``--json-out``) as they come, and a time budget skips what would not fit.
 ``--device cpu --gpu-shape tiny`` runs the GPU code path on a tiny model (a dry run).
@@ -51,6 +53,15 @@ PROMPT = (
     "squats."
 )
 RESULTS: dict[str, Any] = {}
+# name -> (torch.compile mode on CUDA, inductor settings while compiling). "tuned": gpt-fast's
+# settings (coordinate-descent tuning of the generated kernels) plus freezing (weights become
+# constants: layouts chosen once). "autotune": Triton GEMM templates benchmarked against cuBLAS
+# for the skinny decode matmuls (CUDA graphs included).
+COMPILE_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "default": ("reduce-overhead", {}),
+    "tuned": ("reduce-overhead", {"coordinate_descent_tuning": True, "freezing": True}),
+    "autotune": ("max-autotune", {"coordinate_descent_tuning": True, "freezing": True}),
+}
 
 
 def report(key: str, value: Any, json_out: str | None = None) -> None:
@@ -264,6 +275,7 @@ def gpu_part(args: argparse.Namespace) -> None:
     report("weight_bytes_lm_read_per_step", lm_bytes, out)
     report("weight_bytes_adapters", ad_bytes, out)
     prompt_len = 64
+    kw = model._cache_kwarg  # "cache" from transformers 5.24, "past_key_values" before
     g = torch.Generator(device=device).manual_seed(0)
 
     def feats(b: int) -> torch.Tensor:
@@ -300,10 +312,10 @@ def gpu_part(args: argparse.Namespace) -> None:
         cache = DynamicCache()
         ids = torch.randint(10, model.n_real_tokens - 10, (b, prompt_len))
         with torch.inference_mode():
-            lm(input_ids=ids.to(device), past_key_values=cache, use_cache=True)
+            lm(input_ids=ids.to(device), **{kw: cache}, use_cache=True)
             tok = torch.full((b, 1), 42, device=device)
             ms = median_ms(
-                lambda: lm(input_ids=tok, past_key_values=cache, use_cache=True).logits.argmax(-1),
+                lambda: lm(input_ids=tok, **{kw: cache}, use_cache=True).logits.argmax(-1),
                 device, n=args.steps, warmup=3,
             )  # fmt: skip
         report(f"bare_hf_eager_ms_b{b}", round(ms, 3), out)
@@ -340,11 +352,13 @@ def gpu_part(args: argparse.Namespace) -> None:
             ms = median_ms(step, device, n=args.steps, warmup=3)
         report(f"stream_vlm_eager_ms_b{b}", round(ms, 3), out)
 
-    def compiled(kind: str, b: int) -> None:
+    def compiled(kind: str, b: int, variant: str = "default") -> None:
         from transformers import StaticCache
 
+        torch._dynamo.reset()  # each variant compiles afresh (no graph or limit carried over)
         cache = StaticCache(config=lm.config, max_cache_len=prompt_len + args.steps + 16)
-        mode = "reduce-overhead" if device.type == "cuda" else None
+        mode, inductor = COMPILE_VARIANTS[variant]
+        mode = mode if device.type == "cuda" else None
         backend = args.compile_backend
         v = model.ids.vision
         ids = torch.tensor([model.tokenizer.encode(PROMPT)[: prompt_len - 1] + [v]] * b)
@@ -361,14 +375,14 @@ def gpu_part(args: argparse.Namespace) -> None:
 
         with torch.inference_mode():
             if kind == "bare":
-                lm(input_ids=ids, past_key_values=cache, use_cache=True)  # eager prefill
+                lm(input_ids=ids, **{kw: cache}, use_cache=True)  # eager prefill
                 fwd = torch.compile(lm.forward, mode=mode, backend=backend)
                 tok = torch.full((b, 1), 42, device=device)
 
                 def step() -> None:
                     p = torch.full((b, 1), pos[0], device=device)
                     fwd(
-                        input_ids=tok, past_key_values=cache, use_cache=True, position_ids=p,
+                        input_ids=tok, **{kw: cache}, use_cache=True, position_ids=p,
                         **extra(),
                     )  # fmt: skip
                     pos[0] += 1
@@ -386,13 +400,15 @@ def gpu_part(args: argparse.Namespace) -> None:
                     pos[0] += 1
 
             tic = time.monotonic()
-            for _ in range(3):  # compile, then CUDA-graph record
-                step()
+            with torch._inductor.config.patch(inductor):  # active while it compiles
+                for _ in range(3):  # compile, then CUDA-graph record
+                    step()
             sync(device)
-            report(f"{kind}_compile_warmup_s_b{b}", round(time.monotonic() - tic, 1), out)
+            suffix = "" if variant == "default" else f"_{variant}"
+            report(f"{kind}_compile_warmup_s_b{b}{suffix}", round(time.monotonic() - tic, 1), out)
             ms = median_ms(step, device, n=args.steps, warmup=2)
         name = "bare_hf" if kind == "bare" else "stream_vlm"
-        report(f"{name}_compiled_static_ms_b{b}", round(ms, 3), out)
+        report(f"{name}_compiled_static_ms_b{b}{suffix}", round(ms, 3), out)
 
     guarded("copy_bandwidth_GBps", 10, bandwidth)
     guarded("bare_hf_eager_ms_b1", 20, lambda: bare_eager(1))
@@ -403,13 +419,17 @@ def gpu_part(args: argparse.Namespace) -> None:
     guarded("bare_hf_compiled_static_ms_b1", 100, lambda: compiled("bare", 1))
     guarded("stream_vlm_compiled_static_ms_b1", 100, lambda: compiled("stream", 1))
     guarded("stream_vlm_compiled_static_ms_b64", 100, lambda: compiled("stream", 64))
-    floor = RESULTS.get("floor_ms_stream_vlm")
-    best = RESULTS.get("stream_vlm_compiled_static_ms_b1")
-    if isinstance(floor, float) and isinstance(best, float):
-        report("stream_vlm_compiled_b1_over_floor", round(best / floor, 3), out)
-    bare, bfloor = RESULTS.get("bare_hf_compiled_static_ms_b1"), RESULTS.get("floor_ms_bare_lm")
-    if isinstance(bare, float) and isinstance(bfloor, float):
-        report("bare_hf_compiled_b1_over_floor", round(bare / bfloor, 3), out)
+    for variant in args.compile_variants:
+        for kind, name in (("stream", "stream_vlm"), ("bare", "bare_hf")):
+            key = f"{name}_compiled_static_ms_b1_{variant}"
+            guarded(key, 150, lambda k=kind, v=variant: compiled(k, 1, v))
+    for name, floor_key in (("stream_vlm", "floor_ms_stream_vlm"), ("bare_hf", "floor_ms_bare_lm")):
+        floor = RESULTS.get(floor_key)
+        for variant in ("default", *args.compile_variants):
+            suffix = "" if variant == "default" else f"_{variant}"
+            ms = RESULTS.get(f"{name}_compiled_static_ms_b1{suffix}")
+            if isinstance(floor, float) and isinstance(ms, float):
+                report(f"{name}_compiled_b1_over_floor{suffix}", round(ms / floor, 3), out)
     report("gpu_part_s", round(time.monotonic() - start, 1), out)
 
 
@@ -431,10 +451,19 @@ def main() -> None:
     parser.add_argument("--gpu-only", action="store_true", help="skip the CPU part")
     parser.add_argument("--gpu-shape", choices=["7b", "tiny"], default="7b")
     parser.add_argument("--compile-backend", default="inductor")
+    parser.add_argument(
+        "--compile-variants",
+        type=lambda text: [v for v in text.split(",") if v],
+        default=["tuned", "autotune"],
+        help=f"extra compile settings measured at batch 1, in order: {', '.join(COMPILE_VARIANTS)}",
+    )
     parser.add_argument("--steps", type=int, default=20, help="timed steps per GPU measurement")
     parser.add_argument("--time-budget", type=float, default=400.0, help="seconds for GPU part")
     parser.add_argument("--json-out", default=None)
     args = parser.parse_args()
+    unknown = sorted(set(args.compile_variants) - set(COMPILE_VARIANTS))
+    if unknown:
+        parser.error(f"unknown --compile-variants {unknown}: choose from {list(COMPILE_VARIANTS)}")
     report("machine", f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus")
     if not args.gpu_only:
         cpu_steps(args.early, args.late, args.naive_repeats)
