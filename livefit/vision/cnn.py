@@ -312,7 +312,22 @@ class CausalCNN(nn.Module):
                 w = _conv_out(w, dw.kernel_size[0], dw.stride[0])
         return CNNState(temporal)
 
-    def forward(self, frames: Tensor, state: CNNState | None = None) -> tuple[Tensor, CNNState]:
+    def warm_up(self, first: Tensor, state: CNNState | None = None) -> CNNState:
+        """Stream start as in the reference: each stream's first frame ``[B, 1, 3, H, W]`` is fed
+        ``config.warmup_frames`` times (the outputs are dropped); returns the state to go on from.
+        The caller then feeds the stream from that same first frame on."""
+        if state is None:
+            state = self.initial_state(first.shape[0], first.device)
+        n = self.config.warmup_frames
+        if n:
+            # Equal to ``self(first.expand(-1, n, ...), state)``: the per-frame layers before the
+            # first temporal block see n equal frames, so they run once and their output repeats.
+            _, state = self(first, state, repeat=n)
+        return state
+
+    def forward(
+        self, frames: Tensor, state: CNNState | None = None, repeat: int = 1
+    ) -> tuple[Tensor, CNNState]:
         """Run ``T`` more frames of ``B`` streams; returns ``(features, new state)``.
 
         frames: [B, T, 3, H, W] in [0, 1]; features: [B, n, C, h, w] for the ``n`` steps completed
@@ -327,7 +342,11 @@ class CausalCNN(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)  # model.to(channels_last) on CPU
         x = self.cnn[0](x)  # [B*T, C0, H/2, W/2]
         x = x.unflatten(0, (b, t))
+        if repeat > 1:  # ``warm_up``: each frame stands for ``repeat`` equal frames in a row
+            t *= repeat
         for i in range(1, len(self.cnn) - 1):
+            if repeat > 1 and self.cnn[i].shift:
+                x, repeat = x.repeat_interleave(repeat, dim=1), 1
             x, block_state = self.cnn[i](x, new_temporal.get(i))
             if block_state is not None:
                 new_temporal[i] = block_state
@@ -336,6 +355,8 @@ class CausalCNN(nn.Module):
                 c, h, w = self.config.feature_shape
                 empty = frames.new_zeros(b, 0, c, h, w)
                 return empty, CNNState(new_temporal, state.frames_seen + t)
+        if repeat > 1:
+            x = x.repeat_interleave(repeat, dim=1)
         feats = self.cnn[-1][0](x.flatten(0, 1))  # last 1x1 conv, before its ReLU6
         return feats.unflatten(0, (b, -1)), CNNState(new_temporal, state.frames_seen + t)
 
@@ -370,9 +391,8 @@ def extract_clip(model: CausalCNN, frames: Tensor, warmup: bool = True, chunk: i
     """
     cfg = model.config
     state = model.initial_state(1, frames.device)
-    if warmup and cfg.warmup_frames:
-        pad = frames[:1].expand(cfg.warmup_frames, *frames.shape[1:])
-        _, state = model(pad[None], state)
+    if warmup:
+        state = model.warm_up(frames[None, :1], state)
     chunk = max(cfg.frames_per_step, chunk - chunk % cfg.frames_per_step)
     usable = frames.shape[0] - frames.shape[0] % cfg.frames_per_step
     feats = []
@@ -401,8 +421,7 @@ class CNNStream:
         x = frame[None, None]  # [1, 1, 3, H, W]
         if self.state is None:
             self.state = self.model.initial_state(1, frame.device)
-            if self.warmup and self.model.config.warmup_frames:
-                n = self.model.config.warmup_frames
-                _, self.state = self.model(x.expand(1, n, *x.shape[2:]), self.state)
+            if self.warmup:
+                self.state = self.model.warm_up(x, self.state)
         feats, self.state = self.model(x, self.state)
         return feats[0, 0] if feats.shape[1] else None

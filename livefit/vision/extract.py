@@ -109,8 +109,8 @@ def extract_video(
     def run(frames: list[np.ndarray]) -> None:
         nonlocal state
         x = torch.from_numpy(np.stack(frames)).to(device)[None]  # [1, T, 3, H, W]
-        if state.frames_seen == 0 and cfg.warmup_frames:
-            _, state = model(x[:, :1].expand(1, cfg.warmup_frames, *x.shape[2:]), state)
+        if state.frames_seen == 0:
+            state = model.warm_up(x[:, :1], state)
         out, state = model(x, state)
         feats.append(out[0].float().cpu().numpy())
 

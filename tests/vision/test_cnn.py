@@ -147,3 +147,20 @@ def test_config_round_trip_and_validation(tmp_path):
     assert load_config(CNNConfig, tmp_path / "cnn.json") == cfg
     with pytest.raises(ValueError, match="multiple of frames_per_step"):
         tiny_config(warmup_frames=6)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_warm_up_equals_feeding_the_first_frame_n_times(model, train):
+    """``warm_up`` runs the per-frame layers before the first temporal block once; the state is
+    that of feeding the frame ``warmup_frames`` times (batch-norm batch statistics included)."""
+    model.train(train)
+    first = torch.rand(2, 1, 3, 32, 24, generator=torch.Generator().manual_seed(3))
+    n = model.config.warmup_frames
+    with torch.no_grad():
+        fast = model.warm_up(first)
+        _, slow = model(first.expand(-1, n, -1, -1, -1))
+    assert fast.frames_seen == slow.frames_seen == n
+    assert fast.temporal.keys() == slow.temporal.keys()
+    for i, s in slow.temporal.items():
+        assert fast.temporal[i].seen == s.seen
+        torch.testing.assert_close(fast.temporal[i].previous, s.previous)
