@@ -14,7 +14,12 @@ from livefit.cli import app
 from livefit.config import save_config
 from livefit.data.clips import load_labels
 from livefit.train.loop import LoopConfig, OptimConfig
-from livefit.train.vision_stage import AugmentConfig, VisionStageConfig, VisionTask
+from livefit.train.vision_stage import (
+    AugmentConfig,
+    VisionStageConfig,
+    VisionTask,
+    _frozen_norm_statistics,
+)
 from livefit.vision.weights import load_model
 
 
@@ -140,6 +145,52 @@ def test_exercise_loss_is_the_cross_entropy_of_summed_class_probabilities(tmp_pa
     truth = torch.tensor([0, 0, 1])  # squats, squats, lunges
     ref = -p_ex[torch.arange(3), truth].log().mean()
     torch.testing.assert_close(total - plain, 0.5 * ref)
+
+
+def test_stream_warmup_crops_start_as_the_deployed_stream(tmp_path, data):
+    """A crop from a clip's first frame, warmed up, gives the logits ``predict`` (the deployed
+    stream) gives for those steps; the warm-up pass leaves batch-norm running statistics alone."""
+    model_cfg = tiny_config(norm="batch", warmup_frames=8)
+    aug = AugmentConfig(crop_frames=16, stream_warmup=True)
+    task = VisionTask(VisionStageConfig(model=model_cfg, augment=aug), data, tmp_path)
+    model = task.build_model()
+    torch.manual_seed(0)
+    with torch.no_grad():  # random weights: the init's zeroed residual branches ignore the state
+        for p in model.parameters():
+            p.normal_(0.0, 0.3)
+    clip = task.clips("test")[0]
+    frames = torch.from_numpy(clip.frames[:16]).float()[None] / 255  # [1, 16, 3, H, W]
+    model.train()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    model(frames)  # move the running statistics off their init
+    before = [(m.running_mean.clone(), m.running_var.clone()) for m in norms]
+    with torch.no_grad():
+        task.crop_logits(model, frames)
+    after = [(m.running_mean, m.running_var) for m in norms]
+    changed = [not torch.equal(a[0], b[0]) for a, b in zip(before, after, strict=True)]
+    assert sum(changed) == len(norms)  # the crop itself still updates them...
+    model.eval()
+    with torch.no_grad():
+        crop = task.crop_logits(model, frames)[0]  # [4, K]
+    torch.testing.assert_close(crop, task.predict(model, clip)[:4])
+    plain = VisionTask(VisionStageConfig(model=model_cfg), data, tmp_path)
+    with torch.no_grad():
+        cold = plain.crop_logits(model, frames)[0]
+    assert not torch.allclose(cold[0], crop[0])  # ...and a cold start differs from deployment
+
+
+def test_warmup_pass_keeps_running_statistics(tmp_path, data):
+    model_cfg = tiny_config(norm="batch", warmup_frames=8)
+    task = VisionTask(VisionStageConfig(model=model_cfg), data, tmp_path)
+    model = task.build_model().train()
+    x = torch.rand(2, 4, 3, 32, 24)
+    model(x)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    before = [m.running_mean.clone() for m in norms]
+    with torch.no_grad(), _frozen_norm_statistics(model):
+        model(x * 0.5 + 0.3)
+    assert all(torch.equal(b, m.running_mean) for b, m in zip(before, norms, strict=True))
+    assert all(m.momentum == 0.1 for m in norms)  # restored
 
 
 def test_bad_data_is_a_clean_cli_error(tmp_path):
