@@ -196,6 +196,11 @@ class StreamVLM(nn.Module):
         params = inspect.signature(self.decoder.forward).parameters
         return "cache" if "cache" in params else "past_key_values"
 
+    @functools.cached_property
+    def takes_cache_position(self) -> bool:
+        """transformers < 5.24 decoders take ``cache_position`` (else they ask the cache)."""
+        return "cache_position" in inspect.signature(self.decoder.forward).parameters
+
     @property
     def num_layers(self) -> int:
         return len(find_decoder_layers(self.base_lm))
@@ -239,8 +244,11 @@ class StreamVLM(nn.Module):
         """Pair the k-th <vision> token of each row with ``vision_features[row, k]``.
 
         ``dense``: the caller guarantees every position is a <vision> token and gives
-        ``vision_features`` [B, T, N, C] aligned with them (no data-dependent indexing: the
-        streaming step, and what ``torch.compile`` / CUDA graphs need)."""
+        ``vision_features`` [B, T, N, C] aligned with them, or that none is when it gives none
+        (no data-dependent indexing or checks: the streaming step, and what ``torch.compile`` /
+        CUDA graphs need)."""
+        if dense and vision_features is None:
+            return None
         if dense and vision_features is not None:
             b, t = input_ids.shape
             if tuple(vision_features.shape[:2]) != (b, t):

@@ -22,6 +22,15 @@ def predict_command(
         int | None, typer.Option(help="Bounded memory: keep the prompt + this many recent tokens.")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N segments.")] = None,
+    compile: Annotated[
+        bool,
+        typer.Option(
+            help="Static KV cache + torch.compile'd one-token step (CUDA graphs on a GPU)."
+        ),
+    ] = False,
+    cache_capacity: Annotated[
+        int, typer.Option(help="--compile: KV slots per session (must hold a whole segment).")
+    ] = 4096,
 ) -> None:
     """Run the streaming engine over every segment and write {"segment_id", "feedbacks"} lines."""
     from livefit.data.qevd import QEVDFormatError
@@ -32,8 +41,10 @@ def predict_command(
         raise typer.Exit(2)
     try:
         config = engine_config(
-            clock, do_sample=sample, temperature=temperature, window_tokens=window
-        )
+            clock, do_sample=sample, temperature=temperature, window_tokens=window,
+            cache="static" if compile else "growing", compile=compile,
+            cache_capacity=cache_capacity,
+        )  # fmt: skip
         summary = predict(data, model, out, split, mode, config, device, limit)
     except (QEVDFormatError, PredictError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)

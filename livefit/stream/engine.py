@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import torch
 
-from livefit.stream.cache import StreamCache
+from livefit.stream.cache import StaticStreamCache, StreamCache
 
 Clock = Literal["paper", "wall"]
 
@@ -80,6 +80,20 @@ class EngineConfig:
     """Wall clock: steps arriving while a feedback is being decoded are dropped or queued."""
     max_tokens_per_step: int = 1024
     """Safety: after this many tokens without a <vision>, force one (a model stuck talking)."""
+    cache: Literal["growing", "static"] = "growing"
+    """growing: per-session buffers that double when full; static: ``cache_capacity`` fixed
+    slots whose shapes and addresses never change (what ``compile`` needs)."""
+    cache_capacity: int = 4096
+    """Static cache: token slots per session; with ``window_tokens`` it must hold sink + window +
+    evict_every, without a window a session that fills it stops with an error."""
+    compile: bool = False
+    """torch.compile the one-token step (static cache only). On CUDA ``compile_mode``
+    reduce-overhead records it as a CUDA graph; sessions reuse released caches, so later
+    sessions replay the recorded step instead of compiling again."""
+    compile_mode: str | None = "reduce-overhead"
+    """torch.compile mode for ``compile``."""
+    compile_backend: str = "inductor"
+    """torch.compile backend for ``compile`` ("eager": tracing only, no code generation)."""
 
 
 @dataclass(frozen=True)
@@ -111,12 +125,24 @@ class StreamEngine:
             raise ValueError(f"unknown constraint {config.constraint!r}: expected force or mask")
         if config.busy_policy not in ("drop", "queue"):
             raise ValueError(f"unknown busy_policy {config.busy_policy!r}: expected drop or queue")
+        if config.cache not in ("growing", "static"):
+            raise ValueError(f"unknown cache {config.cache!r}: expected growing or static")
+        if config.compile and config.cache != "static":
+            raise ValueError("compile needs cache='static' (fixed shapes for every step)")
         self.model = model
         self.config = config
         self.tokenizer = model.tokenizer
         self.vision, self.answer, self.answer_end = model.ids.as_tuple()
         self.num_layers: int = model.num_layers
         self.clock = time.perf_counter  # the wall clock's source; tests swap in a fake one
+        self._free_caches: list[StaticStreamCache] = []  # released by closed sessions
+        # transformers < 5.24 derive the write slots from the cache (a sync) unless told them.
+        self._pass_cache_position = bool(getattr(model, "takes_cache_position", False))
+        self._step = self._forward_one
+        if config.compile:
+            self._step = torch.compile(
+                self._forward_one, mode=config.compile_mode, backend=config.compile_backend
+            )
 
     def start(
         self, system_prompt: str, total_steps: int | None = None, t0: float | None = None
@@ -128,30 +154,90 @@ class StreamEngine:
         last step, instead of talking on about steps that will never come.
         """
         prompt = list(self.tokenizer.encode(system_prompt)) + [self.vision]
+        c = self.config
+        if c.cache == "static":
+            sink = len(prompt) if c.sink_tokens is None else c.sink_tokens
+            need = len(prompt)
+            if c.window_tokens is not None:
+                need = sink + c.window_tokens + c.evict_every
+            if need > c.cache_capacity:
+                raise ValueError(
+                    f"cache_capacity {c.cache_capacity} cannot hold {need} tokens "
+                    "(the prompt, or sink + window + evict_every)"
+                )
         return Session(self, prompt, total_steps, t0)
 
-    def make_cache(self) -> StreamCache:
-        return StreamCache(self.num_layers)
+    def make_cache(self) -> StreamCache | StaticStreamCache:
+        if self.config.cache == "growing":
+            return StreamCache(self.num_layers)
+        if self._free_caches:
+            return self._free_caches.pop()
+        return StaticStreamCache(self.num_layers, self.config.cache_capacity)
+
+    def release(self, cache: StreamCache | StaticStreamCache) -> None:
+        """Take back a closed session's cache (static caches are emptied and reused)."""
+        if isinstance(cache, StaticStreamCache):
+            cache.reset()
+            self._free_caches.append(cache)
 
     @torch.inference_mode()
     def forward(
-        self, ids: list[int], feature: torch.Tensor | None, cache: StreamCache, position: int
+        self,
+        ids: list[int],
+        feature: torch.Tensor | None,
+        cache: StreamCache | StaticStreamCache,
+        position: int,
     ) -> torch.Tensor:
         """Feed ``ids`` (the last one a <vision> iff ``feature`` is given) -> last logits [V]."""
         device = self.model.device
         input_ids = torch.tensor([ids], device=device)  # (1, T)
         positions = torch.arange(position, position + len(ids), device=device)[None]  # (1, T)
         features = None if feature is None else feature[None, None]  # (1, 1, N, C)
-        dense = feature is not None and len(ids) == 1  # a lone <vision>: the static-shape path
+        if not isinstance(cache, StaticStreamCache):
+            dense = feature is not None and len(ids) == 1  # a lone <vision>: static shapes
+            out = self.model(
+                input_ids,
+                features,
+                cache=cache,
+                position_ids=positions,
+                logits_to_keep=1,
+                dense_vision=dense,
+            )
+            return out.logits[0, -1].float()  # (V,)
+        n = len(ids)
+        if cache.get_seq_length() + n > cache.capacity:
+            raise RuntimeError(
+                f"static KV cache full ({cache.capacity} tokens): set window_tokens "
+                "(bounded memory) or a larger cache_capacity"
+            )
+        mask = cache.attention_mask(n)  # (1, 1, n, capacity)
+        slots = cache.cache_position(n) if self._pass_cache_position else None
+        if n == 1:  # every step after the prompt: one graph for <vision>, one for text
+            return self._step(input_ids, features, cache, positions, mask, slots)
+        return self._forward_one(input_ids, features, cache, positions, mask, slots, dense=False)
+
+    def _forward_one(
+        self,
+        input_ids: torch.Tensor,
+        features: torch.Tensor | None,
+        cache: StaticStreamCache,
+        positions: torch.Tensor,
+        mask: torch.Tensor,
+        slots: torch.Tensor | None,
+        dense: bool = True,
+    ) -> torch.Tensor:
+        """The static-cache forward (compiled with ``compile``) -> last logits [V]."""
         out = self.model(
             input_ids,
             features,
             cache=cache,
             position_ids=positions,
+            attention_mask=mask,
             logits_to_keep=1,
             dense_vision=dense,
+            cache_position=slots,
         )
-        return out.logits[0, -1].float()  # (V,)
+        return out.logits[0, -1].float()
 
     def choose(self, logits: torch.Tensor, inside: bool, n_text: int, rng: torch.Generator) -> int:
         """The next token under the constraints (see the module docstring)."""
@@ -195,7 +281,7 @@ class Session:
         self.config = engine.config
         self.prompt = prompt
         self.tokens: list[int] = [engine.vision]  # the stream from the first <vision> (index 0)
-        self.cache = engine.make_cache()
+        self.cache: StreamCache | StaticStreamCache | None = engine.make_cache()
         self.position = 0  # absolute position of the next token fed
         self.started = False  # has the prompt been fed?
         self.steps_seen = 0  # feature steps fed to the model
@@ -220,6 +306,8 @@ class Session:
         """Give the next feature step ([C, H, W] or [N, C]); yields what the model does until
         it asks for the next one. ``t``: arrival time in seconds from the session start (wall
         clock; default: now)."""
+        if self.cache is None:
+            raise RuntimeError("push on a closed session")
         self.steps_pushed += 1
         c = self.config
         if c.clock == "wall":
@@ -243,7 +331,19 @@ class Session:
 
     @property
     def cache_tokens(self) -> int:
-        return self.cache.get_seq_length()
+        return 0 if self.cache is None else self.cache.get_seq_length()
+
+    def close(self) -> None:
+        """End the session: its cache goes back to the engine (a static one is reused)."""
+        if self.cache is not None:
+            self.engine.release(self.cache)
+            self.cache = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- internals ----------------------------------------------------------------------------
     def _clock(self, tic: float) -> float:

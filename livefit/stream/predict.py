@@ -43,15 +43,15 @@ def run_segment(engine: StreamEngine, segment: Segment) -> list[dict[str, Any]]:
         )
     if engine.config.clock == "paper":
         steps = feats[:-1]
-        session = engine.start(segment.system, total_steps=len(steps))
-        for step in steps:
-            for _ in session.push(step):
-                pass
+        with engine.start(segment.system, total_steps=len(steps)) as session:
+            for step in steps:
+                for _ in session.push(step):
+                    pass
     else:
-        session = engine.start(segment.system, t0=0.0)
-        for step, t in zip(feats, times, strict=True):
-            for _ in session.push(step, t=float(t)):
-                pass
+        with engine.start(segment.system, t0=0.0) as session:
+            for step, t in zip(feats, times, strict=True):
+                for _ in session.push(step, t=float(t)):
+                    pass
     return [{"time": float(t), "text": text} for t, text in session.feedbacks]
 
 

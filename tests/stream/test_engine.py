@@ -252,8 +252,9 @@ def test_bad_config_is_a_clear_error(models):
         StreamEngine(models[0], EngineConfig(clock="sundial"))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("cache", ["growing", "static"])
 @pytest.mark.parametrize("arch", ["gpt2", "qwen2"])
-def test_other_hf_architectures_stream_like_the_naive_reference(arch):
+def test_other_hf_architectures_stream_like_the_naive_reference(arch, cache):
     """Not only LLaMA: GPT-2 (``transformer.h``, fused attention) and Qwen2 (biased q/k/v)."""
     from transformers import GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM
 
@@ -298,7 +299,10 @@ def test_other_hf_architectures_stream_like_the_naive_reference(arch):
     steps = random_steps(16, seed=1)
     # A random LM may loop on empty feedbacks: the engine's safety rule (mirrored by the naive
     # reference) bounds the tokens per step.
-    config = EngineConfig(constraint="mask", max_feedback_tokens=5, max_tokens_per_step=24)
+    config = EngineConfig(
+        constraint="mask", max_feedback_tokens=5, max_tokens_per_step=24, cache=cache,
+        cache_capacity=1024,
+    )  # fmt: skip
     session, _ = run_engine(model, steps, config)
     naive = naive_generate(
         model, session.prompt, steps, max_feedback_tokens=5, constraint="mask",

@@ -60,6 +60,19 @@ def test_predict_resumes_after_a_torn_line(setup, tmp_path):
         predict(root, model_dir, out, config=EngineConfig(clock="wall"), progress=False)
 
 
+def test_static_cache_reused_across_segments_predicts_the_same(setup):
+    """One static cache serves every segment in turn (closed sessions hand it back, emptied)."""
+    root, _, model = setup
+    config = EngineConfig(constraint="mask", max_feedback_tokens=6)
+    growing, static = StreamEngine(model, config), StreamEngine(
+        model, EngineConfig(**{**config.__dict__, "cache": "static", "cache_capacity": 2048})
+    )
+    segments = load_segments(root, "test")
+    for seg in segments:
+        assert run_segment(static, seg) == run_segment(growing, seg)
+    assert len(static._free_caches) == 1
+
+
 def test_wall_clock_prediction_runs(setup, tmp_path):
     root, model_dir, _ = setup
     out = tmp_path / "wall.jsonl"
