@@ -10,7 +10,8 @@ a LLaMA-2-7B-shaped model (random bf16 weights) with the paper's 9 adapters: ms 
 bare Hugging Face decode and of the Stream-VLM step, batch 1 and 64, eager and compiled with a
 static cache, against the weight-streaming floor (weight bytes / measured copy bandwidth);
 then batch 1 again under each ``--compile-variants`` setting (``COMPILE_VARIANTS``: inductor's
-coordinate-descent tuning + freezing, max-autotune GEMMs), each ratio to the floor reported.
+coordinate-descent tuning + freezing, max-autotune GEMMs), each ratio to the floor reported;
+and ``session.push`` itself with the engine's static cache and compiled step (``--compile``).
 Every GPU measurement is guarded (an error is printed and the next one runs), results are
 printed and written (``--json-out``) as they come, and a time budget skips what would not fit.
 ``--device cpu --gpu-shape tiny`` runs the GPU code path on a tiny model (a dry run).
@@ -333,6 +334,33 @@ def gpu_part(args: argparse.Namespace) -> None:
         report("engine_eager_ms_b1", round(ms, 3), out)
         report("engine_eager_cache_tokens", session.cache_tokens, out)
 
+    def engine_compiled() -> None:
+        """``session.push`` with the static cache and the compiled one-token step (the product
+        path: what ``livefit predict --compile`` and a live session run)."""
+        torch._dynamo.reset()
+        config = EngineConfig(
+            drop_first_steps=0, blind_skip=False, cache="static",
+            cache_capacity=4096, compile=True,
+            compile_backend=args.compile_backend,
+        )  # fmt: skip
+        engine = StreamEngine(model, config)
+        step = torch.randn(a.feature_dim, 7, 5, generator=g, device=device)
+        with engine.start(PROMPT) as session:
+
+            def push() -> None:
+                for _ in session.push(step):
+                    pass
+
+            tic = time.monotonic()
+            for _ in range(3):  # prompt, then compile and record the <vision> step
+                push()
+            sync(device)
+            report("engine_compile_warmup_s_b1", round(time.monotonic() - tic, 1), out)
+            ms = median_ms(push, device, n=args.steps, warmup=2)
+            report("engine_compiled_ms_b1", round(ms, 3), out)
+            per_push = len(session.tokens) / session.steps_pushed  # > 1 when the model talks
+            report("engine_compiled_tokens_per_push", round(per_push, 2), out)
+
     def stream_step_eager(b: int) -> None:
         """b streams in lockstep: one <vision> token each, on a shared batched cache."""
         cache = StreamCache(model.num_layers)
@@ -419,10 +447,14 @@ def gpu_part(args: argparse.Namespace) -> None:
     guarded("bare_hf_compiled_static_ms_b1", 100, lambda: compiled("bare", 1))
     guarded("stream_vlm_compiled_static_ms_b1", 100, lambda: compiled("stream", 1))
     guarded("stream_vlm_compiled_static_ms_b64", 100, lambda: compiled("stream", 64))
+    guarded("engine_compiled_ms_b1", 100, engine_compiled)
     for variant in args.compile_variants:
         for kind, name in (("stream", "stream_vlm"), ("bare", "bare_hf")):
             key = f"{name}_compiled_static_ms_b1_{variant}"
             guarded(key, 150, lambda k=kind, v=variant: compiled(k, 1, v))
+    engine_ms, floor = RESULTS.get("engine_compiled_ms_b1"), RESULTS.get("floor_ms_stream_vlm")
+    if isinstance(engine_ms, float) and isinstance(floor, float):
+        report("engine_compiled_b1_over_floor", round(engine_ms / floor, 3), out)
     for name, floor_key in (("stream_vlm", "floor_ms_stream_vlm"), ("bare_hf", "floor_ms_bare_lm")):
         floor = RESULTS.get(floor_key)
         for variant in ("default", *args.compile_variants):

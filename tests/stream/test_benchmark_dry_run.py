@@ -32,5 +32,6 @@ def test_gpu_part_dry_run(tmp_path):
         "stream_vlm_eager_ms_b64", "bare_hf_compiled_static_ms_b1",
         "stream_vlm_compiled_static_ms_b1", "stream_vlm_compiled_static_ms_b64",
         "stream_vlm_compiled_static_ms_b1_tuned", "bare_hf_compiled_static_ms_b1_tuned",
+        "engine_compiled_ms_b1",
     ):  # fmt: skip
         assert isinstance(results[key], float) and results[key] > 0, key
