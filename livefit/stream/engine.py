@@ -138,10 +138,10 @@ class StreamEngine:
         self._free_caches: list[StaticStreamCache] = []  # released by closed sessions
         # transformers < 5.24 derive the write slots from the cache (a sync) unless told them.
         self._pass_cache_position = bool(getattr(model, "takes_cache_position", False))
-        self._step = self._forward_one
+        self._step = self._static_forward
         if config.compile:
             self._step = torch.compile(
-                self._forward_one, mode=config.compile_mode, backend=config.compile_backend
+                self._static_forward, mode=config.compile_mode, backend=config.compile_backend
             )
 
     def start(
@@ -214,9 +214,9 @@ class StreamEngine:
         slots = cache.cache_position(n) if self._pass_cache_position else None
         if n == 1:  # every step after the prompt: one graph for <vision>, one for text
             return self._step(input_ids, features, cache, positions, mask, slots)
-        return self._forward_one(input_ids, features, cache, positions, mask, slots, dense=False)
+        return self._static_forward(input_ids, features, cache, positions, mask, slots, dense=False)
 
-    def _forward_one(
+    def _static_forward(
         self,
         input_ids: torch.Tensor,
         features: torch.Tensor | None,
