@@ -247,9 +247,9 @@ class StreamVLM(nn.Module):
         ``vision_features`` [B, T, N, C] aligned with them, or that none is when it gives none
         (no data-dependent indexing or checks: the streaming step, and what ``torch.compile`` /
         CUDA graphs need)."""
-        if dense and vision_features is None:
-            return None
-        if dense and vision_features is not None:
+        if dense:
+            if vision_features is None:
+                return None
             b, t = input_ids.shape
             if tuple(vision_features.shape[:2]) != (b, t):
                 raise ValueError(

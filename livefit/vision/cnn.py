@@ -332,6 +332,7 @@ class CausalCNN(nn.Module):
 
         frames: [B, T, 3, H, W] in [0, 1]; features: [B, n, C, h, w] for the ``n`` steps completed
         in this call (``n`` = T / 4 when the stream is aligned on steps; 0 or 1 for one frame).
+        ``repeat`` > 1: each given frame stands for ``repeat`` equal frames in a row (``warm_up``).
         """
         b, t = frames.shape[:2]
         if state is None:
