@@ -18,6 +18,9 @@ def vision(
             "default: the paper-scale config."
         ),
     ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Override the config's loop.seed (shuffle, init, draws).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint.")] = False,
     threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -25,6 +28,7 @@ def vision(
     """Train the CNN frame-wise on fine-grained labels; evaluate on held-out participants."""
     import json
     import time
+    from dataclasses import replace
 
     import torch
 
@@ -38,6 +42,8 @@ def vision(
         torch.set_num_threads(threads)
     try:
         cfg = load_config(VisionStageConfig, config) if config else VisionStageConfig()
+        if seed is not None:
+            cfg = replace(cfg, loop=replace(cfg.loop, seed=seed))
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.json")
         start, cpu_start = time.time(), time.process_time()

@@ -133,8 +133,10 @@ def fit(
     from accelerate.utils import set_seed
     from tqdm import tqdm
 
+    from livefit.allocator import keep_freed_memory
     from livefit.train.checkpoint import save_checkpoint
 
+    keep_freed_memory()  # reuse freed activation buffers: ~25% faster CPU steps (docstring)
     run_dir = Path(run_dir)
     accelerator = Accelerator(mixed_precision=loop.mixed_precision)
     set_seed(loop.seed)

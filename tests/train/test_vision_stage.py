@@ -101,6 +101,20 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, data):
         assert resumed[step] == pytest.approx(straight[step], rel=1e-3)
 
 
+def test_seed_option_is_the_config_seed(tmp_path, data):
+    def losses(name):
+        lines = (json.loads(x) for x in open(tmp_path / name / "metrics.jsonl"))
+        return [r["loss"] for r in lines if "loss" in r]
+
+    run(tmp_path, data, "seeded", stage_config(max_steps=2, eval_every=0, seed=7))
+    run(tmp_path, data, "flag", stage_config(max_steps=2, eval_every=0), "--seed", "7")
+    run(tmp_path, data, "other", stage_config(max_steps=2, eval_every=0), "--seed", "8")
+    saved = json.loads((tmp_path / "flag/config.json").read_text())
+    assert saved["loop"]["seed"] == 7  # the run folder records the seed it ran with
+    assert losses("flag") == pytest.approx(losses("seeded"), rel=1e-5)
+    assert losses("other")[0] != pytest.approx(losses("seeded")[0], rel=1e-3)
+
+
 def test_flip_swaps_left_and_right_and_mirrors_frames(tmp_path, data):
     cfg = VisionStageConfig(
         model=tiny_config(), augment=AugmentConfig(crop_frames=8, flip_p=1.0, jitter_gain=0.0,
