@@ -1,11 +1,12 @@
-"""Host-memory allocator settings for long CPU jobs (training, feature extraction).
+"""Host-memory allocator settings for long CPU jobs (used by the training loop, ``fit``).
 
 glibc serves every block above its mmap threshold (128 KiB at start, raised on the fly up to
 32 MiB) with a fresh ``mmap`` and returns it with ``munmap`` when freed, and it trims the heap top
 back to the OS. A training step frees and re-allocates the same few-MiB activation buffers every
-step, so each step page-faults them in again: on the 2-core box that was a quarter of a stage-1
-step (``benchmarks/train_step.py`` measures the ratio). ``keep_freed_memory`` fixes the threshold
-at 32 MiB and the trim threshold at 1 GiB, so freed buffers stay in the process and are reused.
+step, so each step page-faults them in again: on the 2-core box that was a quarter to a third of
+a stage-1 step (``benchmarks/train_step.py`` measures the ratio: 1.36-1.47x).
+``keep_freed_memory`` fixes the threshold at 32 MiB and the trim threshold at 1 GiB, so freed
+buffers stay in the process and are reused.
 Peak memory is unchanged; memory freed at the end of a job is kept until the process exits.
 """
 

@@ -64,8 +64,11 @@ def test_static_cache_reused_across_segments_predicts_the_same(setup):
     """One static cache serves every segment in turn (closed sessions hand it back, emptied)."""
     root, _, model = setup
     config = EngineConfig(constraint="mask", max_feedback_tokens=6)
-    growing, static = StreamEngine(model, config), StreamEngine(
-        model, EngineConfig(**{**config.__dict__, "cache": "static", "cache_capacity": 2048})
+    growing, static = (
+        StreamEngine(model, config),
+        StreamEngine(
+            model, EngineConfig(**{**config.__dict__, "cache": "static", "cache_capacity": 2048})
+        ),
     )
     segments = load_segments(root, "test")
     for seg in segments:
