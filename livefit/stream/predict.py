@@ -7,7 +7,8 @@ prompt of the segment) -> its feedbacks -> one JSON line per segment:
 
 Resumable per segment: lines are appended and flushed one segment at a time; a rerun skips the
 segments already in the file (a torn last line is dropped first). The settings are written next
-to the output (``<out>.config.json``) and a rerun with other settings is refused.
+to the output (``<out>.config.json``) and a rerun with other settings is refused, naming them; an
+engine field the stored file lacks (added since) counts as its default.
 
 Paper clock = the reference's evaluation loop: steps 1 .. N-2 of the segment are fed (it starts
 at index 1 and stops when the next <vision> would need step N-1), times by the parity formula.
@@ -79,6 +80,20 @@ def _done_segments(out: Path) -> set[str]:
     return done
 
 
+def _changed_settings(previous: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """Names of the settings that differ, as ``"engine.clock"``. An engine field the stored file
+    lacks (added to ``EngineConfig`` after the file was started) counts as its default."""
+    previous = {**previous, "engine": {**asdict(EngineConfig()), **previous.get("engine", {})}}
+    changed = [k for k in sorted(settings.keys() | previous.keys()) if k != "engine"]
+    changed = [k for k in changed if previous.get(k) != settings.get(k)]
+    engine, before = settings["engine"], previous["engine"]
+    return changed + [
+        f"engine.{k}"
+        for k in sorted(engine.keys() | before.keys())
+        if engine.get(k) != before.get(k)
+    ]
+
+
 def predict(
     data_root: str | Path,
     model_path: str | Path,
@@ -110,10 +125,11 @@ def predict(
     }
     meta = out.with_name(out.name + ".config.json")
     if meta.is_file() and out.is_file():
-        previous = json.loads(meta.read_text())
-        if previous != settings:
+        changed = _changed_settings(json.loads(meta.read_text()), settings)
+        if changed:
             raise PredictError(
-                f"{out}: was started with other settings ({meta}); use a new --out to change them"
+                f"{out}: was started with other settings ({meta}: {', '.join(changed)}); "
+                "use a new --out to change them"
             )
     model = StreamVLM.from_pretrained(model_path, device=device)
     torch.manual_seed(config.seed)

@@ -4,6 +4,7 @@ reader, parity with a direct engine run, resume, and clear errors."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from qevd_fixture import write_quirk_tree
@@ -56,8 +57,19 @@ def test_predict_resumes_after_a_torn_line(setup, tmp_path):
     summary = predict(root, model_dir, out, config=config, progress=False)
     assert summary["skipped"] == 1
     assert out.read_text().splitlines() == full
-    with pytest.raises(ValueError, match="other settings"):
-        predict(root, model_dir, out, config=EngineConfig(clock="wall"), progress=False)
+    with pytest.raises(ValueError, match=r"other settings .*: engine\.clock\); use a new"):
+        predict(root, model_dir, out, config=replace(config, clock="wall"), progress=False)
+    # A file started before EngineConfig gained fields resumes: a missing field is its default.
+    meta = tmp_path / "pred.jsonl.config.json"
+    stored = json.loads(meta.read_text())
+    for added in ("cache", "cache_capacity", "compile"):
+        del stored["engine"][added]
+    meta.write_text(json.dumps(stored))
+    assert predict(root, model_dir, out, config=config, progress=False)["skipped"] == len(full)
+    stored["engine"]["max_feedback_tokens"] = 7  # a field it has, with another value: refused
+    meta.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match=r"engine\.max_feedback_tokens\)"):
+        predict(root, model_dir, out, config=config, progress=False)
 
 
 def test_static_cache_reused_across_segments_predicts_the_same(setup):
