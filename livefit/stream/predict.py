@@ -83,15 +83,14 @@ def _done_segments(out: Path) -> set[str]:
 def _changed_settings(previous: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     """Names of the settings that differ, as ``"engine.clock"``. An engine field the stored file
     lacks (added to ``EngineConfig`` after the file was started) counts as its default."""
-    previous = {**previous, "engine": {**asdict(EngineConfig()), **previous.get("engine", {})}}
-    changed = [k for k in sorted(settings.keys() | previous.keys()) if k != "engine"]
-    changed = [k for k in changed if previous.get(k) != settings.get(k)]
-    engine, before = settings["engine"], previous["engine"]
-    return changed + [
-        f"engine.{k}"
-        for k in sorted(engine.keys() | before.keys())
-        if engine.get(k) != before.get(k)
-    ]
+
+    def flat(d: dict[str, Any]) -> dict[str, Any]:
+        engine = {f"engine.{k}": v for k, v in d.get("engine", {}).items()}
+        return {**{k: v for k, v in d.items() if k != "engine"}, **engine}
+
+    before = flat({**previous, "engine": {**asdict(EngineConfig()), **previous.get("engine", {})}})
+    now = flat(settings)
+    return sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
 
 
 def predict(

@@ -2,6 +2,7 @@
 
 import ctypes
 import ctypes.util
+import json
 import subprocess
 import sys
 
@@ -39,8 +40,6 @@ print(json.dumps({"applied": applied, "4MiB": mmapped_blocks(4 << 20),
 
 
 def probe(mode: str) -> dict:
-    import json
-
     done = subprocess.run(
         [sys.executable, "-c", PROBE, mode], check=True, capture_output=True, text=True
     )
