@@ -81,6 +81,7 @@ class VisionContext:
     rows: torch.Tensor | None  # (M,) long; None: dense (every position is a <vision>)
     cols: torch.Tensor | None  # (M,) long
     features: torch.Tensor  # (M, N, C); dense: M = B * T in row-major order
+    times: torch.Tensor | None = None  # (M,) seconds of each step (time features), or None
 
 
 class AdapterHooks:
@@ -127,6 +128,24 @@ class AdapterHooks:
         self._handles.clear()
 
 
+class TimeEmbedding(nn.Module):
+    """Extra (``AdapterConfig.time_features``): times [M] -> sinusoids [M, 2F] -> a learned
+    update [M, D] of the ``<vision>`` tokens' input embeddings (zero at init)."""
+
+    def __init__(self, hidden_size: int, config: AdapterConfig) -> None:
+        super().__init__()
+        n = config.time_features
+        periods = torch.logspace(math.log10(0.5), math.log10(config.time_max_period), n)
+        self.register_buffer("omega", 2 * math.pi / periods, persistent=False)  # (F,)
+        self.proj = nn.Linear(2 * n, hidden_size, bias=False)
+        nn.init.zeros_(self.proj.weight)
+
+    def forward(self, times: torch.Tensor) -> torch.Tensor:
+        angles = times.float()[:, None] * self.omega  # (M, F)
+        waves = torch.cat([angles.sin(), angles.cos()], dim=-1)  # (M, 2F)
+        return self.proj(waves.to(self.proj.weight.dtype))  # (M, D)
+
+
 def find_decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The list of decoder layers of a Hugging Face causal LM (LLaMA, Mistral, Qwen, GPT-2, ...)."""
     n = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layer", None)
@@ -144,4 +163,10 @@ def find_decoder_layers(model: nn.Module) -> nn.ModuleList:
     raise ValueError(f"{type(model).__name__}: cannot find its list of {n} decoder layers")
 
 
-__all__ = ["AdapterHooks", "CrossAttentionAdapter", "VisionContext", "find_decoder_layers"]
+__all__ = [
+    "AdapterHooks",
+    "CrossAttentionAdapter",
+    "TimeEmbedding",
+    "VisionContext",
+    "find_decoder_layers",
+]

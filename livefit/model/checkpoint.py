@@ -26,7 +26,7 @@ Missing and unexpected keys are reported, never silently dropped (the reference 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from livefit.model.stream_vlm import StreamVLM, load_lm, resize_vocab, torch_dty
 from livefit.model.tokenizer import load_tokenizer
 
 WEIGHTS = "model.safetensors"
+OPTIONAL_KEYS = ("special.bias",)  # added later; a checkpoint without them loads the default
 PEFT_PREFIX = "base_model.model."
 
 
@@ -103,8 +104,26 @@ def save_pretrained(model: StreamVLM, path: str | Path, save_base: bool | None =
         model.lm.save_pretrained(path / "lora")
 
 
-def load_pretrained(path: str | Path, device: str | torch.device = "cpu") -> StreamVLM:
-    """Read a directory written by ``save_pretrained``; clear errors for anything missing."""
+TRAINING_FIELDS = ("lora", "train_lm", "train_adapters", "train_special_tokens", "train_vision")
+
+
+def architecture_differences(a: StreamVLMConfig, b: StreamVLMConfig) -> list[str]:
+    """Names of the fields that make two configs different models (everything but what is
+    trained and where the tokenizer comes from)."""
+    skip = {*TRAINING_FIELDS, "tokenizer_path"}
+    return [
+        f.name for f in fields(a) if f.name not in skip and getattr(a, f.name) != getattr(b, f.name)
+    ]
+
+
+def load_pretrained(
+    path: str | Path, device: str | torch.device = "cpu", config: StreamVLMConfig | None = None
+) -> StreamVLM:
+    """Read a directory written by ``save_pretrained``; clear errors for anything missing.
+
+    ``config``: build with these training settings (trainable flags, a new LoRA) instead of the
+    saved ones, e.g. stage 3 starting from stage 2's model; its architecture must be the saved
+    one (a difference is an error naming the fields)."""
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -115,7 +134,18 @@ def load_pretrained(path: str | Path, device: str | torch.device = "cpu") -> Str
         raise FileNotFoundError(
             f"{path}: not a Stream-VLM checkpoint (expected config.json and {WEIGHTS})"
         )
-    config = load_config(StreamVLMConfig, path / "config.json")
+    saved = load_config(StreamVLMConfig, path / "config.json")
+    if config is not None:
+        differ = architecture_differences(saved, config)
+        if differ:
+            raise ValueError(
+                f"{path}: the saved model differs from the requested config in {differ}"
+            )
+        if saved.lora is not None and config.lora != saved.lora:
+            raise ValueError(f"{path}: has LoRA {saved.lora}; cannot load it with {config.lora}")
+        config = replace(config, tokenizer_path=None)
+    else:
+        config = saved
     tokenizer = load_tokenizer(path)
     dtype = torch_dtype(config.dtype)
     if (path / "lm" / "config.json").is_file():
@@ -134,11 +164,12 @@ def load_pretrained(path: str | Path, device: str | torch.device = "cpu") -> Str
     except Exception as err:  # safetensors raises its own error types
         raise ValueError(f"{path / WEIGHTS}: unreadable safetensors file ({err})") from None
     missing = load_canonical_state_dict(model, state, str(path / WEIGHTS))
+    missing = [k for k in missing if k not in OPTIONAL_KEYS]  # older checkpoints: defaults
     if not with_base:
         missing = [k for k in missing if not k.startswith("lm.")]
     if missing:
         raise ValueError(f"{path / WEIGHTS}: missing weights {missing[:5]} ({len(missing)} in all)")
-    if config.lora is not None:
+    if saved.lora is not None:
         from peft import set_peft_model_state_dict
 
         lora_file = path / "lora" / "adapter_model.safetensors"
@@ -258,7 +289,9 @@ def load_reference_checkpoint(model: StreamVLM, path: str | Path) -> ImportRepor
 
 
 __all__ = [
+    "TRAINING_FIELDS",
     "ImportReport",
+    "architecture_differences",
     "canonical_key",
     "canonical_state_dict",
     "import_reference_state_dict",

@@ -33,6 +33,13 @@ class AdapterConfig:
     """Std of the normal init of the adapter Linears."""
     zero_init_out: bool = False
     """Start the output projection at zero, so an untrained model equals its bare LM."""
+    time_features: int = 0
+    """Extra, not the paper's: each ``<vision>`` token's input embedding also gets a learned
+    projection of 2 x this many sinusoids of its step's time (periods from 0.5 s to
+    ``time_max_period``), so the LM reads elapsed time directly instead of counting tokens;
+    0 = off (the paper). The projection starts at zero (the model starts as the paper's)."""
+    time_max_period: float = 256.0
+    """Longest sinusoid period of ``time_features``, in seconds."""
 
 
 @dataclass(frozen=True)

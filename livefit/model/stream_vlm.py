@@ -24,6 +24,7 @@ from torch import nn
 from livefit.model.adapters import (
     AdapterHooks,
     CrossAttentionAdapter,
+    TimeEmbedding,
     VisionContext,
     find_decoder_layers,
 )
@@ -128,8 +129,14 @@ class StreamVLM(nn.Module):
                     for i in config.adapter.layers
                 }
             )
+        # Extra (off in the paper): the time of each <vision> token's step, as an embedding.
+        self.time_embedding = (
+            TimeEmbedding(hidden, config.adapter) if config.adapter.time_features else None
+        )
         dtype = lm.get_input_embeddings().weight.dtype
         self.adapters.to(dtype)
+        if self.time_embedding is not None:
+            self.time_embedding.to(dtype)
         self.special.to(dtype)
         self._hooks = AdapterHooks(layers, self.adapters)
         if config.lora is not None:
@@ -170,6 +177,7 @@ class StreamVLM(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> StreamVLM:
+        """A ``save_pretrained`` directory; ``device=``, ``config=`` (new training settings)."""
         from livefit.model.checkpoint import load_pretrained
 
         return load_pretrained(path, **kwargs)
@@ -222,6 +230,9 @@ class StreamVLM(nn.Module):
                 param.requires_grad = True
         for param in self.adapters.parameters():
             param.requires_grad = c.train_adapters
+        if self.time_embedding is not None:
+            for param in self.time_embedding.parameters():
+                param.requires_grad = c.train_adapters
         for param in self.special.parameters():
             param.requires_grad = c.train_special_tokens
 
@@ -234,19 +245,41 @@ class StreamVLM(nn.Module):
             part = name.split(".")[0]
             if part == "lm":
                 part = "lora" if "lora_" in name else "lm"
+            elif part == "time_embedding":
+                part = "adapters"  # trained with them
             counts[part] += p.numel()
         return counts
 
     # -- the forward pass ---------------------------------------------------------------------
+    @property
+    def uses_vision_times(self) -> bool:
+        """Does ``forward`` want ``vision_times`` (``AdapterConfig.time_features``)?"""
+        return self.time_embedding is not None
+
     def vision_context(
-        self, input_ids: torch.Tensor, vision_features: torch.Tensor | None, dense: bool = False
+        self,
+        input_ids: torch.Tensor,
+        vision_features: torch.Tensor | None,
+        dense: bool = False,
+        vision_times: torch.Tensor | None = None,
     ) -> VisionContext | None:
-        """Pair the k-th <vision> token of each row with ``vision_features[row, k]``.
+        """Pair the k-th <vision> token of each row with ``vision_features[row, k]`` (and
+        ``vision_times[row, k]``, seconds, when the model has time features).
 
         ``dense``: the caller guarantees every position is a <vision> token and gives
         ``vision_features`` [B, T, N, C] aligned with them, or that none is when it gives none
         (no data-dependent indexing or checks: the streaming step, and what ``torch.compile`` /
         CUDA graphs need)."""
+        if self.time_embedding is not None and vision_features is not None:
+            if vision_times is None:
+                raise ValueError("this model has time features: give vision_times [B, S]")
+            if tuple(vision_times.shape) != tuple(vision_features.shape[:2]):
+                raise ValueError(
+                    f"vision_times must be [B, S] = {list(vision_features.shape[:2])}, "
+                    f"got {list(vision_times.shape)}"
+                )
+        else:
+            vision_times = None
         if dense:
             if vision_features is None:
                 return None
@@ -256,7 +289,8 @@ class StreamVLM(nn.Module):
                     f"dense vision_features must be [B={b}, T={t}, N, C], "
                     f"got {list(vision_features.shape)}"
                 )
-            return VisionContext(None, None, vision_features.flatten(0, 1))  # (B*T, N, C)
+            times = None if vision_times is None else vision_times.flatten()  # (B*T,)
+            return VisionContext(None, None, vision_features.flatten(0, 1), times)
         mask = input_ids == self.ids.vision  # (B, T)
         if vision_features is None:
             if bool(mask.any()):
@@ -281,11 +315,23 @@ class StreamVLM(nn.Module):
                 f"{int(steps.max()) + 1} <vision> tokens in a row but only "
                 f"{vision_features.shape[1]} feature steps"
             )
-        return VisionContext(rows, cols, vision_features[rows, steps])  # (M, N, C)
+        times = None if vision_times is None else vision_times[rows, steps]  # (M,)
+        return VisionContext(rows, cols, vision_features[rows, steps], times)  # (M, N, C)
 
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def embed(
+        self, input_ids: torch.Tensor, context: VisionContext | None = None
+    ) -> torch.Tensor:
         embeds = self.base_lm.get_input_embeddings()(input_ids)  # (B, T, D)
-        return self.special.embed_inputs(input_ids, embeds)
+        embeds = self.special.embed_inputs(input_ids, embeds)
+        if self.time_embedding is not None and context is not None and context.times is not None:
+            update = self.time_embedding(context.times).to(embeds.dtype)  # (M, D)
+            if context.rows is None:  # dense: every position is a <vision>
+                embeds = embeds + update.view_as(embeds)
+            else:
+                embeds = embeds.index_put(
+                    (context.rows, context.cols), embeds[context.rows, context.cols] + update
+                )
+        return embeds
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         logits = self.base_lm.get_output_embeddings()(hidden)  # (B, T, V)
@@ -304,13 +350,15 @@ class StreamVLM(nn.Module):
         logits_to_keep: int = 0,
         dense_vision: bool = False,
         cache_position: torch.Tensor | None = None,
+        vision_times: torch.Tensor | None = None,
     ) -> StreamVLMOutput:
         """input_ids [B, T]; vision_features [B, S, N, C] (the k-th <vision> of a row sees step k);
         cache: a transformers ``Cache`` extended in place; position_ids [B, T] (default: after the
         cache); ``logits_to_keep`` > 0 keeps only the last positions' logits; ``dense_vision``:
-        see ``vision_context``."""
-        context = self.vision_context(input_ids, vision_features, dense_vision)
-        embeds = self.embed(input_ids)
+        see ``vision_context``; vision_times [B, S]: seconds of each step (models with time
+        features only)."""
+        context = self.vision_context(input_ids, vision_features, dense_vision, vision_times)
+        embeds = self.embed(input_ids, context)
         kwargs: dict[str, Any] = {"inputs_embeds": embeds, "use_cache": cache is not None}
         if cache is not None:
             kwargs[self._cache_kwarg] = cache

@@ -60,6 +60,9 @@ class SpecialTokenParams(nn.Module):
         )
         self.embed = nn.Parameter(torch.zeros(len(SPECIAL_TOKENS), hidden_size))  # (3, D)
         self.head = nn.Parameter(torch.zeros(len(SPECIAL_TOKENS), hidden_size))  # (3, D)
+        # Logit offsets of the three tokens (0 unless calibrated, see ``calibrate``): a decision
+        # threshold that is part of the model, so every decoder applies it the same way.
+        self.register_buffer("bias", torch.zeros(len(SPECIAL_TOKENS)))
 
     @torch.no_grad()
     def copy_from(self, input_embeddings: torch.Tensor, output_embeddings: torch.Tensor) -> None:
@@ -75,7 +78,7 @@ class SpecialTokenParams(nn.Module):
 
     def patch_logits(self, hidden: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Overwrite the 3 special columns: hidden [B, T, D], logits [B, T, V]."""
-        special = hidden @ self.head.to(hidden.dtype).T  # (B, T, 3)
+        special = hidden @ self.head.to(hidden.dtype).T + self.bias.to(hidden.dtype)  # (B, T, 3)
         return logits.index_copy(-1, self.ids, special.to(logits.dtype))
 
 

@@ -39,6 +39,14 @@ from typing import Any, Literal
 
 import torch
 
+from livefit.model.clock import (
+    DROP_FIRST_STEPS,
+    MAX_FEEDBACK_TOKENS,
+    STEPS_PER_SECOND,
+    TOKENS_PER_SECOND,
+    PaperClock,
+)
+from livefit.model.sequences import prompt_ids
 from livefit.stream.cache import StaticStreamCache, StreamCache
 
 Clock = Literal["paper", "wall"]
@@ -50,13 +58,13 @@ class EngineConfig:
 
     clock: Clock = "paper"
     """paper (the reference's token-count clock) or wall (real arrival and decoding times)."""
-    steps_per_second: float = 4.0
+    steps_per_second: float = STEPS_PER_SECOND
     """Feature steps per second (the CNN's output rate)."""
-    tokens_per_second: float = 12.0
+    tokens_per_second: float = TOKENS_PER_SECOND
     """Assumed speaking rate: blind steps and parity times (paper: 12)."""
-    max_feedback_tokens: int = 128
+    max_feedback_tokens: int = MAX_FEEDBACK_TOKENS
     """Longest feedback in text tokens; the next token is forced to <answer/> (paper: 128)."""
-    drop_first_steps: int = 1
+    drop_first_steps: int = DROP_FIRST_STEPS
     """Paper clock: steps dropped at the start (the reference starts at feature index 1)."""
     blind_skip: bool = True
     """Paper clock: drop floor(n / tokens_per_second * steps_per_second) steps after a feedback."""
@@ -94,6 +102,13 @@ class EngineConfig:
     """torch.compile mode for ``compile``."""
     compile_backend: str = "inductor"
     """torch.compile backend for ``compile`` ("eager": tracing only, no code generation)."""
+
+    @property
+    def paper_clock(self) -> PaperClock:
+        """The paper clock these settings describe (shared with the training sequences)."""
+        return PaperClock(
+            self.steps_per_second, self.tokens_per_second, self.drop_first_steps, self.blind_skip
+        )
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,8 @@ class StreamEngine:
         self._free_caches: list[StaticStreamCache] = []  # released by closed sessions
         # transformers < 5.24 derive the write slots from the cache (a sync) unless told them.
         self._pass_cache_position = bool(getattr(model, "takes_cache_position", False))
+        # Models with time features (an extra) read each <vision> step's time.
+        self._takes_times = bool(getattr(model, "uses_vision_times", False))
         self._step = self._static_forward
         if config.compile:
             self._step = torch.compile(
@@ -153,7 +170,7 @@ class StreamEngine:
         reference, the paper clock then stops decoding for good once a blind skip runs past the
         last step, instead of talking on about steps that will never come.
         """
-        prompt = list(self.tokenizer.encode(system_prompt)) + [self.vision]
+        prompt = prompt_ids(self.tokenizer, system_prompt) + [self.vision]
         c = self.config
         if c.cache == "static":
             sink = len(prompt) if c.sink_tokens is None else c.sink_tokens
@@ -187,12 +204,17 @@ class StreamEngine:
         feature: torch.Tensor | None,
         cache: StreamCache | StaticStreamCache,
         position: int,
+        time: float = 0.0,
     ) -> torch.Tensor:
-        """Feed ``ids`` (the last one a <vision> iff ``feature`` is given) -> last logits [V]."""
+        """Feed ``ids`` (the last one a <vision> iff ``feature`` is given; ``time``: its step's
+        time in seconds, for models with time features) -> last logits [V]."""
         device = self.model.device
         input_ids = torch.tensor([ids], device=device)  # (1, T)
         positions = torch.arange(position, position + len(ids), device=device)[None]  # (1, T)
         features = None if feature is None else feature[None, None]  # (1, 1, N, C)
+        extra = {}
+        if self._takes_times and feature is not None:
+            extra["vision_times"] = torch.tensor([[time]], device=device)  # (1, 1)
         if not isinstance(cache, StaticStreamCache):
             dense = feature is not None and len(ids) == 1  # a lone <vision>: static shapes
             out = self.model(
@@ -202,6 +224,7 @@ class StreamEngine:
                 position_ids=positions,
                 logits_to_keep=1,
                 dense_vision=dense,
+                **extra,
             )
             return out.logits[0, -1].float()  # (V,)
         n = len(ids)
@@ -212,9 +235,12 @@ class StreamEngine:
             )
         mask = cache.attention_mask(n)  # (1, 1, n, capacity)
         slots = cache.cache_position(n) if self._pass_cache_position else None
+        times = extra.get("vision_times")
         if n == 1:  # every step after the prompt: one graph for <vision>, one for text
-            return self._step(input_ids, features, cache, positions, mask, slots)
-        return self._static_forward(input_ids, features, cache, positions, mask, slots, dense=False)
+            return self._step(input_ids, features, cache, positions, mask, slots, times=times)
+        return self._static_forward(
+            input_ids, features, cache, positions, mask, slots, dense=False, times=times
+        )
 
     def _static_forward(
         self,
@@ -225,8 +251,10 @@ class StreamEngine:
         mask: torch.Tensor,
         slots: torch.Tensor | None,
         dense: bool = True,
+        times: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The static-cache forward (compiled with ``compile``) -> last logits [V]."""
+        extra = {} if times is None else {"vision_times": times}
         out = self.model(
             input_ids,
             features,
@@ -236,6 +264,7 @@ class StreamEngine:
             logits_to_keep=1,
             dense_vision=dense,
             cache_position=slots,
+            **extra,
         )
         return out.logits[0, -1].float()
 
@@ -292,10 +321,8 @@ class Session:
         self.to_drop = self.config.drop_first_steps if self.config.clock == "paper" else 0
         self.feedbacks: list[tuple[float, str]] = []  # non-empty feedbacks (time, text)
         self.rng = torch.Generator().manual_seed(self.config.seed)
-        # paper clock state
-        self._last_end = 1
-        self._gap = 0.0
-        self._running = 0.0
+        self.paper_clock = self.config.paper_clock
+        self._timer = self.paper_clock.timer()  # paper clock state
         # wall clock state
         self.t0 = engine.clock() if t0 is None else t0
         self.busy_until = -math.inf
@@ -327,7 +354,7 @@ class Session:
         self.started = True
         self.steps_seen += 1
         self.fed_steps.append(self.steps_pushed - 1)
-        yield from self._decode(ids, feature)
+        yield from self._decode(ids, feature, arrival)
 
     @property
     def cache_tokens(self) -> int:
@@ -356,8 +383,10 @@ class Session:
         return self.engine.clock()
 
     @torch.inference_mode()
-    def _feed(self, ids: list[int], feature: torch.Tensor | None) -> torch.Tensor:
-        logits = self.engine.forward(ids, feature, self.cache, self.position)
+    def _feed(
+        self, ids: list[int], feature: torch.Tensor | None, time: float = 0.0
+    ) -> torch.Tensor:
+        logits = self.engine.forward(ids, feature, self.cache, self.position, time)
         self.position += len(ids)
         c = self.config
         if c.window_tokens is not None:
@@ -366,10 +395,10 @@ class Session:
                 self.cache.evict(sink, c.window_tokens)
         return logits
 
-    def _decode(self, ids: list[int], feature: torch.Tensor) -> Iterator[Event]:
+    def _decode(self, ids: list[int], feature: torch.Tensor, time: float) -> Iterator[Event]:
         engine, c = self.engine, self.config
         tic = self.engine.clock()
-        logits = self._feed(ids, feature)
+        logits = self._feed(ids, feature, time)
         fb: _Feedback | None = None
         for _ in range(c.max_tokens_per_step):
             token = engine.choose(logits, fb is not None, len(fb.ids) if fb else 0, self.rng)
@@ -414,20 +443,14 @@ class Session:
         c = self.config
         if c.clock == "wall":
             return self._clock(tic)
-        return self._running + (begin - self._last_end - 1) / c.steps_per_second + self._gap
+        return self._timer.begin_time(begin)
 
     def _finish(self, fb: _Feedback, end: int) -> Iterator[Event]:
         c = self.config
         text = self.engine.tokenizer.decode(fb.ids)
         if c.clock == "paper":
-            if text:
-                self._running = fb.time
-                self._gap = (end - fb.begin) / c.tokens_per_second
-            else:
-                self._gap = 0.0
-            self._last_end = end
-            if c.blind_skip:
-                self.to_drop += math.floor(len(fb.ids) / c.tokens_per_second * c.steps_per_second)
+            self._timer.finish(fb.begin, end, fb.time, empty=not text)
+            self.to_drop += self.paper_clock.blind_steps(len(fb.ids))
             if self.total_steps is not None:
                 self.ended = self.to_drop > self.total_steps - self.steps_pushed
         if text:
