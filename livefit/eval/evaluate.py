@@ -178,13 +178,26 @@ def evaluate(
     show_progress: bool = False,
 ) -> Evaluation:
     """Score a predictions file against one split; raises QEVDFormatError / PredictionsError."""
-    from livefit.eval.wordnet import load_wordnet, wordnet_info
-
     config = config or EvalConfig()
     if config.bertscore.model:  # fail on a bad model path before any scoring
         resolve_bertscore(config.bertscore)
     segments = load_segments(data_root, config.split, config.mode)  # type: ignore[arg-type]
     predictions = load_predictions(predictions_path, [s.segment_id for s in segments])
+    return evaluate_segments(segments, predictions, config, judge_cache, show_progress)
+
+
+def evaluate_segments(
+    segments: Sequence[Segment],
+    predictions: dict[str, tuple[Feedback, ...]],
+    config: EvalConfig | None = None,
+    judge_cache: Path | None = None,
+    show_progress: bool = False,
+) -> Evaluation:
+    """Score in-memory predictions (``segment_id -> feedbacks``) against given segments (e.g. a
+    validation subset during training); ``evaluate`` is this on a split and a file."""
+    from livefit.eval.wordnet import load_wordnet, wordnet_info
+
+    config = config or EvalConfig()
     matchings = ["paper"] if config.matching == "paper" else ["paper", config.matching]
     results = match_segments(segments, predictions, matchings, config.tolerance)
 

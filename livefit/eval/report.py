@@ -14,10 +14,8 @@ import hashlib
 import json
 import platform
 import shlex
-import subprocess
 import sys
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -25,46 +23,7 @@ from livefit.config import config_to_dict
 from livefit.data.qevd import ANNOTATION_FILE, data_fingerprint, split_dir
 from livefit.eval.evaluate import BENCHMARK_WORKOUTS, HIGHER_IS_BETTER, Evaluation
 from livefit.io import atomic_write, atomic_write_json
-
-LIBRARIES = ("livefit", "nltk", "rouge-score", "bert-score", "torch", "transformers", "numpy")
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def library_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def git_state() -> dict[str, Any]:
-    """Commit and dirty flag of the livefit source tree (None outside a git checkout)."""
-    repo = Path(__file__).resolve().parents[2]
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return {"commit": None, "dirty": None}
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status)}
+from livefit.provenance import file_sha256, git_state, library_versions
 
 
 def utc_stamp(now: datetime | None = None) -> str:

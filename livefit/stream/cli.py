@@ -10,8 +10,11 @@ import typer
 
 def predict_command(
     data: Annotated[Path, typer.Option(help="Folder holding QEVD-FIT-COACH[-Benchmark]/.")],
-    model: Annotated[Path, typer.Option(help="A Stream-VLM directory (save_pretrained).")],
     out: Annotated[Path, typer.Option(help="Predictions JSONL to write (resumed if present).")],
+    model: Annotated[
+        Path | None,
+        typer.Option(help="A Stream-VLM directory (save_pretrained); default: the bundled coach."),
+    ] = None,
     split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
     clock: Annotated[str, typer.Option(help="paper (parity clock) or wall (real time).")] = "paper",
     mode: Annotated[str, typer.Option(help="single_exercise or full_workout.")] = "single_exercise",
@@ -40,6 +43,10 @@ def predict_command(
         typer.echo(f"error: --clock must be paper or wall, not {clock!r}", err=True)
         raise typer.Exit(2)
     try:
+        if model is None:
+            from livefit.bundled import bundled_model
+
+            model = bundled_model()
         config = engine_config(
             clock, do_sample=sample, temperature=temperature, window_tokens=window,
             cache="static" if compile else "growing", compile=compile,

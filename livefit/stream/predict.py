@@ -24,6 +24,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from livefit.data.qevd import Segment, load_segments
 from livefit.io import atomic_write_json, atomic_write_text
 from livefit.stream.engine import EngineConfig, StreamEngine
@@ -33,10 +35,16 @@ class PredictError(ValueError):
     """Bad input to ``predict``; the message names the file and the problem."""
 
 
-def run_segment(engine: StreamEngine, segment: Segment) -> list[dict[str, Any]]:
-    """The feedbacks of one segment, as prediction-file records."""
+def run_segment(
+    engine: StreamEngine,
+    segment: Segment,
+    features: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[dict[str, Any]]:
+    """The feedbacks of one segment, as prediction-file records. ``features``: ``(steps [n, C, H,
+    W], times [n])`` to stream instead of the segment's own (e.g. a control with another
+    workout's features)."""
     a = engine.model.config.adapter
-    feats, times = segment.load_features()
+    feats, times = segment.load_features() if features is None else features
     if feats.shape[1] != a.feature_dim or feats.shape[2] * feats.shape[3] != a.feature_tokens:
         raise PredictError(
             f"{segment.features}: feature steps {list(feats.shape[1:])} do not fit the model "

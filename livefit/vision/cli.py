@@ -11,12 +11,13 @@ import typer
 def extract(
     data_root: Annotated[Path, typer.Argument(help="Data root holding the QEVD split folders.")],
     model: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="A CNN checkpoint folder (config.json + model.safetensors, e.g. RUN/cnn from "
-            "`livefit train vision`) or a published weights file (.ckpt/.pt)."
+            "`livefit train vision`) or a published weights file (.ckpt/.pt); default: the "
+            "bundled coach's CNN."
         ),
-    ],
+    ] = None,
     split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
     clips: Annotated[
         bool, typer.Option("--clips", help="The short clips (QEVD-FIT-300K/<split>/) instead.")
@@ -37,6 +38,10 @@ def extract(
         torch.set_num_threads(threads)
     rank, world = dist_rank()
     try:
+        if model is None:
+            from livefit.bundled import bundled_cnn
+
+            model = bundled_cnn()
         net = load_model(model)
         if torch.cuda.is_available():
             import os
