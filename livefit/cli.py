@@ -22,9 +22,9 @@ groups: dict[str, typer.Typer] = {"root": app}
 for _name, _help in {
     "data": "Read QEVD-format data and generate synthetic QEVD-SIM data.",
     "features": "Extract causal 3D-CNN features in the official QEVD layout.",
-    "train": "Training stages (one loop, one config per stage).",
+    "train": "Training stages (one loop, one config per stage), or all of them with --preset.",
 }.items():
-    groups[_name] = typer.Typer(help=_help, no_args_is_help=True)
+    groups[_name] = typer.Typer(help=_help, no_args_is_help=_name != "train")
     app.add_typer(groups[_name], name=_name)
 
 # Stage modules that add commands; each exposes register(groups).
@@ -35,6 +35,7 @@ SUBCOMMAND_MODULES = (
     "livefit.vision.cli",
     "livefit.train.cli",
     "livefit.stream.cli",
+    "livefit.app.cli",
 )
 
 for _module in SUBCOMMAND_MODULES:

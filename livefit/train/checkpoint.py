@@ -3,7 +3,8 @@
 Used by ``livefit.train.loop`` (every stage). A checkpoint is a folder
 
     <run>/checkpoints/step-000120/
-        model.safetensors        the (unwrapped) model's state dict
+        model.safetensors        what training changes: the (unwrapped) model's trainable
+                                 parameters and its buffers (frozen weights are rebuilt)
         config.json              the stage's full run config (``livefit.config.save_config``)
         hyperparameters.json     the same config flattened + step, epoch, library versions
         trainer_state.pt         optimizer, scheduler, step, epoch, RNG (tensors and numbers only,
@@ -56,19 +57,50 @@ def versions() -> dict[str, str]:
     }
 
 
-def save_weights(model: nn.Module, path: Path) -> None:
+def trainable_state_dict(
+    model: nn.Module, state: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
+    """The part of ``state`` (default: ``model.state_dict()``) that training changes: trainable
+    parameters and persistent buffers (batch-norm statistics, calibrations). Frozen weights are
+    left out: the task rebuilds them (from its init or its base model) on resume."""
+    state = model.state_dict() if state is None else state
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    return {k: v for k, v in state.items() if k not in frozen}
+
+
+def save_weights(state: dict[str, torch.Tensor], path: Path) -> None:
     from safetensors.torch import save
 
     from livefit.io import atomic_write
 
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     atomic_write(path, lambda f: f.write(save(tensors)))
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop the lines of a ``metrics.jsonl`` logged after ``step`` (by a run killed after its
+    last checkpoint), so a resumed run does not log those steps twice."""
+    if not path.is_file():
+        return
+    from livefit.io import atomic_write_text
+
+    lines = path.read_text().splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a torn last line
+        if record.get("step", 0) <= step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(kept))
 
 
 def save_checkpoint(
     run_dir: Path,
     name: str,
-    model: nn.Module,
+    state: dict[str, torch.Tensor],
     run_config: Any,
     trainer_state: dict[str, Any],
 ) -> Path:
@@ -79,7 +111,7 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    save_weights(model, tmp / MODEL_FILE)
+    save_weights(state, tmp / MODEL_FILE)
     save_config(run_config, tmp / CONFIG_FILE)
     info = {k: v for k, v in trainer_state.items() if isinstance(v, (int, float, str))}
     hparams = {**_flatten(config_to_dict(run_config)), **info, "versions": versions()}
@@ -104,10 +136,18 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
-    """Load weights into ``model``; return the trainer state (optimizer etc.)."""
+    """Load weights into ``model``; return the trainer state (optimizer etc.). The file holds
+    what ``trainable_state_dict`` wrote: every trainable tensor must be there."""
     from safetensors.torch import load_file
 
-    model.load_state_dict(load_file(path / MODEL_FILE))
+    result = model.load_state_dict(load_file(path / MODEL_FILE), strict=False)
+    trainable = set(trainable_state_dict(model))
+    missing = sorted(set(result.missing_keys) & trainable)
+    if result.unexpected_keys or missing:
+        raise ValueError(
+            f"{path / MODEL_FILE}: does not fit the model (missing {missing[:5]}, "
+            f"unexpected {result.unexpected_keys[:5]}); resume with the run's own config"
+        )
     return torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
 
 

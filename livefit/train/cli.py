@@ -1,4 +1,6 @@
-"""``livefit train vision``: stage 1 (the causal 3D CNN on the short clips' fine-grained labels)."""
+"""``livefit train``: the three stages (``vision``, ``clips``, ``long-range``), one loop and one
+config file per stage, and ``livefit train --preset embedded``, every step from synthetic data
+to an evaluated coach in one command."""
 
 from __future__ import annotations
 
@@ -7,10 +9,24 @@ from typing import Annotated
 
 import typer
 
+DataOpt = Annotated[Path, typer.Option(help="Data root (QEVD layout: QEVD-FIT-300K/, ...).")]
+OutOpt = Annotated[Path, typer.Option(help="Run folder (checkpoints, eval reports, exports).")]
+SeedOpt = Annotated[
+    int | None, typer.Option(help="Override the config's loop.seed (shuffle, init, draws).")
+]
+ResumeOpt = Annotated[bool, typer.Option(help="Continue from the latest checkpoint.")]
+ThreadsOpt = Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")]
+ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars.")]
+
+
+def _fail(err: Exception) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(2) from None
+
 
 def vision(
-    data: Annotated[Path, typer.Option(help="Data root holding QEVD-FIT-300K/.")],
-    out: Annotated[Path, typer.Option(help="Run folder (checkpoints, eval reports, cnn/).")],
+    data: DataOpt,
+    out: OutOpt,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -18,23 +34,19 @@ def vision(
             "default: the paper-scale config."
         ),
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Override the config's loop.seed (shuffle, init, draws).")
-    ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint.")] = False,
-    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    seed: SeedOpt = None,
+    resume: ResumeOpt = False,
+    threads: ThreadsOpt = 0,
+    progress: ProgressOpt = True,
 ) -> None:
-    """Train the CNN frame-wise on fine-grained labels; evaluate on held-out participants."""
+    """Stage 1: train the CNN frame-wise on fine-grained labels; evaluate on held-out
+    participants; export <out>/cnn/."""
     import json
-    import time
-    from dataclasses import replace
 
     import torch
 
-    from livefit.config import load_config, save_config
-    from livefit.io import atomic_write_json
-    from livefit.train.loop import fit
+    from livefit.config import load_config
+    from livefit.train.stage import run_stage, with_seed
     from livefit.train.vision_stage import VisionStageConfig, VisionTask
     from livefit.vision.preprocess import VideoError
 
@@ -42,28 +54,175 @@ def vision(
         torch.set_num_threads(threads)
     try:
         cfg = load_config(VisionStageConfig, config) if config else VisionStageConfig()
-        if seed is not None:
-            cfg = replace(cfg, loop=replace(cfg.loop, seed=seed))
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.json")
-        start, cpu_start = time.time(), time.process_time()
-        task = VisionTask(cfg, data, out, progress)
-        result = fit(task, cfg.loop, cfg.optim, out, cfg, resume=resume, progress=progress)
+        cfg = with_seed(cfg, seed)
+        summary = run_stage(VisionTask(cfg, data, out, progress), cfg, out, resume, progress)
     except (FileNotFoundError, ValueError, VideoError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    summary = {
-        "steps": result.step,
-        "epochs": result.epoch,
-        "wall_seconds": round(time.time() - start, 1),
-        # CPU time of this process (all its threads): what the run costs on a box it shares.
-        "cpu_seconds": round(time.process_time() - cpu_start, 1),
-        "train_seconds": round(result.seconds, 1),
-        "metrics": result.metrics,
-    }
-    atomic_write_json(out / "summary.json", summary)
+        _fail(err)
     typer.echo(json.dumps(summary))
 
 
+def _coach(
+    stage: str,
+    data: Path,
+    out: Path,
+    config: Path | None,
+    init_from: Path | None,
+    seed: int | None,
+    resume: bool,
+    threads: int,
+    progress: bool,
+) -> None:
+    import json
+    from dataclasses import replace
+
+    import torch
+
+    from livefit.config import load_config
+    from livefit.data.clips import ClipFormatError
+    from livefit.data.qevd import QEVDFormatError
+    from livefit.train.coach_stage import CoachStageConfig, CoachTask, paper_stage_config
+    from livefit.train.stage import run_stage, with_seed
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        cfg = load_config(CoachStageConfig, config) if config else paper_stage_config(stage)
+        if cfg.stage != stage:
+            raise ValueError(f"{config}: is a {cfg.stage!r} config, not {stage!r}")
+        if init_from is not None:
+            cfg = replace(cfg, init_from=str(init_from))
+        cfg = with_seed(cfg, seed)
+        summary = run_stage(CoachTask(cfg, data, out, progress), cfg, out, resume, progress)
+    except (FileNotFoundError, ValueError, QEVDFormatError, ClipFormatError) as err:
+        _fail(err)
+    typer.echo(json.dumps(summary))
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A CoachStageConfig JSON (configs/coach/...); default: the paper-scale config "
+        "(LLaMA-2-7B from models/Llama-2-7b-hf)."
+    ),
+]
+InitOpt = Annotated[
+    Path | None,
+    typer.Option(help="Start from this Stream-VLM directory (overrides the config's init_from)."),
+]
+
+
+def clips(
+    data: DataOpt,
+    out: OutOpt,
+    config: ConfigOpt = None,
+    init_from: InitOpt = None,
+    seed: SeedOpt = None,
+    resume: ResumeOpt = False,
+    threads: ThreadsOpt = 0,
+    progress: ProgressOpt = True,
+) -> None:
+    """Stage 2: the language model on the short clips' questions and feedbacks (features from
+    `livefit features extract --clips`); exports <out>/model/."""
+    _coach("clips", data, out, config, init_from, seed, resume, threads, progress)
+
+
+def long_range(
+    data: DataOpt,
+    out: OutOpt,
+    config: ConfigOpt = None,
+    init_from: InitOpt = None,
+    seed: SeedOpt = None,
+    resume: ResumeOpt = False,
+    threads: ThreadsOpt = 0,
+    progress: ProgressOpt = True,
+) -> None:
+    """Stage 3: the language model on the long-range exercise segments, feedbacks placed at
+    their times (features from `livefit features extract`); exports <out>/model/."""
+    _coach("long_range", data, out, config, init_from, seed, resume, threads, progress)
+
+
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Data root with the split to score (QEVD layout).")],
+    out: Annotated[Path, typer.Option(help="Folder for predictions, results.json, table.md.")],
+    model: Annotated[
+        Path | None, typer.Option(help="Stream-VLM directory; default: the bundled coach's.")
+    ] = None,
+    cnn: Annotated[
+        Path | None,
+        typer.Option(help="CNN that extracts missing features; default: the bundled coach's."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="test (default) or train.")] = "test",
+    bertscore: Annotated[bool, typer.Option(help="Also BERTScore (local default model).")] = True,
+    threads: ThreadsOpt = 0,
+    progress: ProgressOpt = True,
+) -> None:
+    """Score a coach on a split beside the periodic floor (encouragement every 5 s) and itself
+    fed another workout's features; on QEVD-SIM also the share of mistake corrections matched."""
+    import torch
+
+    from livefit.bundled import bundled_cnn, bundled_model
+    from livefit.data.qevd import QEVDFormatError
+    from livefit.eval.predictions import PredictionsError
+    from livefit.stream.predict import PredictError
+    from livefit.train.coach_eval import evaluate_coach
+    from livefit.vision.weights import WeightsError
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        report = evaluate_coach(
+            data, model or bundled_model(), out, cnn or bundled_cnn(), split,
+            bertscore=bertscore, progress=progress,
+        )  # fmt: skip
+    except (QEVDFormatError, PredictError, PredictionsError, WeightsError, FileNotFoundError,
+            ValueError) as err:  # fmt: skip
+        _fail(err)
+    typer.echo((out / "table.md").read_text().rstrip())
+    typer.echo(f"-> {out / 'results.json'}")
+    del report
+
+
+def preset_callback(
+    ctx: typer.Context,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Run every step, synth -> stage 1 -> features -> stage 2 -> stage 3 -> "
+            "evaluation -> report, of configs/presets/<NAME>.json (embedded, tiny) or a file."
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder of --preset (resumable).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the preset's seed.")] = None,
+    ablation: Annotated[
+        list[str] | None,
+        typer.Option(help="--preset: also run an ablation (no-stage2: stage 3 without stage 2)."),
+    ] = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Training stages (one loop, one config per stage), or every step at once with --preset."""
+    if ctx.invoked_subcommand is not None:
+        if preset is not None:
+            _fail(ValueError("--preset runs every stage; give it without a subcommand"))
+        return
+    if preset is None or out is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0 if preset is None and out is None else 2)
+    from livefit.data.clips import ClipFormatError
+    from livefit.data.qevd import QEVDFormatError
+    from livefit.train.pipeline import run_preset
+    from livefit.vision.preprocess import VideoError
+
+    try:
+        steps = run_preset(preset, out, seed, progress, tuple(ablation or ()))
+    except (FileNotFoundError, ValueError, QEVDFormatError, ClipFormatError, VideoError) as err:
+        _fail(err)
+    total = sum(s["seconds"] for s in steps.values())
+    typer.echo(f"done in {total / 60:.1f} min -> {out / 'report.md'}, coach in {out / 'coach'}")
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
+    groups["train"].callback(invoke_without_command=True)(preset_callback)
     groups["train"].command("vision")(vision)
+    groups["train"].command("clips")(clips)
+    groups["train"].command("long-range")(long_range)
+    groups["train"].command("evaluate")(evaluate)

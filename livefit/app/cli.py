@@ -1,0 +1,48 @@
+"""``livefit demo``: the bundled coach on a fresh synthetic workout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the workout, features, predictions.")] = (
+        Path("out/demo")
+    ),
+    seed: Annotated[int | None, typer.Option(help="Seed of the synthetic workout.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Stream-VLM directory; default: the bundled coach.")
+    ] = None,
+    cnn: Annotated[
+        Path | None, typer.Option(help="CNN directory; default: the bundled coach's.")
+    ] = None,
+    workouts: Annotated[int, typer.Option(help="Synthetic workouts to coach.")] = 1,
+    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Coach a synthetic workout the coach has never seen and show its timed feedback beside
+    the ground truth, with the paper-exact metrics (offline, on the bundled coach)."""
+    import torch
+
+    from livefit.app.demo import DEMO_SEED, run_demo
+    from livefit.data.qevd import QEVDFormatError
+    from livefit.stream.predict import PredictError
+    from livefit.vision.weights import WeightsError
+
+    if threads:
+        torch.set_num_threads(threads)
+    if workouts < 1:
+        typer.echo("error: --workouts must be at least 1", err=True)
+        raise typer.Exit(2)
+    try:
+        run_demo(out, DEMO_SEED if seed is None else seed, model, cnn, workouts, progress)
+    except (FileNotFoundError, ValueError, QEVDFormatError, PredictError, WeightsError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    groups["root"].command("demo")(demo)

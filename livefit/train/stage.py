@@ -1,0 +1,100 @@
+"""What every training stage shares around ``livefit.train.loop.fit``: the run folder's config
+(written once; a resume with another config is refused, naming the fields that differ), timing,
+``summary.json``, and the command-line options of ``livefit train <stage>``.
+
+Stage modules (``vision_stage`` for stage 1, ``coach_stage`` for stages 2 and 3) only define
+their config and their ``Task``; ``run_stage`` does the rest the same way for all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from livefit.config import config_to_dict, save_config
+from livefit.io import atomic_write_json
+from livefit.train.loop import Task, fit
+
+CONFIG_FILE = "config.json"
+SUMMARY_FILE = "summary.json"
+# Fields a resume may change: how long to train and how often to report or save; not what is
+# trained or how (a cosine schedule follows the new length from where it stands).
+RESUMABLE_CHANGES = (
+    "loop.epochs", "loop.max_steps", "loop.eval_every", "loop.save_every", "loop.save_every_steps",
+    "loop.keep_checkpoints", "loop.log_every", "loop.num_workers",
+)  # fmt: skip
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_differences(before: dict, after: dict) -> list[str]:
+    """Dotted names of the fields whose values differ between two config dicts."""
+    a, b = flatten(before), flatten(after)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def with_seed(config: Any, seed: int | None) -> Any:
+    """The config with ``loop.seed`` replaced (when ``seed`` is given)."""
+    if seed is None:
+        return config
+    return replace(config, loop=replace(config.loop, seed=seed))
+
+
+def prepare_run(config: Any, out: Path, resume: bool) -> None:
+    """Write ``out/config.json``; on resume, refuse a config other than the one saved there
+    (except ``RESUMABLE_CHANGES``: a longer run, other reporting)."""
+    out = Path(out)
+    saved = out / CONFIG_FILE
+    if resume and saved.is_file():
+        differ = config_differences(json.loads(saved.read_text()), config_to_dict(config))
+        differ = [name for name in differ if name not in RESUMABLE_CHANGES]
+        if differ:
+            raise ValueError(
+                f"{out}: was started with another config ({saved}: {', '.join(differ)}); "
+                "resume it with the same config or train into a new --out"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, saved)
+
+
+def run_stage(task: Task, config: Any, out: Path, resume: bool, progress: bool) -> dict[str, Any]:
+    """Train ``task`` with ``config.loop`` / ``config.optim`` into ``out``; write and return the
+    summary (steps, epochs, wall and CPU seconds, the final validation metrics)."""
+    prepare_run(config, out, resume)
+    start, cpu_start = time.time(), time.process_time()
+    result = fit(task, config.loop, config.optim, out, config, resume=resume, progress=progress)
+    summary = {
+        "steps": result.step,
+        "epochs": result.epoch,
+        "wall_seconds": round(time.time() - start, 1),
+        # CPU time of this process (all its threads): what the run costs on a box it shares.
+        "cpu_seconds": round(time.process_time() - cpu_start, 1),
+        "train_seconds": round(result.seconds, 1),
+        "metrics": result.metrics,
+    }
+    atomic_write_json(Path(out) / SUMMARY_FILE, summary)
+    return summary
+
+
+__all__ = [
+    "CONFIG_FILE",
+    "RESUMABLE_CHANGES",
+    "SUMMARY_FILE",
+    "config_differences",
+    "flatten",
+    "prepare_run",
+    "run_stage",
+    "with_seed",
+]
