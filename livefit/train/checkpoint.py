@@ -117,10 +117,14 @@ def save_checkpoint(
     hparams = {**_flatten(config_to_dict(run_config)), **info, "versions": versions()}
     atomic_write_json(tmp / HPARAMS_FILE, hparams)
     torch.save(trainer_state, tmp / STATE_FILE)
+    # Rewriting a name keeps the old folder whole until the new one is in place.
+    old = root / f".{name}.old-{os.getpid()}"
     if final.exists():
-        shutil.rmtree(final)
+        os.replace(final, old)
     os.replace(tmp, final)
     atomic_write_json(root / LATEST_FILE, {"checkpoint": name, **info})
+    if old.exists():
+        shutil.rmtree(old)
     return final
 
 

@@ -304,7 +304,15 @@ def fit(
                 lr = scheduler.get_last_lr()[0]
                 log({"step": step, "epoch": epoch, "loss": value, "lr": lr, **parts})
             in_epoch += 1
-            if loop.save_every_steps and step % loop.save_every_steps == 0 and step < total:
+            # The last batch of an epoch that the epoch's own checkpoint will save is left to
+            # it: one name written twice would open a window with no valid checkpoint.
+            epoch_saves = loop.save_every and (epoch + 1) % loop.save_every == 0
+            if (
+                loop.save_every_steps
+                and step % loop.save_every_steps == 0
+                and step < total
+                and not (in_epoch == steps_per_epoch and epoch_saves)
+            ):
                 checkpoint(f"step-{step:07d}", in_epoch)
             if step >= total:
                 break

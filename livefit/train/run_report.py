@@ -29,6 +29,9 @@ STAGE_NAMES = {
 }
 
 
+EXTRA_TITLES = {"no_stage2": "Stage 2 measured: the same coach trained without stage 2"}
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -199,7 +202,8 @@ def render(info: dict[str, Any], card: bool = False) -> str:
         "",
     ]
     for name, extra in info["extra"].items():
-        lines += [f"### {name}", "", extra.get("note", ""), "", metrics_table(extra["rows"]), ""]
+        title = EXTRA_TITLES.get(name, name)
+        lines += [f"### {title}", "", extra.get("note", ""), "", metrics_table(extra["rows"]), ""]
     return "\n".join(lines)
 
 
