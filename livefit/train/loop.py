@@ -175,6 +175,7 @@ def fit(
     """Train ``task`` into ``run_dir``; with ``resume`` continue from its latest checkpoint."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
+    from accelerate.state import AcceleratorState
     from tqdm import tqdm
 
     from livefit.allocator import keep_freed_memory
@@ -184,6 +185,10 @@ def fit(
     run_dir = Path(run_dir)
     # Without a GPU, several processes (torchrun, accelerate launch) train over gloo; accelerate
     # only looks for them with cpu=True.
+    # accelerate keeps its settings process-wide; one process may run several stages with
+    # different precisions (`livefit train --preset`), so each fit starts from its own. The
+    # process group (PartialState) stays.
+    AcceleratorState._reset_state()
     accelerator = Accelerator(
         mixed_precision=loop.mixed_precision, cpu=not torch.cuda.is_available()
     )
