@@ -9,8 +9,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	$(LIVEFIT) evaluate --data examples/qevd-mini --split test \
-		--predictions examples/qevd-mini/predictions.jsonl --out out/demo
+	$(LIVEFIT) demo --out out/demo
 
 lint: setup
 	.venv/bin/ruff check livefit tests benchmarks

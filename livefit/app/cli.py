@@ -20,6 +20,11 @@ def demo(
         Path | None, typer.Option(help="CNN directory; default: the bundled coach's.")
     ] = None,
     workouts: Annotated[int, typer.Option(help="Synthetic workouts to coach.")] = 1,
+    synth: Annotated[
+        str,
+        typer.Option(help="QEVD-SIM preset of the workout (small: like the coach's training "
+                     "data; tiny: shorter, for a quick look)."),  # fmt: skip
+    ] = "small",
     threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -38,7 +43,7 @@ def demo(
         typer.echo("error: --workouts must be at least 1", err=True)
         raise typer.Exit(2)
     try:
-        run_demo(out, DEMO_SEED if seed is None else seed, model, cnn, workouts, progress)
+        run_demo(out, DEMO_SEED if seed is None else seed, model, cnn, workouts, progress, synth)
     except (FileNotFoundError, ValueError, QEVDFormatError, PredictError, WeightsError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

@@ -41,6 +41,7 @@ def run_demo(
     cnn: str | Path | None = None,
     workouts: int = 1,
     progress: bool = True,
+    synth: str = "small",
 ) -> dict[str, Any]:
     """Generate, extract, predict, evaluate and print; returns the metrics of both rows."""
     from rich.console import Console
@@ -62,8 +63,8 @@ def run_demo(
     out = Path(out)
     data = out / "data"
     model, cnn = Path(model or bundled_model()), Path(cnn or bundled_cnn())
-    console.print(f"[bold]1/4[/bold] a new synthetic workout (QEVD-SIM, seed {seed}) -> {data}")
-    config = preset("small", train_workouts=0, test_workouts=workouts, train_clips=0, test_clips=0)
+    console.print(f"[bold]1/4[/bold] a new QEVD-SIM {synth} workout (seed {seed}) -> {data}")
+    config = preset(synth, train_workouts=0, test_workouts=workouts, train_clips=0, test_clips=0)
     generate(config, data, seed, workers=1, progress=progress)
     console.print(f"[bold]2/4[/bold] features with the coach's causal CNN ({cnn})")
     summary = run_extraction(data, "test", load_model(cnn), progress=progress)

@@ -225,6 +225,10 @@ KNOWN_LIMITS = """## Known limits
   anything else, and its rep counts are estimates.
 - Its LM is tiny and trained from scratch (no pre-trained language model), so it is not
   comparable with the paper's LLaMA-2-7B Stream-VLM; numbers here are on synthetic data only.
+- Its validation workouts (used to watch training) share participants with its training data;
+  the test splits above do not.
+- LLM-Acc (the paper's judge score) is not reported: no judge LLM ships with the package
+  (`livefit evaluate --judge-url URL | --judge-model-path DIR` scores it where one exists).
 """
 
 
