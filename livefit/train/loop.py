@@ -174,8 +174,8 @@ def fit(
 ) -> FitResult:
     """Train ``task`` into ``run_dir``; with ``resume`` continue from its latest checkpoint."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
     from accelerate.state import AcceleratorState
+    from accelerate.utils import set_seed
     from tqdm import tqdm
 
     from livefit.allocator import keep_freed_memory
