@@ -35,12 +35,13 @@ STATE_FILE = "trainer_state.pt"
 LATEST_FILE = "latest.json"
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
+def flatten(d: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
     out: dict[str, Any] = {}
     for key, value in d.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            out.update(_flatten(value, f"{name}."))
+            out.update(flatten(value, f"{name}."))
         else:
             out[name] = value
     return out
@@ -114,7 +115,7 @@ def save_checkpoint(
     save_weights(state, tmp / MODEL_FILE)
     save_config(run_config, tmp / CONFIG_FILE)
     info = {k: v for k, v in trainer_state.items() if isinstance(v, (int, float, str))}
-    hparams = {**_flatten(config_to_dict(run_config)), **info, "versions": versions()}
+    hparams = {**flatten(config_to_dict(run_config)), **info, "versions": versions()}
     atomic_write_json(tmp / HPARAMS_FILE, hparams)
     torch.save(trainer_state, tmp / STATE_FILE)
     # Rewriting a name keeps the old folder whole until the new one is in place.

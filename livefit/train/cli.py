@@ -4,6 +4,7 @@ to an evaluated coach in one command."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -111,34 +112,35 @@ InitOpt = Annotated[
 ]
 
 
-def clips(
-    data: DataOpt,
-    out: OutOpt,
-    config: ConfigOpt = None,
-    init_from: InitOpt = None,
-    seed: SeedOpt = None,
-    resume: ResumeOpt = False,
-    threads: ThreadsOpt = 0,
-    progress: ProgressOpt = True,
-) -> None:
+def _coach_command(stage: str, doc: str) -> Callable[..., None]:
+    """The ``train clips`` / ``train long-range`` command: the same options, another stage."""
+
+    def command(
+        data: DataOpt,
+        out: OutOpt,
+        config: ConfigOpt = None,
+        init_from: InitOpt = None,
+        seed: SeedOpt = None,
+        resume: ResumeOpt = False,
+        threads: ThreadsOpt = 0,
+        progress: ProgressOpt = True,
+    ) -> None:
+        _coach(stage, data, out, config, init_from, seed, resume, threads, progress)
+
+    command.__doc__ = doc
+    return command
+
+
+clips = _coach_command(
+    "clips",
     """Stage 2: the language model on the short clips' questions and feedbacks (features from
-    `livefit features extract --clips`); exports <out>/model/."""
-    _coach("clips", data, out, config, init_from, seed, resume, threads, progress)
-
-
-def long_range(
-    data: DataOpt,
-    out: OutOpt,
-    config: ConfigOpt = None,
-    init_from: InitOpt = None,
-    seed: SeedOpt = None,
-    resume: ResumeOpt = False,
-    threads: ThreadsOpt = 0,
-    progress: ProgressOpt = True,
-) -> None:
+    `livefit features extract --clips`); exports <out>/model/.""",
+)
+long_range = _coach_command(
+    "long_range",
     """Stage 3: the language model on the long-range exercise segments, feedbacks placed at
-    their times (features from `livefit features extract`); exports <out>/model/."""
-    _coach("long_range", data, out, config, init_from, seed, resume, threads, progress)
+    their times (features from `livefit features extract`); exports <out>/model/.""",
+)
 
 
 def evaluate(

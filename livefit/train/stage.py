@@ -16,9 +16,9 @@ from typing import Any
 
 from livefit.config import config_to_dict, save_config
 from livefit.io import atomic_write_json
+from livefit.train.checkpoint import CONFIG_FILE, flatten
 from livefit.train.loop import Task, fit
 
-CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 # Fields a resume may change: how long to train and how often to report or save; not what is
 # trained or how (a cosine schedule follows the new length from where it stands).
@@ -26,17 +26,6 @@ RESUMABLE_CHANGES = (
     "loop.epochs", "loop.max_steps", "loop.eval_every", "loop.save_every", "loop.save_every_steps",
     "loop.keep_checkpoints", "loop.log_every", "loop.num_workers",
 )  # fmt: skip
-
-
-def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def config_differences(before: dict, after: dict) -> list[str]:
@@ -93,7 +82,6 @@ __all__ = [
     "RESUMABLE_CHANGES",
     "SUMMARY_FILE",
     "config_differences",
-    "flatten",
     "prepare_run",
     "run_stage",
     "with_seed",
