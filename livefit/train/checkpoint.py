@@ -27,12 +27,14 @@ from torch import nn
 
 from livefit.config import config_to_dict, save_config
 from livefit.io import atomic_write_json
+from livefit.provenance import library_versions
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 HPARAMS_FILE = "hyperparameters.json"
 STATE_FILE = "trainer_state.pt"
 LATEST_FILE = "latest.json"
+TRAINING_LIBRARIES = ("livefit", "torch", "accelerate", "safetensors", "transformers", "peft")
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -45,17 +47,6 @@ def flatten(d: dict, prefix: str = "") -> dict:
         else:
             out[name] = value
     return out
-
-
-def versions() -> dict[str, str]:
-    import accelerate
-    import safetensors
-
-    return {
-        "torch": torch.__version__,
-        "accelerate": accelerate.__version__,
-        "safetensors": safetensors.__version__,
-    }
 
 
 def trainable_state_dict(
@@ -115,7 +106,8 @@ def save_checkpoint(
     save_weights(state, tmp / MODEL_FILE)
     save_config(run_config, tmp / CONFIG_FILE)
     info = {k: v for k, v in trainer_state.items() if isinstance(v, (int, float, str))}
-    hparams = {**flatten(config_to_dict(run_config)), **info, "versions": versions()}
+    versions = library_versions(TRAINING_LIBRARIES)
+    hparams = {**flatten(config_to_dict(run_config)), **info, "versions": versions}
     atomic_write_json(tmp / HPARAMS_FILE, hparams)
     torch.save(trainer_state, tmp / STATE_FILE)
     # Rewriting a name keeps the old folder whole until the new one is in place.
