@@ -26,7 +26,8 @@ Protocol (shared/spec/evaluation-protocol.md section 5, and the public reference
   ``start``); tokens take their real decoding time; a feedback's time is when its ``<answer>``
   was chosen. Policy for steps that arrive while the model is still decoding a feedback
   (``busy_policy``): ``drop`` (default: the model was not watching, as in the paper) or ``queue``
-  (feed them late, in order; later events lag by the backlog).
+  (feed them late, in order; later events lag by the backlog). With ``busy_while_speaking`` the
+  model is also busy while the feedback would be spoken (n text tokens at 12 tokens/s).
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ class EngineConfig:
     """Evict in chunks of this many tokens (cache holds at most sink + window + this)."""
     busy_policy: Literal["drop", "queue"] = "drop"
     """Wall clock: steps arriving while a feedback is being decoded are dropped or queued."""
+    busy_while_speaking: bool = False
+    """Wall clock: after a feedback of n text tokens the session stays busy n / tokens_per_second
+    seconds more, as if it were saying it (the wall-clock twin of the paper clock's blind skip,
+    so a coach trained on the paper clock sees the steps it would have seen there). Off: busy
+    only while decoding."""
     max_tokens_per_step: int = 1024
     """Safety: after this many tokens without a <vision>, force one (a model stuck talking)."""
     cache: Literal["growing", "static"] = "growing"
@@ -415,7 +421,7 @@ class Session:
                 assert fb is not None
                 if c.clock == "wall":
                     tic = self._sync(tic)
-                    self.busy_until = self._now
+                    self.busy_until = self._now + self._speaking_time(fb)
                 yield from self._finish(fb, index)
                 fb = None
                 if self.ended:
@@ -432,12 +438,17 @@ class Session:
             self.tokens.append(engine.answer_end)
             if c.clock == "wall":
                 tic = self._sync(tic)
-                self.busy_until = self._now
+                self.busy_until = self._now + self._speaking_time(fb)
             yield from self._finish(fb, len(self.tokens) - 1)
             self._feed([engine.answer_end], None)
         self.tokens.append(engine.vision)
         if c.clock == "wall":
             self._sync(tic)
+
+    def _speaking_time(self, fb: _Feedback) -> float:
+        """Wall clock: how long the session stays busy after decoding ``fb``."""
+        c = self.config
+        return len(fb.ids) / c.tokens_per_second if c.busy_while_speaking else 0.0
 
     def _begin_time(self, begin: int, tic: float) -> float:
         c = self.config

@@ -44,6 +44,7 @@ from livefit.data.clips import Labels, load_labels
 from livefit.data.clips import load_clips as read_clips
 from livefit.io import atomic_write, atomic_write_json, atomic_write_text
 from livefit.train.loop import LoopConfig, OptimConfig
+from livefit.vision.activity import ActivityHead, exercise_of
 from livefit.vision.cnn import CNNConfig, FrameClassifier
 from livefit.vision.preprocess import (
     PreprocessConfig,
@@ -86,11 +87,6 @@ class VisionStageConfig:
     # Weight of an extra cross-entropy on the exercise, whose probability is the sum of its fine
     # classes' probabilities (0 = the paper's loss: fine-grained cross-entropy only).
     exercise_loss_weight: float = 0.0
-
-
-def exercise_of(fine: str) -> str:
-    """``"squats - shallow"`` -> ``"squats"``."""
-    return fine.split(" - ", 1)[0]
 
 
 def mistake_of(fine: str, labels: Labels) -> str:
@@ -295,10 +291,13 @@ class VisionTask:
         return evaluate_clips(self, model, self._eval_clips, out_dir)  # type: ignore[arg-type]
 
     def export(self, model: nn.Module, run_dir: Path) -> None:
-        """``<run>/cnn/`` (backbone, for ``livefit features extract``) and ``<run>/labels.json``."""
+        """``<run>/cnn/`` (backbone, for ``livefit features extract``, and its activity head, for
+        the live app) and ``<run>/labels.json``."""
         from livefit.vision.weights import save_pretrained
 
         save_pretrained(model.backbone, run_dir / "cnn")  # type: ignore[union-attr]
+        head = ActivityHead.from_classifier(model.head[1], list(self.labels.fine_grained))
+        head.save_pretrained(run_dir / "cnn")
         atomic_write_json(
             run_dir / "labels.json",
             {

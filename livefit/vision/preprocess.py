@@ -68,6 +68,26 @@ def resample_indices(times: np.ndarray, fps: float) -> np.ndarray:
     return np.searchsorted(times, grid - 1e-9, side="left").astype(np.int64)
 
 
+class FrameResampler:
+    """``resample_indices`` one frame at a time, for live streams: ``push(t)`` -> how many 16 fps
+    grid slots the frame captured at ``t`` fills (0: skip it). The same arithmetic as the offline
+    rule, so a file streamed live gives the offline frames."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self.t0: float | None = None
+        self.next = 0  # index of the first grid time not yet filled
+
+    def push(self, t: float) -> int:
+        if self.t0 is None:
+            self.t0 = t
+        count = 0
+        while self.t0 + self.next / self.fps - 1e-9 <= t:
+            self.next += 1
+            count += 1
+        return count
+
+
 def load_timestamps(path: str | Path) -> np.ndarray:
     """A ``_timestamps.npy`` of UNIX nanoseconds -> seconds on the shifted clock (float64).
 

@@ -221,6 +221,17 @@ def test_wall_clock_drop_policy():
     assert session.steps_seen == 3
 
 
+def test_wall_clock_busy_while_speaking():
+    # As test_wall_clock_drop_policy, but the 5-letter feedback is also "spoken" at 12 tokens/s:
+    # busy until 0.7 + 5 / 12 = 1.117 s, so the steps at 0.25 ... 1.0 are all dropped.
+    script = [A, 5, 5, 5, 5, 5, E, V, V, V]
+    config = EngineConfig(clock="wall", busy_while_speaking=True)
+    _, session = scripted_session(script, config, clock=FakeClock(), cost=0.1)
+    events = push_all(session, 6, times=[0.0, 0.25, 0.5, 0.75, 1.0, 1.25])
+    assert [ev.time for ev in events if ev.kind == "dropped"] == [0.25, 0.5, 0.75, 1.0]
+    assert session.steps_seen == 2
+
+
 def test_wall_clock_queue_policy():
     clock = FakeClock()
     script = [A, 5, 5, 5, 5, 5, E, V, A, 6, E, V, V]
