@@ -25,16 +25,24 @@ def demo(
         typer.Option(help="QEVD-SIM preset of the workout (small: like the coach's training "
                      "data; tiny: shorter, for a quick look)."),  # fmt: skip
     ] = "small",
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Coach as fast as the machine allows, not at the "
+                           "video's pace.")  # fmt: skip
+    ] = False,
+    recognise: Annotated[
+        bool, typer.Option("--recognise", help="Let the CNN recognise the exercise instead of "
+                           "taking it from the workout's plan.")  # fmt: skip
+    ] = False,
     threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Coach a synthetic workout the coach has never seen and show its timed feedback beside
-    the ground truth, with the paper-exact metrics (offline, on the bundled coach)."""
+    """Coach a synthetic workout the coach has never seen, live: print its feedback as it
+    happens beside the ground truth, then write an annotated mp4, the events, and a
+    self-contained HTML report with the paper-exact metrics (offline, on the bundled coach)."""
     import torch
 
     from livefit.app.demo import DEMO_SEED, run_demo
     from livefit.data.qevd import QEVDFormatError
-    from livefit.stream.predict import PredictError
     from livefit.vision.weights import WeightsError
 
     if threads:
@@ -43,8 +51,9 @@ def demo(
         typer.echo("error: --workouts must be at least 1", err=True)
         raise typer.Exit(2)
     try:
-        run_demo(out, DEMO_SEED if seed is None else seed, model, cnn, workouts, progress, synth)
-    except (FileNotFoundError, ValueError, QEVDFormatError, PredictError, WeightsError) as err:
+        seed = DEMO_SEED if seed is None else seed
+        run_demo(out, seed, model, cnn, workouts, progress, synth, not fast, recognise)
+    except (FileNotFoundError, ValueError, QEVDFormatError, WeightsError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
 

@@ -500,15 +500,23 @@ def schedule_of(segments: list[Any], first_capture: float) -> tuple[tuple[float,
 
 
 def feedbacks_in(
-    feedbacks: list[LiveEvent], schedule: tuple[tuple[float, float, str], ...]
+    feedbacks: list[LiveEvent],
+    schedule: tuple[tuple[float, float, str], ...],
+    by_time: bool = False,
 ) -> list[list[tuple[float, str]]]:
     """Each schedule entry's feedbacks as ``(seconds from its start, text)``, for the
-    evaluator's per-segment predictions: a feedback belongs to the entry its session was
-    started for (a schedule pipeline numbers its sessions by entry)."""
+    evaluator's per-segment predictions. A feedback belongs to the entry its session was started
+    for (a schedule pipeline numbers its sessions by entry); ``by_time`` (sessions not made from
+    this schedule, e.g. a recognised exercise): to the latest entry with start < time <= end."""
     out: list[list[tuple[float, str]]] = [[] for _ in schedule]
     for e in feedbacks:
-        if 0 <= e.session < len(schedule):
-            out[e.session].append((e.time - schedule[e.session][0], e.text))
+        if by_time:
+            k = next((k for k in reversed(range(len(schedule)))
+                      if schedule[k][0] < e.time <= schedule[k][1]), -1)  # fmt: skip
+        else:
+            k = e.session
+        if 0 <= k < len(schedule):
+            out[k].append((e.time - schedule[k][0], e.text))
     return out
 
 
