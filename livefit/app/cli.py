@@ -33,7 +33,13 @@ def demo(
         bool, typer.Option("--recognise", help="Let the CNN recognise the exercise instead of "
                            "taking it from the workout's plan.")  # fmt: skip
     ] = False,
-    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="torch CPU threads (1 is fastest for the small per-frame calls and "
+            "leaves a core to the video encoder; 0 = torch default)."
+        ),
+    ] = 1,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Coach a synthetic workout the coach has never seen, live: print its feedback as it

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from livefit.io import FILE_MODE
 from livefit.stream.live import LiveEvent
 
 CRF = 28  # H.264 quality: readable captions, small enough to embed in an HTML report
@@ -41,6 +42,7 @@ class AnnotatedVideo:
             fd, self._tmp = tempfile.mkstemp(
                 dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp.mp4"
             )
+            os.fchmod(fd, FILE_MODE)
             os.close(fd)
             self._container = av.open(self._tmp, "w", format="mp4")
             rate = round(self.fps) if abs(self.fps - round(self.fps)) < 1e-6 else self.fps

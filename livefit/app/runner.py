@@ -8,6 +8,9 @@ camera loop) call ``run.frame(frame, t, events)``; ``run.finish()`` closes the s
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,8 @@ from livefit.stream.live import LiveEvent, LivePipeline
 VIDEO_FILE = "annotated.mp4"
 EVENTS_FILE = "events.jsonl"
 SUMMARY_FILE = "summary.json"
+RENDER_QUEUE = 64  # frames waiting to be drawn and encoded
+DISPLAY_FPS = 15.0  # the on-screen window is refreshed at most this often
 
 
 class Speaker(Protocol):
@@ -59,15 +64,38 @@ class LiveRun:
         self.out = Path(self.out)
         self.video = AnnotatedVideo(self.out / VIDEO_FILE, self.fps)
         self.log = EventLog(self.out / EVENTS_FILE)
+        # Drawing and encoding run on their own thread, so the live loop only feeds the coach;
+        # a full queue blocks the loop (the pipeline then drops late frames: lag stays bounded).
+        self._frames: queue.Queue[tuple[np.ndarray, Any, Any] | None] = queue.Queue(RENDER_QUEUE)
+        self._error: BaseException | None = None
+        self._renderer = threading.Thread(target=self._render, name="livefit-render", daemon=True)
+        self._renderer.start()
+        self._shown = -1.0  # when the display last got a frame
 
     def frame(self, frame: np.ndarray, t: float, events: list[LiveEvent]) -> None:
+        """One frame of the stream (already pushed through the pipeline) and its events."""
+        if self._error is not None:
+            raise RuntimeError(f"writing {self.video.path} failed: {self._error}")
         self.last_t = t
         self._events(events)
-        truth, truth_exercise = self.truth(t) if self.truth is not None else (None, None)
-        image = annotate(frame, self.captions.view(t), truth, truth_exercise)
-        self.video.write(image)
-        if self.display is not None and not self.display.show(image):
-            self.stopped = True
+        truth = self.truth(t) if self.truth is not None else (None, None)
+        view = self.captions.view(t)
+        self._frames.put((frame, view, truth))
+        now = time.monotonic()
+        if self.display is not None and now - self._shown >= 1.0 / DISPLAY_FPS:
+            self._shown = now  # on this thread: GUI toolkits want the thread that made them
+            if not self.display.show(annotate(frame, view, *truth)):
+                self.stopped = True
+
+    def _render(self) -> None:
+        while (item := self._frames.get()) is not None:
+            if self._error is not None:
+                continue  # drain
+            frame, view, (truth, truth_exercise) = item
+            try:
+                self.video.write(annotate(frame, view, truth, truth_exercise))
+            except Exception as err:  # reported by the next frame() or finish()
+                self._error = err
 
     def _events(self, events: list[LiveEvent]) -> None:
         self.captions.update(events)
@@ -81,11 +109,16 @@ class LiveRun:
     def finish(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
         """Close the stream and every file; returns (and writes) the summary."""
         self._events(self.pipe.close())
+        self._frames.put(None)
+        self._renderer.join()
         speech = self.speaker.close() if self.speaker is not None else None
         if self.display is not None:
             self.display.close()
-        video = self.video.close()
         self.log.close()
+        if self._error is not None:
+            self.video.abort()
+            raise RuntimeError(f"writing {self.video.path} failed: {self._error}")
+        video = self.video.close()
         summary = {
             "stats": self.pipe.stats.to_json(),
             "feedbacks": [{"time": round(e.time, 3), "text": e.text, "exercise": e.exercise}

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from livefit.data.qevd import CLOCK_SHIFT_S, collapse_spans
-from livefit.io import atomic_save_npy, atomic_write
+from livefit.io import FILE_MODE, atomic_save_npy, atomic_write
 from livefit.synth.coach import Line
 
 CRF = 23  # H.264 quality (lower = better); QEVD-like consumer video
@@ -39,6 +39,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int, width: int, 
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.mp4")
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     count = 0
     try:

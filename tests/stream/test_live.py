@@ -66,7 +66,8 @@ def test_live_features_equal_feature_extraction(coach, workout):
     offline_times = np.load(job.timestamps_out)
     times = load_timestamps(job.timestamps)
     live: list[tuple[torch.Tensor, float]] = []
-    pipe = coach.pipeline(LiveConfig(exercise="squats"), on_feature=lambda f, t: live.append((f, t)))
+    config = LiveConfig(exercise="squats")
+    pipe = coach.pipeline(config, on_feature=lambda f, t: live.append((f, t)))
     for _ in play_video(pipe, job.video, times):
         pass
     features = torch.stack([f for f, _ in live]).numpy()

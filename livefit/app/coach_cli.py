@@ -1,0 +1,117 @@
+"""``livefit coach``: the live coach on a video file or a camera (``livefit.app.coach``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def coach(
+    video: Annotated[Path | None, typer.Option(help="Video file to coach.")] = None,
+    camera: Annotated[int | None, typer.Option(help="Camera index to coach (0: the first).")] = (
+        None
+    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for annotated.mp4, events.jsonl, summary.json, speech/.")
+    ] = Path("out/coach"),
+    model: Annotated[
+        Path | None, typer.Option(help="Stream-VLM directory; default: the bundled coach.")
+    ] = None,
+    cnn: Annotated[
+        Path | None, typer.Option(help="CNN directory; default: the bundled coach's.")
+    ] = None,
+    exercise: Annotated[
+        str | None,
+        typer.Option(
+            help="Coach this exercise throughout; default: the exercise the CNN's "
+            "activity head recognises (sessions start and end as it changes)."
+        ),
+    ] = None,
+    speak: Annotated[bool, typer.Option(help="Say each feedback aloud (espeak-ng).")] = False,
+    speech: Annotated[
+        str,
+        typer.Option(
+            help="With --speak: auto (play when an audio device exists, else WAVs in "
+            "OUT/speech), audio or wav."
+        ),
+    ] = "auto",
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime/--fast",
+            help="Video file: play it at its own pace, as a camera "
+            "would (--fast: as fast as the machine allows).",
+        ),
+    ] = True,
+    seconds: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds of video.")
+    ] = None,
+    timestamps: Annotated[
+        Path | None,
+        typer.Option(help="Video file: its QEVD _timestamps.npy (frame capture times)."),
+    ] = None,
+    display: Annotated[
+        bool, typer.Option(help="Show the overlay in a window when a display exists.")
+    ] = True,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="torch CPU threads (1 is fastest for the small per-frame calls and "
+            "leaves a core to the video encoder; 0 = torch default)."
+        ),
+    ] = 1,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Coach a video file or a camera live: feedback printed (and spoken) as it happens, an
+    annotated mp4, the events and a summary in --out. Ctrl-C (or closing the window) stops."""
+    if (video is None) == (camera is None):
+        _fail("give exactly one of --video PATH and --camera N")
+    if speech not in ("auto", "audio", "wav"):
+        _fail(f"unknown --speech {speech!r}: expected auto, audio or wav")
+    if seconds is not None and seconds <= 0:
+        _fail("--seconds must be positive")
+    if threads < 0:
+        _fail("--threads must be 0 or more")
+    if timestamps is not None and video is None:
+        _fail("--timestamps goes with --video")
+
+    import torch
+    from rich.console import Console
+
+    from livefit.app.camera import CameraError
+    from livefit.app.coach import CoachSettings, run_coach
+    from livefit.app.speech import SpeechError
+    from livefit.vision.weights import WeightsError
+
+    if threads:
+        torch.set_num_threads(threads)
+    settings = CoachSettings(
+        video=video,
+        camera=camera,
+        out=out,
+        model=model,
+        cnn=cnn,
+        exercise=exercise,
+        speak=speak,
+        speech=speech,  # type: ignore[arg-type]  # checked above
+        realtime=realtime,
+        seconds=seconds,
+        timestamps=timestamps,
+        display=display,
+        progress=progress,
+    )
+    try:
+        run_coach(settings, Console(highlight=False))
+    except (OSError, ValueError, CameraError, SpeechError, WeightsError) as err:
+        _fail(str(err))
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    groups["root"].command("coach")(coach)
