@@ -14,6 +14,8 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check livefit tests benchmarks
 
-test: setup
+# The tests also need Debian's chromium (the web app's browser test), which they then require.
+test:
+	bash scripts/setup.sh --browser
 	.venv/bin/ruff check livefit tests benchmarks
-	$(PY) -m pytest
+	LIVEFIT_REQUIRE_BROWSER=1 $(PY) -m pytest

@@ -36,6 +36,7 @@ SUBCOMMAND_MODULES = (
     "livefit.train.cli",
     "livefit.stream.cli",
     "livefit.app.cli",
+    "livefit.app.serve_cli",
     "livefit.app.coach_cli",
 )
 

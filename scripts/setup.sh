@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# Install everything livefit needs on a fresh Debian machine: the WordNet 3.0 Debian packages
-# (METEOR), a virtualenv .venv, torch==2.13.0 (CPU build, installed first so that no other
+# Install everything livefit needs on a fresh Debian machine: the Debian packages below, a
+# virtualenv .venv, torch==2.13.0 (CPU build, installed first so that no other
 # package pulls a CUDA build), then livefit itself with its dev tools. Idempotent and quick
 # when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -f /usr/share/wordnet/data.noun ] || [ ! -f /usr/share/wordnet/index.sense ]; then
+# Debian packages: WordNet (METEOR), espeak-ng (`livefit coach --speak`), and with --browser
+# Chromium (the web app's browser test).
+debs=()
+[ -f /usr/share/wordnet/data.noun ] && [ -f /usr/share/wordnet/index.sense ] \
+    || debs+=(wordnet-base wordnet-sense-index)
+command -v espeak-ng >/dev/null || debs+=(espeak-ng)
+if [ "${1:-}" = "--browser" ]; then
+    command -v chromium >/dev/null || debs+=(chromium fonts-liberation)
+fi
+if [ ${#debs[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wordnet-base wordnet-sense-index
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${debs[@]}"
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -1,0 +1,83 @@
+"""``livefit serve``: load the coach once and serve the web app (``livefit.app.server``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# JPEG frames do not compress: per-message deflate (which browsers offer) only spends the event
+# loop's time inflating them (a third of it at 64 sessions, before it was switched off).
+UVICORN_WEBSOCKETS = {"ws_per_message_deflate": False, "ws_max_size": 16 * 2**20}
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0: every interface).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    model: Annotated[
+        Path | None, typer.Option(help="Stream-VLM directory; default: the bundled coach.")
+    ] = None,
+    cnn: Annotated[
+        Path | None, typer.Option(help="CNN directory; default: the bundled coach's.")
+    ] = None,
+    max_sessions: Annotated[int, typer.Option(help="Live sessions at once.")] = 8,
+    max_fps: Annotated[float, typer.Option(help="Frames per second accepted per session.")] = 30.0,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest video upload, in MB.")] = 200.0,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="torch CPU threads (1 is fastest for many small per-frame calls, and "
+            "does not fight the decoding threads; 0 = torch default)."
+        ),  # fmt: skip
+    ] = 1,
+    workers: Annotated[int, typer.Option(help="Threads that decode and coach frames.")] = 2,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve the live coach: a web page that streams the browser camera (or a video file) to
+    the coach and shows its feedback as captions, a timeline and speech."""
+    import torch
+    import uvicorn
+
+    from livefit.app.server import ServerLimits, configure_logging, create_app
+    from livefit.stream.live import LiveCoach
+    from livefit.vision.weights import WeightsError
+
+    if min(max_sessions, workers) < 1 or max_fps <= 0 or max_upload_mb <= 0:
+        typer.echo("error: --max-sessions, --workers, --max-fps and --max-upload-mb must be "
+                   "positive", err=True)  # fmt: skip
+        raise typer.Exit(2)
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        typer.echo(f"error: unknown --log-level {log_level!r}", err=True)
+        raise typer.Exit(2)
+    if threads:
+        torch.set_num_threads(threads)
+    configure_logging(log_level)
+    try:
+        coach = LiveCoach.load(model, cnn)
+    except (FileNotFoundError, ValueError, WeightsError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    limits = ServerLimits(
+        max_sessions=max_sessions,
+        max_fps=max_fps,
+        max_upload_bytes=int(max_upload_mb * 2**20),
+        worker_threads=workers,
+    )
+    name = "bundled coach" if model is None else str(model)
+    app = create_app(coach, limits, model_name=name)
+    typer.echo(f"livefit serve: open http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=log_level.lower(),
+        **UVICORN_WEBSOCKETS,
+    )
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    groups["root"].command("serve")(serve)

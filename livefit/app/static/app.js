@@ -1,0 +1,253 @@
+// livefit live coach page: camera or video file -> 16 fps JPEG frames over a WebSocket -> the
+// coach's events back (captions, exercise, timeline, stats). Protocol: livefit/app/server.py.
+"use strict";
+
+const FPS = 16;                 // the coach's frame rate
+const MAX_HEIGHT = 240;         // frames are downscaled to at most this many rows before sending
+const JPEG_QUALITY = 0.7;
+const MAX_BUFFERED = 512 * 1024; // skip a frame while this much is still unsent (slow network)
+const CAPTION_SECONDS = 5;
+
+const $ = (id) => document.getElementById(id);
+const video = $("video"), canvas = $("canvas"), ctx = canvas.getContext("2d");
+
+let ws = null;            // the session's socket
+let stream = null;        // camera MediaStream
+let timer = null;         // capture interval
+let encoding = false;     // a toBlob is in flight
+let sent = 0;
+let captionTimer = null;
+let ending = false;       // we asked the server to stop
+
+// -- page state -------------------------------------------------------------------------------
+function setStatus(text, kind) {
+  const el = $("status");
+  el.textContent = text;
+  el.className = "status " + (kind || "idle");
+}
+
+function showError(message) {
+  const el = $("error");
+  el.textContent = message;
+  el.hidden = !message;
+}
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function showCaption(text) {
+  const el = $("caption");
+  el.textContent = text;
+  el.classList.add("show");
+  clearTimeout(captionTimer);
+  captionTimer = setTimeout(() => el.classList.remove("show"), CAPTION_SECONDS * 1000);
+}
+
+function showExercise(name, resting) {
+  const el = $("exercise");
+  el.hidden = !name;
+  el.textContent = name;
+  el.classList.toggle("resting", !!resting);
+}
+
+function addFeedback(event) {
+  const list = $("timeline");
+  const empty = list.querySelector(".empty");
+  if (empty) empty.remove();
+  const li = document.createElement("li");
+  li.className = "feedback";
+  const time = document.createElement("time");
+  time.textContent = clock(event.time);
+  const what = document.createElement("span");
+  what.className = "what";
+  what.textContent = event.exercise ? `· ${event.exercise}` : "";
+  const text = document.createElement("p");
+  text.textContent = event.text;
+  li.append(time, what, text);
+  list.prepend(li);
+}
+
+function speak(text) {
+  if (!$("speak").checked || !("speechSynthesis" in window)) return;
+  window.speechSynthesis.cancel(); // the newest feedback wins
+  window.speechSynthesis.speak(new SpeechSynthesisUtterance(text));
+}
+
+function showStats(s) {
+  $("st-in").textContent = s.frames_in ?? 0;
+  $("st-dropped").textContent = s.frames_dropped_total ?? 0;
+  $("st-steps").textContent = s.steps ?? 0;
+  if (s.real_time_factor) $("st-rtf").textContent = s.real_time_factor.toFixed(3);
+  const lat = s.step_latency_ms || [];
+  if (lat.length) {
+    const sorted = [...lat].sort((a, b) => a - b);
+    $("st-latency").textContent = `${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms`;
+  }
+}
+
+// -- messages from the server -----------------------------------------------------------------
+function onMessage(raw) {
+  const m = JSON.parse(raw.data);
+  if (m.type === "ready") {
+    setStatus("live", "live");
+    startCapture();
+  } else if (m.type === "event") {
+    if (m.capture_ms !== undefined) {
+      $("st-rtt").textContent = `${(performance.now() - m.capture_ms).toFixed(0)} ms`;
+    }
+    if (m.kind === "feedback") {
+      showCaption(m.text);
+      addFeedback(m);
+      speak(m.text);
+    } else if (m.kind === "exercise") {
+      const resting = m.text === "general"; // the coach's label for "no exercise"
+      showExercise(resting ? "resting" : m.text, resting);
+    } else if (m.kind === "session" && !m.text) {
+      $("exercise").classList.add("resting");
+    }
+  } else if (m.type === "stats" || m.type === "end") {
+    showStats(m);
+  } else if (m.type === "error") {
+    showError(m.message);
+    if (m.fatal) setStatus("stopped", "error");
+  }
+}
+
+// -- sending frames ---------------------------------------------------------------------------
+function sendFrame() {
+  if (!ws || ws.readyState !== WebSocket.OPEN || encoding) return;
+  if (video.readyState < 2 || !video.videoWidth || video.paused) return;
+  if (ws.bufferedAmount > MAX_BUFFERED) return; // the network is behind: skip this frame
+  const scale = Math.min(1, MAX_HEIGHT / video.videoHeight);
+  const w = Math.round(video.videoWidth * scale), h = Math.round(video.videoHeight * scale);
+  if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+  ctx.drawImage(video, 0, 0, w, h);
+  const captured = performance.now();
+  encoding = true;
+  canvas.toBlob(async (blob) => {
+    try {
+      if (!blob || !ws || ws.readyState !== WebSocket.OPEN) return;
+      const jpeg = await blob.arrayBuffer();
+      const message = new Uint8Array(8 + jpeg.byteLength);
+      new DataView(message.buffer).setFloat64(0, captured, true); // capture time, ms, LE
+      message.set(new Uint8Array(jpeg), 8);
+      ws.send(message);
+      $("st-sent").textContent = ++sent;
+    } finally {
+      encoding = false;
+    }
+  }, "image/jpeg", JPEG_QUALITY);
+}
+
+function startCapture() {
+  clearInterval(timer);
+  timer = setInterval(sendFrame, 1000 / FPS);
+}
+
+// -- sessions ---------------------------------------------------------------------------------
+function openSession() {
+  dropSocket();
+  showError("");
+  sent = 0;
+  ending = false;
+  setStatus("connecting", "idle");
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  ws = new WebSocket(`${scheme}://${location.host}/ws`);
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => {
+    const exercise = $("exercise-choice").value || null;
+    ws.send(JSON.stringify({ type: "start", exercise }));
+  };
+  ws.onmessage = onMessage;
+  ws.onclose = (e) => {
+    clearInterval(timer);
+    if (e.code === 1000 || ending) setStatus("ended", "idle");
+    else {
+      setStatus("disconnected", "error");
+      if (!$("error").textContent) showError(`connection closed (${e.code}) ${e.reason || ""}`);
+    }
+    ws = null;
+    $("stop").disabled = true;
+  };
+  $("stop").disabled = false;
+}
+
+function dropSocket() {
+  // Leave without waiting for the last events (a new source replaces the session).
+  clearInterval(timer);
+  if (ws) { ws.onclose = null; ws.close(); ws = null; }
+}
+
+function stopSession() {
+  // Ask the server to coach the frames it has, send the closing events and close.
+  clearInterval(timer);
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    ending = true;
+    ws.send(JSON.stringify({ type: "stop" }));
+  }
+  stopCamera();
+  $("stop").disabled = true;
+}
+
+function stopCamera() {
+  if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
+}
+
+async function startCamera() {
+  try {
+    const media = await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false,
+    });
+    dropSocket();
+    stopCamera();
+    stream = media;
+    video.onended = null;
+    video.removeAttribute("src");
+    video.srcObject = stream;
+    video.classList.add("mirror");
+    await video.play();
+    $("placeholder").hidden = true;
+    openSession();
+  } catch (err) {
+    showError(`camera unavailable: ${err.message || err}`);
+  }
+}
+
+async function startFile(file) {
+  if (!file) return;
+  dropSocket();
+  stopCamera();
+  video.srcObject = null;
+  video.classList.remove("mirror");
+  video.src = URL.createObjectURL(file);
+  video.onended = () => stopSession();
+  try {
+    await video.play();
+  } catch (err) {
+    showError(`cannot play ${file.name}: ${err.message || err}`);
+    return;
+  }
+  $("placeholder").hidden = true;
+  openSession();
+}
+
+async function loadExercises() {
+  try {
+    const health = await (await fetch("/health")).json();
+    const select = $("exercise-choice");
+    for (const name of health.model.exercises.filter((e) => e !== "general")) {
+      const option = document.createElement("option");
+      option.value = option.textContent = name;
+      select.append(option);
+    }
+  } catch (err) {
+    showError(`server unreachable: ${err.message || err}`);
+  }
+}
+
+$("camera").addEventListener("click", startCamera);
+$("file").addEventListener("change", (e) => startFile(e.target.files[0]));
+$("stop").addEventListener("click", () => { stopSession(); video.pause(); });
+loadExercises();

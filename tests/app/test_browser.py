@@ -1,0 +1,183 @@
+"""The page in a real headless Chromium against the real server (uvicorn on a free port): the
+camera is Chromium's file-backed fake camera playing a synthetic workout (a y4m it loops), or a
+video file picked in the page; the coach's captions must appear while the workout plays.
+
+Needs Debian's ``chromium`` (``LIVEFIT_CHROMIUM`` names another binary) and the ``playwright``
+Python package (its own browser downloads are never used). Without them these tests skip, unless
+``LIVEFIT_REQUIRE_BROWSER`` is set (CI), where they fail. Screenshots go to
+``$LIVEFIT_ARTIFACTS`` (default ``tests-artifacts/``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livefit.app.serve_cli import UVICORN_WEBSOCKETS
+from livefit.app.server import ServerLimits, create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("LIVEFIT_CHROMIUM", "/usr/bin/chromium")
+# This closed machine refuses Chromium's own connections unless they are switched off.
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+]  # fmt: skip
+FPS = 16
+CLIP = (7.0, 18.0)  # seconds of the workout shown: a rest, then the first exercise (its first
+# feedback comes about 8 s in)
+FEEDBACK_TIMEOUT_MS = 60_000
+
+
+def browser_problem() -> str | None:
+    """Why the browser tests cannot run here (None: they can)."""
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright Python package is not installed (pip install playwright)"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set LIVEFIT_CHROMIUM)"
+    return None
+
+
+PROBLEM = browser_problem()
+REQUIRED = bool(os.environ.get("LIVEFIT_REQUIRE_BROWSER"))
+# Skipped before any fixture is built; with LIVEFIT_REQUIRE_BROWSER (CI) they fail instead.
+pytestmark = pytest.mark.skipif(PROBLEM is not None and not REQUIRED, reason=str(PROBLEM))
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int) -> None:
+    """RGB frames -> an uncompressed YUV4MPEG2 (4:2:0) file, what Chromium's fake camera reads."""
+    import cv2
+
+    height, width = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())  # Y, U, V planes
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _browser_required() -> None:
+    if PROBLEM is not None:
+        pytest.fail(f"{PROBLEM}, and LIVEFIT_REQUIRE_BROWSER is set")
+
+
+@pytest.fixture(scope="module")
+def clip(workout_frames) -> list[np.ndarray]:
+    lo, hi = (int(t * FPS) for t in CLIP)
+    return workout_frames[lo:hi]
+
+
+@pytest.fixture(scope="module")
+def server_url(bundled_coach):
+    """The real server (uvicorn, in a thread) on a free port."""
+    import uvicorn
+
+    app = create_app(bundled_coach, ServerLimits(max_sessions=4))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", **UVICORN_WEBSOCKETS
+    )  # as `livefit serve` runs it
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(clip, tmp_path_factory):
+    """Headless Chromium whose fake camera loops ``clip``."""
+    from playwright.sync_api import sync_playwright
+
+    y4m = tmp_path_factory.mktemp("camera") / "workout.y4m"
+    write_y4m(y4m, clip, FPS)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={y4m}"],
+        )  # fmt: skip
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    out = Path(os.environ.get("LIVEFIT_ARTIFACTS", ROOT / "tests-artifacts"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def wait_for_captions(page, bundled_coach) -> dict:
+    """Wait until the first feedback is on the page; check what the page shows then."""
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.wait_for_selector("#timeline li.feedback", timeout=FEEDBACK_TIMEOUT_MS)
+    shown = page.evaluate("""() => ({
+        caption: document.querySelector('#caption').textContent,
+        captionShown: document.querySelector('#caption').classList.contains('show'),
+        feedback: document.querySelector('#timeline li.feedback p').textContent,
+        exercise: document.querySelector('#timeline li.feedback .what').textContent,
+        status: document.querySelector('#status').textContent,
+        error: document.querySelector('#error').hidden ? ''
+            : document.querySelector('#error').textContent,
+        coached: Number(document.querySelector('#st-in').textContent),
+    })""")  # fmt: skip
+    assert not errors, errors
+    assert shown["feedback"].strip() and shown["caption"] == shown["feedback"], shown
+    assert shown["captionShown"], shown
+    exercise = shown["exercise"].removeprefix("· ")
+    assert exercise in bundled_coach.head.exercises and exercise != "general", shown
+    assert shown["status"] == "live" and not shown["error"], shown
+    assert shown["coached"] > 0, shown
+    return shown
+
+
+def test_the_camera_page_shows_live_captions(browser, server_url, bundled_coach, artifacts):
+    page = browser.new_page(viewport={"width": 1200, "height": 760})
+    try:
+        page.goto(server_url)
+        page.wait_for_selector("#exercise-choice option[value='squats']", state="attached")
+        tic = time.monotonic()
+        page.click("#camera")
+        wait_for_captions(page, bundled_coach)
+        page.wait_for_timeout(300)  # let the caption's fade-in finish for the picture
+        page.screenshot(path=str(artifacts / "serve_camera.png"))
+        assert time.monotonic() - tic < FEEDBACK_TIMEOUT_MS / 1000
+        page.click("#stop")  # the server ends the session cleanly
+        page.wait_for_function("document.querySelector('#status').textContent === 'ended'")
+    finally:
+        page.close()
+
+
+def test_a_video_file_plays_with_captions(
+    browser, server_url, bundled_coach, clip, artifacts, tmp_path
+):
+    from livefit.synth.writer import write_video
+
+    video = tmp_path / "workout.mp4"
+    write_video(video, clip, FPS, clip[0].shape[1], clip[0].shape[0])
+    page = browser.new_page(viewport={"width": 1200, "height": 760})
+    try:
+        page.goto(server_url)
+        page.set_input_files("#file", str(video))
+        wait_for_captions(page, bundled_coach)
+        page.screenshot(path=str(artifacts / "serve_file.png"))
+        # at the end of the file the page stops the session and the server closes it cleanly
+        page.wait_for_function(
+            "document.querySelector('#status').textContent === 'ended'", timeout=30_000
+        )
+    finally:
+        page.close()
