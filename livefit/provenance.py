@@ -54,6 +54,37 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status)}
 
 
+def flatten_settings(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings -> ``{"engine.clock": "paper", ...}`` (lists stay values)."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_settings(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def changed_settings(
+    stored: dict[str, Any], now: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> list[str]:
+    """The dotted names of the settings that differ between what an artefact recorded
+    (``stored``) and what a resume would use (``now``), sorted. ``defaults`` (same nesting):
+    values for keys the stored record lacks (a field added since it was written)."""
+    before = flatten_settings(defaults or {})
+    before.update(flatten_settings(stored))
+    after = flatten_settings(now)
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def describe_changes(stored: dict[str, Any], now: dict[str, Any], names: list[str]) -> str:
+    """``"engine.clock: paper -> wall, seed: 0 -> 1"`` for the messages that refuse a resume."""
+    before, after = flatten_settings(stored), flatten_settings(now)
+    return ", ".join(f"{k}: {before.get(k, '(absent)')!r} -> {after.get(k, '(absent)')!r}"
+                     for k in names)  # fmt: skip
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model, cores this process may use, memory, OS: where a timing was measured."""
     cpu = platform.processor() or platform.machine()
@@ -80,4 +111,13 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-__all__ = ["LIBRARIES", "file_sha256", "git_state", "library_versions", "machine_info"]
+__all__ = [
+    "LIBRARIES",
+    "changed_settings",
+    "describe_changes",
+    "file_sha256",
+    "flatten_settings",
+    "git_state",
+    "library_versions",
+    "machine_info",
+]
