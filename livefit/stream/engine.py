@@ -28,12 +28,30 @@ Protocol (shared/spec/evaluation-protocol.md section 5, and the public reference
   (``busy_policy``): ``drop`` (default: the model was not watching, as in the paper) or ``queue``
   (feed them late, in order; later events lag by the backlog). With ``busy_while_speaking`` the
   model is also busy while the feedback would be spoken (n text tokens at 12 tokens/s).
+
+Degenerate models (guards the paper's loop lacks; a model trained on the paper's sequences never
+meets them, so its token stream is the reference's):
+- an empty feedback (``<answer><answer/>``) counts in tokens, toward the per-step budget; on
+  the paper clock it takes no time (the parity formula gives it none: the gap after it is 0 and
+  the next feedback counts from its end), so it skips no step. As in the reference the model
+  then chooses again, and one that keeps choosing ``<answer><answer/>`` spends the whole budget
+  on every step; ``watch_after_empty`` (an extra, off by default) treats an empty feedback as a
+  decision to say nothing, like ``<vision>``: the next token is ``<vision>``;
+- at most ``max_tokens_per_step`` tokens per fed step (default: room for two full-length
+  feedbacks and the ``<vision>`` after them, 2 * (128 + 2) + 1 = 261, down from 1,024; a trained
+  coach says at most one per step), then ``<vision>`` is forced, closing any open feedback;
+- a session that is about to feed a position past the language model's position table
+  (``max_position_embeddings``) warns once (``PositionTableWarning``, and
+  ``Session.warnings``) and names the bounded-memory option (``window_tokens``);
+- ``Session.tokens_per_step`` (mean), ``Session.max_step_tokens`` and ``Session.budget_hits``
+  say how much decoding each step took (1.0 = watching only), for ``livefit predict`` to report.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -92,8 +110,15 @@ class EngineConfig:
     seconds more, as if it were saying it (the wall-clock twin of the paper clock's blind skip,
     so a coach trained on the paper clock sees the steps it would have seen there). Off: busy
     only while decoding."""
-    max_tokens_per_step: int = 1024
-    """Safety: after this many tokens without a <vision>, force one (a model stuck talking)."""
+    max_tokens_per_step: int = 2 * (MAX_FEEDBACK_TOKENS + 2) + 1
+    """Safety: after this many tokens without a <vision>, force one (a model stuck talking).
+    Default 261: two full-length feedbacks (<answer>, 128 text tokens, <answer/>) and the
+    <vision> after them; a trained coach says at most one per step."""
+    watch_after_empty: bool = False
+    """After an empty feedback (<answer><answer/>) the next token is <vision> (the model chose
+    to say nothing), so a degenerate model that only emits empty feedbacks costs 3 tokens per
+    step instead of the whole budget (an extra; off, the paper's way: the model chooses again,
+    as in the reference loop; a trained coach never emits empty feedbacks)."""
     cache: Literal["growing", "static"] = "growing"
     """growing: per-session buffers that double when full; static: ``cache_capacity`` fixed
     slots whose shapes and addresses never change (what ``compile`` needs)."""
@@ -126,6 +151,26 @@ class Event:
     """answer: a feedback began; text: its next piece; feedback: the finished feedback (empty
     ones are not reported); dropped: a feature step was not seen."""
     text: str = ""
+
+
+class PositionTableWarning(RuntimeWarning):
+    """A stream is about to pass the language model's position table."""
+
+
+def position_table_size(model: Any) -> int | None:
+    """The language model's position table (``max_position_embeddings``, GPT-2's
+    ``n_positions``), or None when the model does not say (a scripted test model)."""
+    explicit = getattr(model, "max_positions", None)
+    if isinstance(explicit, int):
+        return explicit
+    for owner in ("base_lm", "lm", None):
+        part = model if owner is None else getattr(model, owner, None)
+        config = getattr(part, "config", None)
+        for name in ("max_position_embeddings", "n_positions"):
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
 
 
 @dataclass
@@ -161,6 +206,7 @@ class StreamEngine:
         self._pass_cache_position = bool(getattr(model, "takes_cache_position", False))
         # Models with time features (an extra) read each <vision> step's time.
         self._takes_times = bool(getattr(model, "uses_vision_times", False))
+        self.position_limit = position_table_size(model)
         self._step = self._static_forward
         if config.compile:
             self._step = torch.compile(
@@ -327,6 +373,10 @@ class Session:
         self.to_drop = self.config.drop_first_steps if self.config.clock == "paper" else 0
         self.feedbacks: list[tuple[float, str]] = []  # non-empty feedbacks (time, text)
         self.rng = torch.Generator().manual_seed(self.config.seed)
+        self.max_step_tokens = 0  # most tokens decoded for one fed step
+        self.budget_hits = 0  # steps cut short by the per-step token budget
+        self.warnings: list[str] = []  # what the session warned about (once each)
+        self._passed_table = False  # warned about the position table
         self.paper_clock = self.config.paper_clock
         self._timer = self.paper_clock.timer()  # paper clock state
         # wall clock state
@@ -366,6 +416,12 @@ class Session:
     def cache_tokens(self) -> int:
         return 0 if self.cache is None else self.cache.get_seq_length()
 
+    @property
+    def tokens_per_step(self) -> float:
+        """Tokens decoded per fed step, on average (each step ends with its ``<vision>``, so
+        1.0 means the model only watched); 0.0 before the first step."""
+        return (len(self.tokens) - 1) / self.steps_seen if self.steps_seen else 0.0
+
     def close(self) -> None:
         """End the session: its cache goes back to the engine (a static one is reused)."""
         if self.cache is not None:
@@ -388,10 +444,28 @@ class Session:
         self._now = self._clock(tic)
         return self.engine.clock()
 
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        warnings.warn(message, PositionTableWarning, stacklevel=4)
+
+    def _check_positions(self, n: int) -> None:
+        """Warn once, before the first token past the LM's position table is fed."""
+        limit = self.engine.position_limit
+        if limit is None or self.position + n <= limit or self._passed_table:
+            return
+        self._passed_table = True
+        self._warn(
+            f"stream position {self.position + n} passes the language model's position table "
+            f"({limit} positions): it was not trained on later positions, and without a "
+            "window the cache keeps growing; EngineConfig(window_tokens=N) (livefit predict "
+            "--window N) bounds the cache's memory"
+        )
+
     @torch.inference_mode()
     def _feed(
         self, ids: list[int], feature: torch.Tensor | None, time: float = 0.0
     ) -> torch.Tensor:
+        self._check_positions(len(ids))
         logits = self.engine.forward(ids, feature, self.cache, self.position, time)
         self.position += len(ids)
         c = self.config
@@ -405,6 +479,7 @@ class Session:
         engine, c = self.engine, self.config
         tic = self.engine.clock()
         logits = self._feed(ids, feature, time)
+        first = len(self.tokens)  # this step's tokens are self.tokens[first:]
         fb: _Feedback | None = None
         for _ in range(c.max_tokens_per_step):
             token = engine.choose(logits, fb is not None, len(fb.ids) if fb else 0, self.rng)
@@ -413,6 +488,7 @@ class Session:
             if token == engine.vision:
                 if c.clock == "wall":
                     self._sync(tic)
+                self._count_step(first)
                 return  # fed with the next step
             if token == engine.answer:
                 fb = _Feedback(index, self._begin_time(index, tic))
@@ -423,8 +499,13 @@ class Session:
                     tic = self._sync(tic)
                     self.busy_until = self._now + self._speaking_time(fb)
                 yield from self._finish(fb, index)
-                fb = None
+                empty, fb = not fb.text, None
                 if self.ended:
+                    self._count_step(first)
+                    return
+                if empty and c.watch_after_empty:
+                    self._feed([token], None)
+                    yield from self._watch(first, tic)
                     return
             else:
                 assert fb is not None
@@ -434,6 +515,7 @@ class Session:
                 fb.text = text
             logits = self._feed([token], None)
         # A model that never asks for a step again: make it (closing any open feedback).
+        self.budget_hits += 1
         if fb is not None:
             self.tokens.append(engine.answer_end)
             if c.clock == "wall":
@@ -441,9 +523,18 @@ class Session:
                 self.busy_until = self._now + self._speaking_time(fb)
             yield from self._finish(fb, len(self.tokens) - 1)
             self._feed([engine.answer_end], None)
-        self.tokens.append(engine.vision)
-        if c.clock == "wall":
+        yield from self._watch(first, tic)
+
+    def _watch(self, first: int, tic: float) -> Iterator[Event]:
+        """End the step with a forced ``<vision>`` (fed with the next step)."""
+        self.tokens.append(self.engine.vision)
+        if self.config.clock == "wall":
             self._sync(tic)
+        self._count_step(first)
+        yield from ()
+
+    def _count_step(self, first: int) -> None:
+        self.max_step_tokens = max(self.max_step_tokens, len(self.tokens) - first)
 
     def _speaking_time(self, fb: _Feedback) -> float:
         """Wall clock: how long the session stays busy after decoding ``fb``."""
@@ -469,4 +560,12 @@ class Session:
             yield Event(fb.time, "feedback", text)
 
 
-__all__ = ["Clock", "EngineConfig", "Event", "Session", "StreamEngine"]
+__all__ = [
+    "Clock",
+    "EngineConfig",
+    "Event",
+    "PositionTableWarning",
+    "Session",
+    "StreamEngine",
+    "position_table_size",
+]

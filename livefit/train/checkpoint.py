@@ -7,7 +7,8 @@ Used by ``livefit.train.loop`` (every stage). A checkpoint is a folder
                                  parameters and its buffers (frozen weights are rebuilt)
         config.json              the stage's full run config (``livefit.config.save_config``)
         hyperparameters.json     the same config flattened + step, epoch, library versions
-        trainer_state.pt         optimizer, scheduler, step, epoch, RNG (tensors and numbers only,
+        trainer_state.pt         optimizer, scheduler, EMA, grad scaler, every RNG, step, epoch,
+                                 position in the epoch, metrics lines (tensors and numbers only,
                                  so it loads with ``weights_only=True``)
 
 written into a temporary folder and renamed into place, then ``<run>/checkpoints/latest.json``
@@ -69,23 +70,40 @@ def save_weights(state: dict[str, torch.Tensor], path: Path) -> None:
     atomic_write(path, lambda f: f.write(save(tensors)))
 
 
-def truncate_log(path: Path, step: int) -> None:
-    """Drop the lines of a ``metrics.jsonl`` logged after ``step`` (by a run killed after its
-    last checkpoint), so a resumed run does not log those steps twice."""
+def _log_records(path: Path) -> list[str]:
+    """The complete lines of a ``metrics.jsonl`` (a torn last line, or any line that is not
+    JSON, is left out), each ending in a newline."""
+    kept = []
+    for line in path.read_text().splitlines(keepends=True):
+        try:
+            json.loads(line)
+        except ValueError:
+            continue
+        kept.append(line if line.endswith("\n") else line + "\n")
+    return kept
+
+
+def count_log_lines(path: Path) -> int:
+    """How many complete records a ``metrics.jsonl`` holds (0 when there is none)."""
+    return len(_log_records(path)) if path.is_file() else 0
+
+
+def truncate_log(path: Path, step: int, lines: int | None = None) -> None:
+    """Cut a ``metrics.jsonl`` back to what it held when the checkpoint of ``step`` was saved,
+    so a resumed run does not log the killed run's later records twice: its first ``lines``
+    records (the count the checkpoint recorded), or, for checkpoints that predate the count,
+    the records of steps up to ``step``. Rewritten atomically (a crash leaves the old or the new
+    log, never half of one)."""
     if not path.is_file():
         return
     from livefit.io import atomic_write_text
 
-    lines = path.read_text().splitlines(keepends=True)
-    kept = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a torn last line
-        if record.get("step", 0) <= step:
-            kept.append(line if line.endswith("\n") else line + "\n")
-    if len(kept) != len(lines):
+    records = _log_records(path)
+    if lines is not None:
+        kept = records[:lines]
+    else:
+        kept = [r for r in records if json.loads(r).get("step", 0) <= step]
+    if "".join(kept) != path.read_text():
         atomic_write_text(path, "".join(kept))
 
 

@@ -4,8 +4,20 @@ A stage is a ``Task`` (its model, datasets, loss, evaluation, exported artefacts
 ``LoopConfig`` and an ``OptimConfig``; ``fit`` does the rest the same way for every stage: device
 placement and data-parallel through ``Accelerator`` (CPU here, GPUs unchanged), per-epoch
 deterministic shuffling, gradient clipping, a progress bar, ``metrics.jsonl``, evaluation at a
-fixed epoch interval, checkpoints (``livefit.train.checkpoint``) and exact resume (optimizer,
-scheduler, RNG, position inside the epoch).
+fixed epoch interval, checkpoints (``livefit.train.checkpoint``) and exact resume.
+
+Exact resume: a run killed at any step and resumed ends with the same weights, bit for bit, as an
+uninterrupted run on the same machine and thread count. A checkpoint holds everything the rest of
+the run depends on: the trained tensors and buffers, the optimizer, the scheduler, the EMA
+shadows, the mixed-precision grad scaler, every global RNG (``livefit.train.rng``: Python, NumPy,
+torch CPU and CUDA), the step, the epoch and the position inside it, and the number of
+``metrics.jsonl`` lines written so far (a resume truncates the log back to it). Everything else
+random is a function of (seed, epoch, index) and needs no state: the shuffle (``EpochSampler``),
+the loader's generator (re-seeded each epoch, so worker seeds do not depend on how many epochs
+this process has run) and a dataset's augmentation draws (``start_epoch``; each item draws from
+its own generator, so workers and a resumed epoch's skipped items change nothing). A dataset
+must not draw from the global RNGs: the order in which workers fetch items is not the same in a
+resumed epoch.
 """
 
 from __future__ import annotations
@@ -22,12 +34,14 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from livefit.train.checkpoint import (
+    count_log_lines,
     latest_checkpoint,
     load_checkpoint,
     prune_checkpoints,
     trainable_state_dict,
     truncate_log,
 )
+from livefit.train.rng import rng_state, set_rng_state
 
 
 @dataclass(frozen=True)
@@ -92,11 +106,16 @@ class EpochSampler(Sampler[int]):
         self.epoch, self.skip = epoch, skip
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         yield from torch.randperm(self.size, generator=generator)[self.skip :].tolist()
 
     def __len__(self) -> int:
         return self.size - self.skip
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of everything drawn afresh each epoch (shuffle, loader generator)."""
+    return seed * 100_003 + epoch
 
 
 def _optimizer(params: list[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -202,9 +221,10 @@ def fit(
         collate_fn=task.collate,
         num_workers=loop.num_workers,
         drop_last=len(dataset) >= loop.batch_size,  # type: ignore[arg-type]
-        # Its own generator: starting an epoch must not draw from the global RNG (that would
-        # shift the dropout masks of a resumed run).
-        generator=torch.Generator().manual_seed(loop.seed),
+        # Its own generator, re-seeded each epoch: starting an epoch must not draw from the
+        # global RNG (that would shift the dropout masks of a resumed run), and the workers'
+        # seeds (drawn from it) must not depend on how many epochs this process has run.
+        generator=(loader_generator := torch.Generator()),
     )
     loader = accelerator.prepare(loader)  # sharded per process: len() is this process's share
     steps_per_epoch = max(1, len(loader))
@@ -218,20 +238,27 @@ def fit(
     ckpt = latest_checkpoint(run_dir)
     if ckpt is not None and not resume:
         raise ValueError(f"{run_dir}: holds checkpoints already; resume it or use a new folder")
-    if not resume and accelerator.is_main_process:
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh run starts a fresh log
+    if (not resume or ckpt is None) and accelerator.is_main_process:
+        # A fresh run starts a fresh log (also one "resumed" before its first checkpoint).
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    scaler = accelerator.scaler  # fp16 only: its loss scale and growth tracker change as it runs
+    ema = WeightAverage(model, loop.ema_decay) if loop.ema_decay else None
+    log_lines = 0  # metrics.jsonl lines written (main process), saved with every checkpoint
     if resume and ckpt is not None:
         state = load_checkpoint(ckpt, model)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+        if ema is not None and "ema" in state:
+            ema.load(state["ema"])
+        set_rng_state(state["rng"])
         step, epoch, skip = state["step"], state["epoch"], state["step_in_epoch"]
         accelerator.print(f"resumed from {ckpt} (step {step}, epoch {epoch})")
         if accelerator.is_main_process:
-            truncate_log(run_dir / "metrics.jsonl", step)  # what a killed run logged after it
-    ema = WeightAverage(model, loop.ema_decay) if loop.ema_decay else None
-    if ema is not None and resume and ckpt is not None and "ema" in state:
-        ema.load(state["ema"])
+            # What a killed run logged after its checkpoint goes (older checkpoints: by step).
+            truncate_log(run_dir / "metrics.jsonl", step, state.get("log_lines"))
+            log_lines = count_log_lines(run_dir / "metrics.jsonl")
     # The scheduler stays unprepared: it counts optimizer steps, the same on 1 or N processes.
     model, optimizer = accelerator.prepare(model, optimizer)
 
@@ -246,13 +273,16 @@ def fit(
             trainer_state = {
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "rng": torch.get_rng_state(),
+                "rng": rng_state(),
                 "step": step,
                 "epoch": epoch,
                 "step_in_epoch": step_in_epoch,
+                "log_lines": log_lines,
             }
             if ema is not None:
                 trainer_state["ema"] = ema.shadow
+            if scaler is not None:
+                trainer_state["scaler"] = scaler.state_dict()
             save_checkpoint(run_dir, name, state, run_config, trainer_state)
             prune_checkpoints(run_dir, loop.keep_checkpoints)
 
@@ -264,8 +294,12 @@ def fit(
             averaged = ema is not None and tag != "final"  # final: the average is in already
             if averaged:
                 ema.swap()  # evaluate what would be exported
+            # Whatever evaluation draws leaves training's random streams where they were, so
+            # how often a run evaluates (``eval_every``) does not change what it trains.
+            saved_rng = rng_state()
             with torch.no_grad():
                 metrics = task.evaluate(accelerator.unwrap_model(model), run_dir / "eval" / tag)
+            set_rng_state(saved_rng)
             if averaged:
                 ema.swap()
             model.train()
@@ -274,9 +308,11 @@ def fit(
         return metrics
 
     def log(record: dict[str, Any]) -> None:
+        nonlocal log_lines
         if accelerator.is_main_process:
             with open(run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
+            log_lines += 1
 
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
@@ -286,6 +322,7 @@ def fit(
     while step < total and epoch < loop.epochs:
         # Skipping k steps skips k batches on every process (accelerate deals batches round-robin).
         sampler.start_epoch(epoch, skip * loop.batch_size * accelerator.num_processes)
+        loader_generator.manual_seed(epoch_seed(loop.seed, epoch))
         if hasattr(dataset, "start_epoch"):
             dataset.start_epoch(epoch)  # the dataset's own random draws, if it has any
         in_epoch = skip  # batches of this epoch done (a resumed epoch starts at ``skip``)
@@ -328,17 +365,19 @@ def fit(
         if loop.save_every and epoch % loop.save_every == 0 and step < total:
             checkpoint(f"step-{step:07d}", 0)
     bar.close()
-    if ema is not None:
-        ema.copy_to_model()  # evaluated, calibrated, saved and exported: the average
-    if hasattr(task, "finalize") and accelerator.is_main_process:
-        model.eval()
-        task.finalize(accelerator.unwrap_model(model), run_dir)  # e.g. a calibration
-        model.train()
-    # A run stopped by max_steps mid-epoch resumes inside that epoch.
+    # A run stopped by max_steps mid-epoch resumes inside that epoch. The last checkpoint holds
+    # the training state (raw weights, EMA shadows), so a longer run resumed from it continues
+    # exactly; what follows (the average, a calibration) is redone by every finish.
     finished_epoch = step % steps_per_epoch == 0
     if not finished_epoch:
         epoch -= 1
     checkpoint(f"step-{step:07d}", 0 if finished_epoch else step % steps_per_epoch)
+    if ema is not None:
+        ema.copy_to_model()  # evaluated, calibrated and exported: the average
+    if hasattr(task, "finalize") and accelerator.is_main_process:
+        model.eval()
+        task.finalize(accelerator.unwrap_model(model), run_dir)  # e.g. a calibration
+        model.train()
     metrics = evaluate("final")
     if accelerator.is_main_process:
         task.export(accelerator.unwrap_model(model), run_dir)

@@ -16,12 +16,15 @@ from typing import Any
 
 from livefit.config import config_to_dict, save_config
 from livefit.io import atomic_write_json
-from livefit.train.checkpoint import CONFIG_FILE, flatten
+from livefit.provenance import changed_settings, describe_changes, flatten_settings
+from livefit.train.checkpoint import CONFIG_FILE, latest_checkpoint
 from livefit.train.loop import Task, fit
 
 SUMMARY_FILE = "summary.json"
-# Fields a resume may change: how long to train and how often to report or save; not what is
-# trained or how (a cosine schedule follows the new length from where it stands).
+# Fields a resume may change: how long to train and how often to report or save, and how many
+# loader workers fetch the items (every random draw is a function of (seed, epoch, index), so
+# the result does not depend on them); not what is trained or how (a cosine schedule follows the
+# new length from where it stands). Progress bars and thread counts are options, not config.
 RESUMABLE_CHANGES = (
     "loop.epochs", "loop.max_steps", "loop.eval_every", "loop.save_every", "loop.save_every_steps",
     "loop.keep_checkpoints", "loop.log_every", "loop.num_workers",
@@ -30,8 +33,7 @@ RESUMABLE_CHANGES = (
 
 def config_differences(before: dict, after: dict) -> list[str]:
     """Dotted names of the fields whose values differ between two config dicts."""
-    a, b = flatten(before), flatten(after)
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    return changed_settings(before, after)
 
 
 def with_seed(config: Any, seed: int | None) -> Any:
@@ -41,19 +43,47 @@ def with_seed(config: Any, seed: int | None) -> Any:
     return replace(config, loop=replace(config.loop, seed=seed))
 
 
+def _defaults(config: Any) -> dict[str, Any]:
+    """The config class's defaults (what a field added since a run started counts as), or
+    nothing when the class has required fields."""
+    try:
+        return config_to_dict(type(config)())
+    except TypeError:
+        return {}
+
+
+def check_resume_config(config: Any, saved: Path) -> None:
+    """Refuse to resume the run whose config is ``saved`` with another ``config``, naming every
+    field that differs and its two values (``RESUMABLE_CHANGES`` may differ)."""
+    try:
+        stored = json.loads(Path(saved).read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{saved}: cannot be read to check the resume ({err})") from None
+    if not isinstance(stored, dict):
+        raise ValueError(f"{saved}: is not a config (a JSON object); use a new --out")
+    now = config_to_dict(config)
+    names = changed_settings(stored, now, _defaults(config))
+    names = [name for name in names if name not in RESUMABLE_CHANGES]
+    if names:
+        defaults = flatten_settings(_defaults(config))
+        before = {**defaults, **flatten_settings(stored)}
+        raise ValueError(
+            f"{saved}: the run was started with other settings "
+            f"({describe_changes(before, flatten_settings(now), names)}); "
+            "use a new --out or the same config"
+        )
+
+
 def prepare_run(config: Any, out: Path, resume: bool) -> None:
     """Write ``out/config.json``; on resume, refuse a config other than the one saved there
     (except ``RESUMABLE_CHANGES``: a longer run, other reporting)."""
     out = Path(out)
     saved = out / CONFIG_FILE
-    if resume and saved.is_file():
-        differ = config_differences(json.loads(saved.read_text()), config_to_dict(config))
-        differ = [name for name in differ if name not in RESUMABLE_CHANGES]
-        if differ:
-            raise ValueError(
-                f"{out}: was started with another config ({saved}: {', '.join(differ)}); "
-                "resume it with the same config or train into a new --out"
-            )
+    if resume:
+        ckpt = latest_checkpoint(out)
+        stored = saved if saved.is_file() else ckpt / CONFIG_FILE if ckpt is not None else None
+        if stored is not None:
+            check_resume_config(config, stored)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, saved)
 
@@ -81,6 +111,7 @@ __all__ = [
     "CONFIG_FILE",
     "RESUMABLE_CHANGES",
     "SUMMARY_FILE",
+    "check_resume_config",
     "config_differences",
     "prepare_run",
     "run_stage",

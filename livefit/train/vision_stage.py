@@ -147,7 +147,10 @@ def load_clips(
             )
         frames = np.stack([f for f, _ in iter_preprocessed(r.video, times, pre)])
         picks = resample_indices(times, pre.fps)[: len(frames)]
-        u8 = np.round(frames * 255).astype(np.uint8)
+        # C-contiguous, as the cache gives them back: the preprocessed frames are a transposed
+        # view, and a strided input takes other conv kernels (other float summation order), so
+        # a run that decodes and one that reads the cache (a resume) would differ in the last bit.
+        u8 = np.ascontiguousarray(np.round(frames * 255).astype(np.uint8))
         clips.append(DecodedClip(r.clip_id, r.exercise, u8, frame_ids[picks]))
     if cache_file is not None:
         offsets = np.cumsum([0] + [len(c.frames) for c in clips])
@@ -233,7 +236,9 @@ class VisionTask:
     def collate(self, items: list[Item]) -> tuple[Tensor, Tensor]:
         """Stack, scale to [0, 1], colour-jitter, flip; targets at each step's last frame."""
         step = self.config.model.frames_per_step
-        frames = torch.stack([it[0] for it in items]).float() / 255  # [B, T, 3, H, W]
+        # [B, T, 3, H, W], contiguous whatever the items' strides (the kernels, hence the bits,
+        # depend on the layout)
+        frames = torch.stack([it[0] for it in items]).contiguous().float() / 255
         labels = torch.stack([it[1] for it in items])  # [B, T]
         flip = torch.tensor([it[2] for it in items])  # [B]
         gain = torch.stack([it[3] for it in items])[:, None, :, None, None]  # [B, 1, 3, 1, 1]

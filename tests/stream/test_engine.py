@@ -11,7 +11,12 @@ from naive_reference import naive_generate, parity_times
 from stream_helpers import random_steps
 
 from livefit.model.tokens import SpecialIds
-from livefit.stream.engine import EngineConfig, StreamEngine
+from livefit.stream.engine import (
+    EngineConfig,
+    PositionTableWarning,
+    StreamEngine,
+    position_table_size,
+)
 
 PROMPT = "You are a coach. The user should be doing squats."
 
@@ -309,7 +314,8 @@ def test_other_hf_architectures_stream_like_the_naive_reference(arch, cache):
         model.special.head.copy_(head)
     steps = random_steps(16, seed=1)
     # A random LM may loop on empty feedbacks: the engine's safety rule (mirrored by the naive
-    # reference) bounds the tokens per step.
+    # reference) bounds the tokens per step. The naive reference is the paper's loop, which lets
+    # the model choose again after an empty feedback: so does the engine by default.
     config = EngineConfig(
         constraint="mask", max_feedback_tokens=5, max_tokens_per_step=24, cache=cache,
         cache_capacity=1024,
@@ -322,3 +328,76 @@ def test_other_hf_architectures_stream_like_the_naive_reference(arch, cache):
     assert session.tokens == naive[len(session.prompt) - 1 :]
     assert session.tokens.count(model.ids.answer) >= 3
     assert session.tokens.count(model.ids.vision) >= 3
+
+
+# -- degenerate models --------------------------------------------------------------------------
+class EmptyTalker(ScriptedModel):
+    """A degenerate model: opens a feedback whenever it may and closes it at once, forever."""
+
+    def __call__(self, input_ids, features, **kwargs):
+        super().__call__(input_ids, features, **kwargs)
+        logits = torch.zeros(1, 1, self.vocab)
+        logits[0, 0, E if int(input_ids[0, -1]) == A else A] = 1.0
+        return Logits(logits)
+
+
+def empty_talker_session(config: EngineConfig, positions: int | None = None):
+    model = EmptyTalker([])
+    if positions is not None:
+        model.max_positions = positions
+    return model, StreamEngine(model, config).start("abc")
+
+
+def test_with_watch_after_empty_an_empty_feedback_is_a_decision_to_watch():
+    model, session = empty_talker_session(EngineConfig(watch_after_empty=True))
+    events = push_all(session, 9)
+    # Step 0 is dropped (paper clock); each later step: <vision> fed, <answer>, <answer/>, then
+    # <vision> for the next step: three tokens and three forwards, whatever the model wants.
+    assert session.tokens == [V] + [A, E, V] * 8
+    assert len(model.calls) == 3 * 8
+    assert (session.tokens_per_step, session.max_step_tokens, session.budget_hits) == (3.0, 3, 0)
+    assert [ev.kind for ev in events] == ["dropped"] + ["answer"] * 8
+    assert session.feedbacks == []  # empty feedbacks are not reported, and skip no step
+
+
+def test_by_default_an_empty_talker_spends_the_budget_on_every_step():
+    config = EngineConfig()  # the paper's loop: the model chooses again after an empty feedback
+    assert config.max_tokens_per_step == 2 * (128 + 2) + 1  # was 1,024
+    model, session = empty_talker_session(config)
+    push_all(session, 3)
+    # 261 chosen (the last an <answer>), then the forced <answer/> and <vision>
+    assert session.budget_hits == 2 and session.max_step_tokens == 261 + 2
+    assert session.tokens_per_step == 263.0
+
+
+def test_a_normal_stream_reports_tokens_per_step():
+    # step 1: <answer> b c <answer/> <vision> (5 tokens); steps 2-3 blind (paper clock off here)
+    script = [A, 5, 6, E, V, V, V]
+    config = EngineConfig(blind_skip=False, drop_first_steps=0)
+    _, session = scripted_session(script, config)
+    assert session.tokens_per_step == 0.0
+    push_all(session, 3)
+    assert session.tokens == [V, A, 5, 6, E, V, V, V]
+    assert session.max_step_tokens == 5 and session.tokens_per_step == 7 / 3
+    assert session.warnings == [] and session.budget_hits == 0
+
+
+def test_a_stream_warns_once_before_passing_the_position_table():
+    # prompt "abc" + <vision>: positions 0-3; then one <vision> per step (the talker is muted by
+    # a script that only watches).
+    model = ScriptedModel([])
+    model.max_positions = 10
+    session = StreamEngine(model, EngineConfig(drop_first_steps=0)).start("abc")
+    push_all(session, 7)  # positions 0..9: inside the table
+    assert session.warnings == []
+    with pytest.warns(PositionTableWarning, match="window_tokens") as caught:
+        push_all(session, 5)
+    assert len(caught) == 1 and len(session.warnings) == 1
+    assert "position 11" in session.warnings[0] and "(10 positions)" in session.warnings[0]
+    assert model.calls[-1] == ([V], True)  # warned, then went on
+
+
+def test_position_table_of_real_models(models):
+    lm = models[0].base_lm
+    assert position_table_size(models[0]) == lm.config.max_position_embeddings
+    assert position_table_size(ScriptedModel([])) is None

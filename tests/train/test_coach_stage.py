@@ -141,7 +141,8 @@ def test_resume_refuses_another_config(coach_root, stage2, tmp_path):
     args = ["train", "long-range", "--data", str(coach_root), "--out", str(tmp_path / "r"),
             "--config", str(tmp_path / "changed.json"), "--resume", "--no-progress"]  # fmt: skip
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2 and "optim.lr" in result.output
+    assert result.exit_code == 2 and "the run was started with other settings" in result.output
+    assert "optim.lr: " in result.output and "-> 0.01" in result.output
 
 
 def _final_weights(run: Path) -> dict[str, torch.Tensor]:
@@ -174,11 +175,13 @@ def test_killed_run_resumes_to_the_same_weights(coach_root, stage2, tmp_path):
     straight, resumed = _final_weights(tmp_path / "straight"), _final_weights(tmp_path / "killed")
     assert straight.keys() == resumed.keys()
     for key in straight:
-        assert torch.allclose(straight[key], resumed[key], atol=1e-6, rtol=0), key
+        assert torch.equal(straight[key], resumed[key]), key  # bit for bit
     assert sorted(losses(tmp_path / "killed")) == sorted(losses(tmp_path / "straight"))
     lines = [json.loads(x) for x in open(tmp_path / "killed" / "metrics.jsonl")]
     steps = [r["step"] for r in lines if "loss" in r]
     assert steps == sorted(set(steps))  # the killed run's steps after its checkpoint are gone
+    straight_log = (tmp_path / "straight" / "metrics.jsonl").read_text()
+    assert (tmp_path / "killed" / "metrics.jsonl").read_text() == straight_log
 
 
 def _free_port() -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from livefit.cli import app
 from livefit.config import save_config
 from livefit.data.clips import load_labels
 from livefit.train.loop import LoopConfig, OptimConfig
+from livefit.train.stage import run_stage
 from livefit.train.vision_stage import (
     AugmentConfig,
     VisionStageConfig,
@@ -77,28 +80,103 @@ def test_training_learns_and_writes_every_artefact(tmp_path, data):
     assert sum(losses[-3:]) < sum(losses[:3])
 
 
+def _losses(run_dir) -> dict[int, float]:
+    lines = (json.loads(x) for x in open(run_dir / "metrics.jsonl"))
+    return {r["step"]: r["loss"] for r in lines if "loss" in r}
+
+
+def _final_weights(run_dir) -> dict[str, torch.Tensor]:
+    name = json.loads((run_dir / "checkpoints/latest.json").read_text())["checkpoint"]
+    return load_file(run_dir / "checkpoints" / name / "model.safetensors")
+
+
+def assert_same_run(straight, resumed) -> None:
+    """Bit for bit: every final tensor, every logged loss, and the same log, line for line."""
+    a, b = _final_weights(straight), _final_weights(resumed)
+    assert a.keys() == b.keys()
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    assert _losses(resumed) == _losses(straight)
+    assert (resumed / "metrics.jsonl").read_text() == (straight / "metrics.jsonl").read_text()
+
+
 def test_resume_reproduces_an_uninterrupted_run(tmp_path, data):
-    run(tmp_path, data, "straight", stage_config(max_steps=7, eval_every=0))
-    run(tmp_path, data, "split", stage_config(max_steps=3, eval_every=0))  # stops mid-epoch
+    # With EMA: the finished short run's checkpoint holds the raw weights and the averages (its
+    # export holds the average), so the longer run continues from where training stood.
+    run(tmp_path, data, "straight", stage_config(max_steps=7, eval_every=0, ema_decay=0.9))
+    run(tmp_path, data, "split", stage_config(max_steps=3, eval_every=0, ema_decay=0.9))
     state = torch.load(
         tmp_path / "split/checkpoints/step-0000003/trainer_state.pt", weights_only=True
     )
     assert (state["step"], state["epoch"], state["step_in_epoch"]) == (3, 1, 1)
-    cfg = stage_config(max_steps=7, eval_every=0)
+    assert {"torch", "numpy_keys", "python_internal"} <= set(state["rng"])
+    cfg = stage_config(max_steps=7, eval_every=0, ema_decay=0.9)
     save_config(cfg, tmp_path / "split.json")
     run(tmp_path, data, "split", cfg, "--resume")
+    # Same batches, augmentations, dropout masks, optimizer state and kernels (the frames a
+    # resume reads from the cache have the layout of freshly decoded ones), so the same bits;
+    # the first run's final evaluation (step 3) is gone from the log.
+    assert sorted(_losses(tmp_path / "split")) == list(range(1, 8))
+    assert_same_run(tmp_path / "straight", tmp_path / "split")
 
-    # Same batches, augmentations, dropout masks and optimizer state, so the same losses at
-    # steps 4-7, up to float summation order in the conv kernels (measured ~1e-6 relative;
-    # resuming on the wrong batch or RNG state changes them by > 1e-2).
-    def losses(name):
-        lines = (json.loads(x) for x in open(tmp_path / name / "metrics.jsonl"))
-        return {r["step"]: r["loss"] for r in lines if "loss" in r}
 
-    straight, resumed = losses("straight"), losses("split")
-    assert sorted(resumed) == list(range(1, 8))
-    for step in range(4, 8):
-        assert resumed[step] == pytest.approx(straight[step], rel=1e-3)
+class Killed(Exception):
+    pass
+
+
+class KilledAt(VisionTask):
+    """Stage 1 whose process "dies" (an exception) in the forward pass of step ``kill_at``."""
+
+    def __init__(self, *args, kill_at: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kill_at, self.steps = kill_at, 0
+
+    def loss(self, model, batch):
+        self.steps += 1
+        if self.steps == self.kill_at:
+            raise Killed
+        return super().loss(model, batch)
+
+
+def test_run_killed_at_a_random_step_resumes_bit_for_bit(tmp_path, data):
+    """EMA, dropout, evaluations, a cosine schedule and step checkpoints every 3 steps: the killed
+    run logged up to two steps past its last checkpoint, which the resume drops and redoes, to
+    the same bits as an uninterrupted run."""
+    cfg = replace(
+        stage_config(epochs=6, eval_every=2, save_every=0, save_every_steps=3, ema_decay=0.9),
+        optim=OptimConfig(lr=3e-3, schedule="cosine", warmup_steps=2),
+    )
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    run_stage(VisionTask(cfg, data, straight, progress=False), cfg, straight, False, False)
+    kill_at = random.Random().randint(2, 12)  # of 12 steps
+    task = KilledAt(cfg, data, killed, progress=False, kill_at=kill_at)
+    with pytest.raises(Killed):
+        run_stage(task, cfg, killed, False, False)
+    assert max(_losses(killed), default=0) == kill_at - 1
+    run_stage(VisionTask(cfg, data, killed, progress=False), cfg, killed, True, False)
+    assert_same_run(straight, killed)
+    exported = load_model(killed / "cnn").state_dict()  # the average, as the straight run's
+    for key, value in load_model(straight / "cnn").state_dict().items():
+        assert torch.equal(value, exported[key]), (key, kill_at)
+
+
+def test_resume_with_another_config_is_refused_naming_the_fields(tmp_path, data):
+    run(tmp_path, data, "r", stage_config(max_steps=2, eval_every=0))
+    saved = (tmp_path / "r/config.json").read_text()
+    changed = replace(stage_config(max_steps=2, eval_every=0, batch_size=2), dropout=0.5)
+    changed = replace(changed, optim=OptimConfig(lr=6e-3))
+    save_config(changed, tmp_path / "changed.json")
+    args = ["train", "vision", "--data", str(data), "--out", str(tmp_path / "r"), "--config",
+            str(tmp_path / "changed.json"), "--resume", "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    message = result.output.strip()
+    assert message.startswith(f"error: {tmp_path / 'r' / 'config.json'}: the run was started")
+    assert "dropout: 0.2 -> 0.5" in message and "loop.batch_size: 4 -> 2" in message
+    assert "optim.lr: 0.003 -> 0.006" in message and message.endswith("the same config")
+    assert (tmp_path / "r/config.json").read_text() == saved  # not rewritten
+    # A longer run and other reporting may change: they do not change what is trained.
+    run(tmp_path, data, "r", stage_config(max_steps=3, eval_every=0, log_every=2), "--resume")
+    assert json.loads((tmp_path / "r/config.json").read_text())["loop"]["max_steps"] == 3
 
 
 def test_seed_option_is_the_config_seed(tmp_path, data):
