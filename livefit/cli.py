@@ -3,13 +3,117 @@
 Each stage owns a ``cli.py`` with a ``register(groups)`` function that adds its commands to the
 groups below; this file only wires them together, so stage modules stay independent and heavy
 imports (torch, transformers) happen inside the command bodies, not at start-up.
+
+It is also the one error path. An expected failure (bad input: a format error naming the file
+and record, a bad option, an unreadable file) prints one ``error: ...`` line and exits 2; an
+interrupt prints one line and exits 130; anything else is a bug: a short message that says how to
+report it, exit 1, and the traceback only with ``livefit --debug`` (or ``LIVEFIT_DEBUG=1``).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+EXIT_INPUT = 2  # bad input or option: one "error:" line
+EXIT_BUG = 1  # an unexpected exception
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+
+# Errors whose message names the file, record or option at fault: "module:Class". They are
+# looked up only in modules already imported (an error cannot come from a module never loaded).
+EXPECTED_ERRORS = (
+    "livefit.cli:OptionError",
+    "livefit.config:ConfigError",
+    "livefit.io:OutputPathError",
+    "livefit.data.qevd:QEVDFormatError",
+    "livefit.data.clips:ClipFormatError",
+    "livefit.eval.predictions:PredictionsError",
+    "livefit.eval.judge:JudgeError",
+    "livefit.eval.bertscore:BERTScoreError",
+    "livefit.eval.wordnet:WordNetMissingError",
+    "livefit.synth.generate:SynthError",
+    "livefit.synth.contact_sheet:ContactSheetError",
+    "livefit.vision.weights:WeightsError",
+    "livefit.vision.weights:DeviceError",
+    "livefit.vision.preprocess:VideoError",
+    "livefit.vision.extract:ExtractionError",
+    "livefit.stream.predict:PredictError",
+    "livefit.stream.live:LiveInputError",
+    "livefit.app.camera:CameraError",
+    "livefit.app.speech:SpeechError",
+)
+REPORT_HINT = (
+    "Please report it with the command line and the traceback that `livefit --debug ...` prints."
+)
+
+
+class OptionError(ValueError):
+    """A command-line option with a value the command cannot use; the message names it."""
+
+
+def check_seed(value: int | None, option: str = "--seed") -> None:
+    """Seeds feed numpy's SeedSequence, which takes non-negative integers only."""
+    if value is not None and value < 0:
+        raise OptionError(f"{option} must be a non-negative integer, got {value}")
+
+
+def check_count(value: int | None, option: str, minimum: int = 1) -> None:
+    """A count option (workers, workouts, limits) must be at least ``minimum``."""
+    if value is not None and value < minimum:
+        raise OptionError(f"{option} must be at least {minimum}, got {value}")
+
+
+def _expected_types() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [OSError]
+    for entry in EXPECTED_ERRORS:
+        module, name = entry.split(":")
+        kind = getattr(sys.modules.get(module), name, None)
+        if isinstance(kind, type) and issubclass(kind, BaseException):
+            found.append(kind)
+    return tuple(found)
+
+
+def error_line(err: BaseException) -> str:
+    """The one ``error:`` line of an expected failure."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"error: {err.filename}: {err.strerror}"
+    text = " ".join(str(err).split()) or type(err).__name__
+    return f"error: {text}"
+
+
+def debug_enabled(ctx: Any = None) -> bool:
+    if os.environ.get("LIVEFIT_DEBUG", "").strip() not in ("", "0"):
+        return True
+    return bool(ctx is not None and ctx.params.get("debug"))
+
+
+class LivefitGroup(TyperGroup):
+    """The root group: every command runs inside its ``invoke``, so every exception that a
+    command lets through ends here, under ``main`` and under typer's test runner alike."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
+            raise  # exits, aborts and usage errors keep typer's own behaviour
+        except KeyboardInterrupt:
+            typer.echo("livefit: interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as err:
+            if isinstance(err, _expected_types()) and not debug_enabled(ctx):
+                typer.echo(error_line(err), err=True)
+                raise typer.Exit(EXIT_INPUT) from None
+            if debug_enabled(ctx):
+                raise
+            first = (str(err).splitlines() or [""])[0][:300]
+            typer.echo(f"livefit crashed: {type(err).__name__}: {first}. {REPORT_HINT}", err=True)
+            raise typer.Exit(EXIT_BUG) from None
+
 
 app = typer.Typer(
     name="livefit",
@@ -17,7 +121,23 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LivefitGroup,
 )
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="On an unexpected error, show the full traceback (also: LIVEFIT_DEBUG=1).",
+        ),
+    ] = False,
+) -> None:
+    """Live fitness coaching: QEVD data, Stream-VLM, streaming engine, paper-exact evaluation."""
+
+
 groups: dict[str, typer.Typer] = {"root": app}
 for _name, _help in {
     "data": "Read QEVD-format data and generate synthetic QEVD-SIM data.",
@@ -45,4 +165,4 @@ for _module in SUBCOMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    app(prog_name="livefit")

@@ -1,13 +1,16 @@
 """Typed configs: frozen dataclasses saved as JSON next to every artefact they produce.
 
-``save_config`` / ``load_config`` round-trip any (nested) dataclass of plain fields; unknown keys
-in a file are an error that names the file, so a typo in a config never passes silently.
+``save_config`` / ``load_config`` round-trip any (nested) dataclass of plain fields. Every value
+is checked against its field's annotation (int, float, bool, str, Literal, tuples, optionals,
+nested dataclasses) and unknown keys are an error: the message names the file and the dotted
+field, so a typo or a quoted number in a config never passes silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -18,6 +21,10 @@ from livefit.io import atomic_write_text
 T = TypeVar("T")
 
 
+class ConfigError(ValueError):
+    """A config file or dict that does not fit its dataclass; the message names file and field."""
+
+
 def config_to_dict(config: Any) -> dict:
     """A dataclass (possibly nested) -> a JSON-ready dict; tuples become lists."""
     if not dataclasses.is_dataclass(config):
@@ -25,35 +32,145 @@ def config_to_dict(config: Any) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-def _coerce(kind: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(kind)
-    if dataclasses.is_dataclass(kind) and isinstance(value, dict):
-        return config_from_dict(kind, value, where)
-    if origin is tuple and isinstance(value, list):
-        args = typing.get_args(kind)
+def _describe(value: Any) -> str:
+    """A value as it appears in the file, for error messages."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind_name(kind: Any) -> str:
+    """A field's annotation in words: ``an int``, ``one of "paper", "wall"``, ``a list of 2``."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is bool:
+        return "a boolean (true or false)"
+    if kind is int:
+        return "an int"
+    if kind is float:
+        return "a finite number"
+    if kind is str:
+        return "a string"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(json.dumps(a) for a in args)
+    if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, where) for v in value)
-        return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=False))
+            return f"a list of {_kind_name(args[0]).split(' (')[0]} values"
+        return f"a list of {len(args)} values"
     if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(kind):
-            if arg is type(None) and value is None:
-                return None
-            if dataclasses.is_dataclass(arg) and isinstance(value, dict):
-                return config_from_dict(arg, value, where)
-            if typing.get_origin(arg) is tuple and isinstance(value, list):
-                return _coerce(arg, value, where)
+        return " or ".join("null" if a is type(None) else _kind_name(a) for a in args)
+    if dataclasses.is_dataclass(kind):
+        return f"an object ({kind.__name__})"
+    return getattr(kind, "__name__", str(kind))
+
+
+class _Mismatch(Exception):
+    """A value that does not fit its annotation (turned into a ConfigError naming the field)."""
+
+    def __init__(self, field: str, kind: Any, value: Any, detail: str = ""):
+        super().__init__(field)
+        self.field, self.kind, self.value, self.detail = field, kind, value, detail
+
+
+def _coerce(kind: Any, value: Any, where: str, field: str) -> Any:
+    """Check ``value`` against the annotation ``kind`` and restore tuples and dataclasses."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise _Mismatch(field, kind, value)
+        return config_from_dict(kind, value, where, prefix=f"{field}.")  # type: ignore[arg-type]
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where, field)
+            except _Mismatch:
+                continue
+        raise _Mismatch(field, kind, value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch(field, kind, value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, where, f"{field}[{i}]") for i, v in enumerate(value))
+        if not args:
+            return tuple(value)
+        if len(args) != len(value):
+            raise _Mismatch(field, kind, value, f"a list of {len(args)} values")
+        return tuple(
+            _coerce(a, v, where, f"{field}[{i}]")
+            for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
+    if origin is typing.Literal:
+        if value in args and type(value) in {type(a) for a in args}:
+            return value
+        raise _Mismatch(field, kind, value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Mismatch(field, kind, value)
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _Mismatch(field, kind, value)
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value) if isinstance(value, int) else value
+        raise _Mismatch(field, kind, value)
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch(field, kind, value)
+    if kind is Any:
+        return value
+    check = origin or kind
+    if isinstance(check, type) and not isinstance(value, check):
+        raise _Mismatch(field, kind, value)
     return value
 
 
-def config_from_dict(cls: type[T], data: dict, where: str = "config") -> T:
-    """Build ``cls`` from a dict; nested dataclasses and tuples are restored."""
+def config_from_dict(cls: type[T], data: dict, where: str = "config", prefix: str = "") -> T:
+    """Build ``cls`` from a dict, checking every value against its field's annotation.
+
+    Nested dataclasses and tuples are restored. A wrong type raises ``ConfigError`` (a
+    ``ValueError``) naming ``where`` (the file) and the dotted field, e.g. ``x.json: field
+    loop.epochs must be an int, got "2"``; so do unknown and missing fields.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{where}: expected an object of {cls.__name__} fields, got {_describe(data)}"
+        )
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ValueError(f"{where}: unknown {cls.__name__} field(s) {unknown}")
-    kwargs = {key: _coerce(hints[key], value, where) for key, value in data.items()}
-    return cls(**kwargs)
+        at = f" at {prefix[:-1]}" if prefix else ""
+        raise ConfigError(f"{where}: unknown {cls.__name__} field(s) {unknown}{at}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if f.init
+        and name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}: field {prefix}{missing[0]} is missing")
+    kwargs = {}
+    for key, value in data.items():
+        try:
+            kwargs[key] = _coerce(hints[key], value, where, f"{prefix}{key}")
+        except _Mismatch as err:
+            want = err.detail or _kind_name(err.kind)
+            raise ConfigError(
+                f"{where}: field {err.field} must be {want}, got {_describe(err.value)}"
+            ) from None
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:  # a __post_init__ check: say which file broke it
+        at = f" (in {prefix[:-1]})" if prefix else ""
+        raise ConfigError(f"{where}: {err}{at}") from None
 
 
 def save_config(config: Any, path: str | Path) -> None:
@@ -67,6 +184,6 @@ def load_config(cls: type[T], path: str | Path) -> T:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: config file is missing") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from None
     return config_from_dict(cls, data, str(path))

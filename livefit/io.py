@@ -1,5 +1,6 @@
 """Atomic file writes: long jobs write to a temporary file and rename, so a crash never leaves a
-half-written artefact that a resumed job would mistake for a finished one."""
+half-written artefact that a resumed job would mistake for a finished one. Also the checks of an
+``--out`` path made before a command writes anything (a folder where a file is, or the reverse)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,50 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 1) -> Non
 
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written as asked; the message names the option and path."""
+
+
+def _file_above(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` if it is not a folder (then nothing can go
+    under it)."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def check_output_dir(path: str | Path, option: str = "--out") -> Path:
+    """``path`` must be a folder or not exist yet, with no file in the way above it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{option} {path}: is an existing file, expected a folder")
+    blocker = _file_above(path)
+    if blocker is not None:
+        raise OutputPathError(f"{option} {path}: {blocker} is a file, not a folder")
+    return path
+
+
+def check_output_file(
+    path: str | Path, option: str = "--out", magic: bytes | None = None, kind: str = "file"
+) -> Path:
+    """``path`` must be a file or not exist yet, with no file in the way above it. With
+    ``magic``, an existing file is only overwritten if it starts with those bytes (a file this
+    kind of command wrote), never some other file given by mistake."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{option} {path}: is a folder, expected a {kind} to write")
+    blocker = _file_above(path)
+    if blocker is not None:
+        raise OutputPathError(f"{option} {path}: {blocker} is a file, not a folder")
+    if magic is not None and path.exists():
+        with open(path, "rb") as f:
+            head = f.read(len(magic))
+        if head != magic:
+            raise OutputPathError(
+                f"{option} {path}: exists and is not a {kind}; not overwriting it "
+                "(remove it or choose another path)"
+            )
+    return path

@@ -111,6 +111,39 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def settings_sha256(settings: dict[str, Any]) -> str:
+    """SHA-256 of a settings dict in canonical JSON (sorted keys): a short, stable name for
+    "what produced this artefact" that a per-file record can carry."""
+    import json
+
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def state_dict_sha256(state: Any) -> str:
+    """SHA-256 over a torch state dict (a mapping name -> tensor): names, dtypes, shapes and raw
+    bytes, in name order. The same weights give the same hash whichever file they came from."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{list(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def tree_sha256(directory: str | Path) -> dict[str, str]:
+    """``{relative path: SHA-256}`` of every file under ``directory`` (hidden files skipped):
+    the identity of a model folder, so that new weights at the same path are noticed."""
+    root = Path(directory)
+    return {
+        p.relative_to(root).as_posix(): file_sha256(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    }
+
+
 __all__ = [
     "LIBRARIES",
     "changed_settings",
@@ -120,4 +153,7 @@ __all__ = [
     "git_state",
     "library_versions",
     "machine_info",
+    "settings_sha256",
+    "state_dict_sha256",
+    "tree_sha256",
 ]

@@ -42,9 +42,19 @@ def demo(
     ] = 1,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Coach a synthetic workout the coach has never seen, live: print its feedback as it
-    happens beside the ground truth, then write an annotated mp4, the events, and a
-    self-contained HTML report with the paper-exact metrics (offline, on the bundled coach)."""
+    """The bundled coach coaches, live, a synthetic workout it has never seen.
+
+    Prints its feedback as it happens beside the ground truth, then writes an annotated mp4,
+    the events and a self-contained HTML report with the paper-exact metrics (offline).
+    """
+    from livefit.cli import check_count, check_seed
+    from livefit.io import check_output_dir
+
+    check_seed(seed)  # options first: before torch is imported or anything is written
+    check_count(workouts, "--workouts")
+    check_count(threads, "--threads", minimum=0)
+    check_output_dir(out)
+
     import torch
 
     from livefit.app.demo import DEMO_SEED, run_demo
@@ -53,9 +63,6 @@ def demo(
 
     if threads:
         torch.set_num_threads(threads)
-    if workouts < 1:
-        typer.echo("error: --workouts must be at least 1", err=True)
-        raise typer.Exit(2)
     try:
         seed = DEMO_SEED if seed is None else seed
         run_demo(out, seed, model, cnn, workouts, progress, synth, not fast, recognise)

@@ -64,8 +64,11 @@ def coach(
     ] = 1,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Coach a video file or a camera live: feedback printed (and spoken) as it happens, an
-    annotated mp4, the events and a summary in --out. Ctrl-C (or closing the window) stops."""
+    """Coach a video file or a camera live, with an optional voice.
+
+    Feedback is printed (and spoken) as it happens; an annotated mp4, the events and a summary
+    go to --out. Ctrl-C (or closing the window) stops.
+    """
     if (video is None) == (camera is None):
         _fail("give exactly one of --video PATH and --camera N")
     if speech not in ("auto", "audio", "wav"):

@@ -36,8 +36,11 @@ def serve(
     workers: Annotated[int, typer.Option(help="Threads that decode and coach frames.")] = 2,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Serve the live coach: a web page that streams the browser camera (or a video file) to
-    the coach and shows its feedback as captions, a timeline and speech."""
+    """Serve the live coach as a web app (browser camera or video file).
+
+    The page streams the browser camera (or a video file) to the coach and shows its feedback
+    as captions, a timeline and speech.
+    """
     import torch
     import uvicorn
 

@@ -16,7 +16,13 @@ from typing import Literal
 
 import numpy as np
 
-from livefit.data.qevd import CLOCK_SHIFT_S, FEATURES_DIR, load_feature_file
+from livefit.data.qevd import (
+    FEATURES_DIR,
+    QEVDFormatError,
+    check_finite,
+    load_feature_file,
+    read_video_timestamps,
+)
 
 ClipSplit = Literal["train", "test"]
 CLIPS_DIR = "QEVD-FIT-300K"
@@ -84,14 +90,23 @@ class Clip:
         return np.array([index[c] for c in self.frame_labels], dtype=np.int64)
 
     def frame_times(self) -> np.ndarray:
-        """``[T]`` float64 seconds on the shifted QEVD clock."""
-        ns = np.load(self.video_timestamps, allow_pickle=False)
-        return ns / 1e9 + CLOCK_SHIFT_S
+        """``[T]`` float64 seconds on the shifted QEVD clock (checked: int64 ns, increasing)."""
+        try:
+            return read_video_timestamps(self.video_timestamps, f"{self.video_timestamps} "
+                                         f"(clip {self.clip_id})")  # fmt: skip
+        except QEVDFormatError as err:
+            raise ClipFormatError(str(err)) from None
 
     def load_features(self) -> tuple[np.ndarray, np.ndarray]:
-        """Features ``[N, C, H, W]`` and their times ``[N]`` (seconds, shifted clock)."""
-        feats, stamps = load_feature_file(self.features, self.feature_timestamps)
-        return np.asarray(feats, dtype=np.float32), stamps
+        """Features ``[N, C, H, W]`` and their times ``[N]`` (seconds, shifted clock); NaN or
+        infinite values are an error naming the file."""
+        try:
+            feats, stamps = load_feature_file(self.features, self.feature_timestamps)
+            out = np.asarray(feats, dtype=np.float32)
+            check_finite(out, f"{self.features} (clip {self.clip_id})")
+        except QEVDFormatError as err:
+            raise ClipFormatError(str(err)) from None
+        return out, stamps
 
 
 def clips_root(data_root: str | Path) -> Path:
@@ -223,15 +238,13 @@ def _check_files(clip: Clip, where: str) -> None:
     if not clip.video_timestamps.is_file():
         raise ClipFormatError(f"{where}: timestamps {clip.video_timestamps} are missing")
     try:
-        ns = np.load(clip.video_timestamps, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise ClipFormatError(f"{where}: unreadable {clip.video_timestamps} ({err})") from None
-    if ns.ndim != 1 or len(ns) != len(clip.frame_labels):
+        seconds = read_video_timestamps(clip.video_timestamps, f"{where}: {clip.video_timestamps}")
+    except QEVDFormatError as err:
+        raise ClipFormatError(str(err)) from None
+    if len(seconds) != len(clip.frame_labels):
         raise ClipFormatError(
-            f"{where}: {ns.shape} timestamps but {len(clip.frame_labels)} frame labels"
+            f"{where}: {seconds.shape} timestamps but {len(clip.frame_labels)} frame labels"
         )
-    if np.any(np.diff(ns) <= 0):
-        raise ClipFormatError(f"{where}: video timestamps are not strictly increasing")
 
 
 __all__ = [

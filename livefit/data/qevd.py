@@ -7,6 +7,12 @@ the synthetic QEVD-SIM data written by ``livefit.synth`` in the same layout.
 Clock: video timestamps are UNIX nanoseconds; they become ``ns / 1e9 + 28800.0`` seconds (the
 release's eight-hour shift). Feedback and feature timestamps in the release are already on that
 shifted clock. A segment's ``response_times`` are seconds from its ``start``.
+
+Values are checked where they enter, not only shapes: video timestamps must be integer
+nanoseconds at a plausible frame rate, feedback and feature times finite seconds on the video's
+shifted clock, features finite (per segment on load; whole files with ``check_features``), and
+every workout must have the transitions that split it into segments. Each failure is a
+``QEVDFormatError`` naming the file and record.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,6 +41,10 @@ CLOCK_SHIFT_S = 28800.0  # the release's clocks are shifted by eight hours
 TRANSITION_PREFIXES = ("First up are ", "Moving on to ")
 LABEL_RENAMES = {"armcrosschest": "deltoid stretch"}
 PAPER_FEATURE_SHAPE = (1280, 7, 5)  # channels, grid height, grid width per feature step
+# Plausibility bounds that catch a wrong unit or clock, far from any real value.
+MAX_SECONDS = 1e11  # shifted-clock seconds stay below this (year 5138); nanoseconds are ~1e18
+FRAME_INTERVAL_NS = (1e5, 1e11)  # median frame interval: 0.1 ms .. 100 s (ms or s stored: error)
+CLOCK_SLACK_S = 60.0  # feedback and feature times may lie this far outside their video
 
 
 class QEVDFormatError(ValueError):
@@ -91,8 +102,16 @@ class Segment:
         steps with ``start < t <= end``.
         """
         feats, stamps = load_feature_file(self.features, self.feature_timestamps, expected_shape)
+        if len(stamps) and (stamps[0] > self.end or stamps[-1] <= self.start):
+            raise QEVDFormatError(
+                f"{self.feature_timestamps}: feature times {stamps[0]:.3f}..{stamps[-1]:.3f} do "
+                f"not reach segment {self.segment_id} ({self.start:.3f}..{self.end:.3f} s); "
+                "feature times must be seconds on the shifted clock of the video timestamps"
+            )
         keep = (stamps > self.start) & (stamps <= self.end)
-        return np.asarray(feats[keep], dtype=np.float32), stamps[keep] - self.start
+        out = np.asarray(feats[keep], dtype=np.float32)
+        check_finite(out, f"{self.features} (segment {self.segment_id})")
+        return out, stamps[keep] - self.start
 
 
 @dataclass(frozen=True)
@@ -159,6 +178,19 @@ def read_video_timestamps(path: str | Path, where: str | None = None) -> np.ndar
         raise QEVDFormatError(
             f"{where}: expected a non-empty 1-D array of nanoseconds, got {ns.dtype} {ns.shape}"
         )
+    if not np.issubdtype(ns.dtype, np.integer):
+        raise QEVDFormatError(
+            f"{where}: video timestamps must be int64 UNIX nanoseconds, got {ns.dtype} "
+            f"(first value {ns[0].item()!r}; seconds stored as floats?)"
+        )
+    if ns.size > 1:
+        step = float(np.median(np.diff(ns.astype(np.float64))))
+        low, high = FRAME_INTERVAL_NS
+        if 0 < step and not low <= step <= high:
+            raise QEVDFormatError(
+                f"{where}: video timestamps must be UNIX nanoseconds, but frames are "
+                f"{step:g} units apart (milliseconds or seconds stored?)"
+            )
     seconds = ns.astype(np.float64) / 1e9 + CLOCK_SHIFT_S
     bad = np.flatnonzero(np.diff(seconds) <= 0)
     if bad.size:
@@ -221,6 +253,12 @@ def _check_record(record: object, index: int, json_path: Path) -> dict:
     stamps = record["feedback_timestamps"]
     if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in stamps):
         raise QEVDFormatError(f"{where}: 'feedback_timestamps' must be numbers")
+    bad = [i for i, t in enumerate(stamps) if not math.isfinite(t) or abs(t) > MAX_SECONDS]
+    if bad:
+        raise QEVDFormatError(
+            f"{where}: 'feedback_timestamps'[{bad[0]}] is {stamps[bad[0]]}: expected finite "
+            "seconds on the shifted clock"
+        )
     if not all(isinstance(t, bool) for t in record["is_transition"]):
         raise QEVDFormatError(f"{where}: 'is_transition' must be booleans")
     return record
@@ -250,6 +288,7 @@ def load_workouts(data_root: str | Path, split: Split) -> list[Workout]:
         feedbacks = [_rename_labels(text) for text in record["feedbacks"]]
         runs = collapse_spans(feedbacks)
         stamps, flags = record["feedback_timestamps"], record["is_transition"]
+        dropped = 0
         if (
             runs
             and runs[-1][2] == len(feedbacks) - 1
@@ -258,6 +297,7 @@ def load_workouts(data_root: str | Path, split: Split) -> list[Workout]:
             # The reference loader never closes a span that runs to the last frame, so it drops
             # it; a record written that way has no timestamp for it. Read it as the reference.
             runs = runs[:-1]
+            dropped = 1
         if not len(runs) == len(stamps) == len(flags):
             raise QEVDFormatError(
                 f"{where}: {len(runs)} feedback spans in 'feedbacks' but "
@@ -269,6 +309,15 @@ def load_workouts(data_root: str | Path, split: Split) -> list[Workout]:
                 f"{where}: 'feedback_timestamps' go backwards at span {bad[0]} "
                 f"({stamps[bad[0] - 1]} -> {stamps[bad[0]]})"
             )
+        transitions = sum(flags)
+        # Segments run from one transition to the next; a span dropped above (the session's
+        # end, by the reference's rule) still closed the workout, so it counts here.
+        if transitions + dropped < 2:
+            raise QEVDFormatError(
+                f"{where}: {transitions} transition span(s) in 'is_transition'; a workout needs "
+                "one per exercise and a final one that ends the session, so it cannot be split "
+                "into exercise segments"
+            )
         spans = tuple(
             Span(text, first, last, float(time), flag)
             for (text, first, last), time, flag in zip(runs, stamps, flags, strict=True)
@@ -277,6 +326,20 @@ def load_workouts(data_root: str | Path, split: Split) -> list[Workout]:
             Workout(root, index, record["long_range_video_file"], record["video_timestamps"], spans)
         )
     return workouts
+
+
+def _check_feedback_clock(workout: Workout) -> None:
+    """Feedback times must lie on the video's shifted clock (not ns, ms, or unshifted)."""
+    times = workout.frame_times
+    low, high = times[0] - CLOCK_SLACK_S, times[-1] + CLOCK_SLACK_S
+    for k, span in enumerate(workout.spans):
+        if not low <= span.time <= high:
+            raise QEVDFormatError(
+                f"{workout.split_dir / ANNOTATION_FILE}: record {workout.index} "
+                f"({workout.video_file}): 'feedback_timestamps'[{k}] = {span.time} is outside "
+                f"the video's time range {times[0]:.3f}..{times[-1]:.3f} (seconds on the "
+                "shifted clock, ns / 1e9 + 28800)"
+            )
 
 
 def workout_segments(workout: Workout, mode: Mode = "single_exercise") -> list[Segment]:
@@ -288,6 +351,7 @@ def workout_segments(workout: Workout, mode: Mode = "single_exercise") -> list[S
         video_timestamps=workout.split_dir / workout.video_timestamps_file,
     )
     spans = workout.spans
+    _check_feedback_clock(workout)
     transitions = [i for i, span in enumerate(spans) if span.is_transition]
     if mode == "full_workout":
         # Every transition but the last (which ends the session) names an exercise.
@@ -345,6 +409,30 @@ def load_segments(
     ]
 
 
+EXTRACTION_MANIFEST = "extraction.json"  # written by livefit.vision.extract
+
+
+def check_extraction_finished(features: Path) -> None:
+    """Refuse features from a folder whose ``--overwrite`` extraction was interrupted: until it is
+    finished, the folder may hold two CNNs' features (``livefit.vision.extract`` records this in
+    ``efficientnet_features/extraction.json``; folders without it are not checked)."""
+    root = next((p for p in features.parents if p.name == FEATURES_DIR), None)
+    manifest = root / EXTRACTION_MANIFEST if root is not None else None
+    if manifest is None or not manifest.is_file():
+        return
+    try:
+        record = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        raise QEVDFormatError(f"{manifest}: unreadable extraction record") from None
+    if isinstance(record, dict) and record.get("status") == "in_progress" and record.get(
+        "overwrite"
+    ):
+        raise QEVDFormatError(
+            f"{manifest}: a `livefit features extract --overwrite` was interrupted here, so the "
+            "folder may hold two CNNs' features; rerun it with the same --model to finish"
+        )
+
+
 def load_feature_file(
     features: Path, timestamps: Path, expected_shape: Sequence[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -355,11 +443,14 @@ def load_feature_file(
     for path in (features, timestamps):
         if not path.is_file():
             raise QEVDFormatError(f"{path}: feature file is missing")
+    check_extraction_finished(features)
     try:
         feats = np.load(features, mmap_mode="r", allow_pickle=False)
         stamps = np.asarray(np.load(timestamps, allow_pickle=False), dtype=np.float64)
     except (ValueError, OSError) as err:
         raise QEVDFormatError(f"{features}: unreadable feature file ({err})") from None
+    if not np.issubdtype(feats.dtype, np.number):
+        raise QEVDFormatError(f"{features}: expected float features, got dtype {feats.dtype}")
     if feats.ndim != 4:
         raise QEVDFormatError(
             f"{features}: expected features of shape [N, C, H, W] (the release: "
@@ -372,6 +463,14 @@ def load_feature_file(
         )
     if stamps.ndim != 1:
         raise QEVDFormatError(f"{timestamps}: expected a 1-D array, got shape {list(stamps.shape)}")
+    bad = np.flatnonzero(~np.isfinite(stamps))
+    if bad.size:
+        raise QEVDFormatError(f"{timestamps}: feature timestamp {bad[0]} is {stamps[bad[0]]}")
+    if stamps.size and float(np.abs(stamps).max()) > MAX_SECONDS:
+        raise QEVDFormatError(
+            f"{timestamps}: feature timestamps must be seconds on the shifted clock, got values "
+            f"up to {float(np.abs(stamps).max()):.4g} (nanoseconds?)"
+        )
     if len(stamps) != len(feats):
         raise QEVDFormatError(
             f"{timestamps}: {len(stamps)} timestamps for {len(feats)} feature steps in {features}"
@@ -384,15 +483,44 @@ def load_feature_file(
     return feats, stamps
 
 
+def check_finite(values: np.ndarray, where: str, chunk: int = 256) -> None:
+    """Raise naming ``where`` and the first step if ``values [N, ...]`` holds NaN or inf.
+
+    Works in chunks of steps, so a memory-mapped file is scanned without loading it whole.
+    """
+    for lo in range(0, len(values), chunk):
+        block = np.asarray(values[lo : lo + chunk])
+        finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
+        if not finite.all():
+            step = lo + int(np.flatnonzero(~finite)[0])
+            raise QEVDFormatError(f"{where}: feature step {step} holds NaN or infinite values")
+
+
 def check_features(
     segments: Sequence[Segment], expected_shape: Sequence[int] | None = None
 ) -> None:
-    """Validate the feature files of every workout behind ``segments`` once each."""
+    """Validate the feature files of every workout behind ``segments`` once each: shape, finite
+    values, and timestamps on the clock of the workout's video."""
     seen: set[Path] = set()
     for seg in segments:
         if seg.features not in seen:
             seen.add(seg.features)
-            load_feature_file(seg.features, seg.feature_timestamps, expected_shape)
+            feats, stamps = load_feature_file(seg.features, seg.feature_timestamps, expected_shape)
+            check_finite(feats, str(seg.features))
+            _check_feature_clock(seg, stamps)
+
+
+def _check_feature_clock(seg: Segment, stamps: np.ndarray) -> None:
+    if not len(stamps):
+        return
+    video = read_video_timestamps(seg.video_timestamps)
+    low, high = video[0] - CLOCK_SLACK_S, video[-1] + CLOCK_SLACK_S
+    if stamps[0] < low or stamps[-1] > high:
+        raise QEVDFormatError(
+            f"{seg.feature_timestamps}: feature times {stamps[0]:.3f}..{stamps[-1]:.3f} lie "
+            f"outside the video's {video[0]:.3f}..{video[-1]:.3f} ({seg.video_timestamps}); "
+            "they must be seconds on the same shifted clock"
+        )
 
 
 def data_fingerprint(data_root: str | Path, split: Split) -> str:
@@ -411,6 +539,7 @@ __all__ = [
     "Span",
     "Workout",
     "check_features",
+    "check_finite",
     "collapse_spans",
     "data_fingerprint",
     "load_feature_file",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -97,6 +98,7 @@ def evaluate(
     from livefit.eval.report import render_table, summary_lines, write_results
     from livefit.eval.wordnet import WordNetMissingError
 
+    check_options(ctx.params)
     started = datetime.now(UTC)
     command = command_line(ctx.params)
     model = bertscore_model
@@ -150,6 +152,46 @@ def evaluate(
     for line in summary_lines(evaluation):
         console.print(line, highlight=False, markup=False)
     console.print(f"results: {results_path}\nsamples: {samples_path}", highlight=False)
+
+
+def _check_number(params: dict, name: str, low: float, high: float = math.inf,
+                  low_open: bool = False) -> None:  # fmt: skip
+    from livefit.cli import OptionError
+
+    value = params.get(name)
+    if value is None:
+        return
+    option = "--" + name.replace("_", "-")
+    above = value > low if low_open else value >= low
+    if not (math.isfinite(value) and above and value <= high):
+        bound = f"{'above' if low_open else 'at least'} {low:g}"
+        upper = f" and at most {high:g}" if high != math.inf else ""
+        raise OptionError(f"{option} must be {bound}{upper}, got {value}")
+
+
+def check_options(params: dict) -> None:
+    """Values the evaluator cannot use are refused before anything is read or written."""
+    from livefit.io import check_output_dir
+
+    _check_number(params, "tolerance", 0.0, low_open=True, high=1e6)
+    _check_number(params, "bertscore_batch_size", 1)
+    _check_number(params, "judge_temperature", 0.0, high=1e6)
+    _check_number(params, "judge_top_p", 0.0, 1.0, low_open=True)
+    _check_number(params, "judge_top_k", 0)
+    _check_number(params, "judge_max_new_tokens", 1)
+    _check_number(params, "judge_seed", 0)
+    _check_number(params, "judge_concurrency", 1)
+    _check_number(params, "judge_timeout", 0.0, low_open=True, high=1e6)
+    _check_number(params, "judge_retries", 0)
+    _check_number(params, "judge_backoff", 0.0, high=1e6)
+    url = params.get("judge_url")
+    if url is not None:
+        from livefit.cli import OptionError
+        from livefit.eval.judge import valid_url
+
+        if not valid_url(url):
+            raise OptionError(f"--judge-url {url!r}: expected http://HOST[:PORT][/v1]")
+    check_output_dir(params["out"])
 
 
 def command_line(params: dict) -> list[str]:

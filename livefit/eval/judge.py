@@ -20,6 +20,7 @@ import re
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -107,11 +108,19 @@ class JudgeBackend(Protocol):
     def complete(self, messages: list[dict[str, str]], seed: int | None) -> str: ...
 
 
+def valid_url(url: str) -> bool:
+    """An http(s) URL with a host: what the chat-completions backend can send requests to."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 class HTTPJudge:
     """OpenAI-compatible chat completions over HTTP (stdlib only)."""
 
     def __init__(self, config: JudgeConfig):
         url = config.url.rstrip("/")  # type: ignore[union-attr]
+        if not valid_url(url):
+            raise JudgeError(f"judge URL {config.url!r}: expected http://HOST[:PORT][/v1]")
         if not url.endswith("/chat/completions"):
             url = url + ("/chat/completions" if url.endswith("/v1") else "/v1/chat/completions")
         self.url = url
@@ -274,6 +283,20 @@ def _read_cache(path: Path) -> dict[str, str]:
     return replies
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line that a crash left without its newline, so appends start on a fresh line
+    (otherwise the next reply would be glued to the torn one and lost on the next resume)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
+
+
 def run_judge(
     items: Sequence[JudgeItem],
     backend: JudgeBackend,
@@ -291,6 +314,7 @@ def run_judge(
     cache_file = None
     if cache_path and todo:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(cache_path)
         cache_file = open(cache_path, "a", encoding="utf-8")
 
     def ask(job: tuple[str, JudgeItem]) -> None:

@@ -34,15 +34,26 @@ def predict_command(
     cache_capacity: Annotated[
         int, typer.Option(help="--compile: KV slots per session (must hold a whole segment).")
     ] = 4096,
+    watch_after_empty: Annotated[
+        bool,
+        typer.Option(
+            "--watch-after-empty",
+            help="After an empty feedback the next token is <vision> (an extra guard for "
+            "degenerate models; the paper's loop lets the model choose again).",
+        ),
+    ] = False,
 ) -> None:
     """Run the streaming engine over every segment and write {"segment_id", "feedbacks"} lines."""
     from livefit.data.qevd import QEVDFormatError
     from livefit.stream.predict import PredictError, engine_config, predict
+    from livefit.vision.weights import DeviceError, resolve_device
 
-    if clock not in ("paper", "wall"):
-        typer.echo(f"error: --clock must be paper or wall, not {clock!r}", err=True)
+    problem = _bad_option(clock, limit, window, cache_capacity, temperature)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
     try:
+        resolve_device(device)
         if model is None:
             from livefit.bundled import bundled_model
 
@@ -50,16 +61,44 @@ def predict_command(
         config = engine_config(
             clock, do_sample=sample, temperature=temperature, window_tokens=window,
             cache="static" if compile else "growing", compile=compile,
-            cache_capacity=cache_capacity,
+            cache_capacity=cache_capacity, watch_after_empty=watch_after_empty,
         )  # fmt: skip
         summary = predict(data, model, out, split, mode, config, device, limit)
-    except (QEVDFormatError, PredictError, FileNotFoundError, ValueError) as err:
+    except (QEVDFormatError, PredictError, DeviceError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     typer.echo(
         f"{summary['segments']} segments ({summary['skipped']} already done), "
         f"{summary['new_feedbacks']} new feedbacks -> {out}"
     )
+    d = summary["decoding"]
+    typer.echo(f"decoding: {d['tokens_per_step']:.2f} tokens per feature step (1.00 = only "
+               f"watching), worst step {d['max_step_tokens']}")  # fmt: skip
+    for warning in d["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
+    if d["budget_hits"]:
+        typer.echo(
+            f"warning: {d['budget_hits']} steps hit the per-step token budget (a model stuck "
+            "talking, e.g. emitting empty feedbacks); --watch-after-empty makes an empty "
+            "feedback a decision to watch",
+            err=True,
+        )
+
+
+def _bad_option(
+    clock: str, limit: int | None, window: int | None, capacity: int, temperature: float
+) -> str | None:
+    """The first option value that cannot work, described for an ``error:`` line."""
+    import math
+
+    if clock not in ("paper", "wall"):
+        return f"--clock must be paper or wall, not {clock!r}"
+    for name, value in (("--limit", limit), ("--window", window), ("--cache-capacity", capacity)):
+        if value is not None and value < 1:
+            return f"{name} must be a positive count, not {value}"
+    if not math.isfinite(temperature) or temperature <= 0:
+        return f"--temperature must be a positive number, not {temperature}"
+    return None
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

@@ -6,9 +6,13 @@ prompt of the segment) -> its feedbacks -> one JSON line per segment:
 ``{"segment_id": ..., "feedbacks": [{"time": seconds from segment start, "text": ...}]}``.
 
 Resumable per segment: lines are appended and flushed one segment at a time; a rerun skips the
-segments already in the file (a torn last line is dropped first). The settings are written next
-to the output (``<out>.config.json``) and a rerun with other settings is refused, naming them; an
-engine field the stored file lacks (added since) counts as its default.
+segments already in the file (a torn last line, one that ends without a newline and starts as
+our records do, is dropped first). The settings are written next to the output
+(``<out>.config.json``), with the model's identity (the SHA-256 of every file in its folder, so
+new weights at the same path count as another model), and a rerun with other settings is
+refused, naming them; an engine field the stored file lacks (added since) counts as its default.
+A file without that sidecar was not written by ``predict``: it is never appended to, truncated
+or "resumed" (an empty file is the one exception: there is nothing in it to lose).
 
 Paper clock = the reference's evaluation loop: steps 1 .. N-2 of the segment are fed (it starts
 at index 1 and stops when the next <vision> would need step N-1), times by the parity formula.
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,10 @@ import numpy as np
 
 from livefit.data.qevd import Segment, load_segments
 from livefit.io import atomic_write_json, atomic_write_text
+from livefit.provenance import changed_settings, tree_sha256
 from livefit.stream.engine import EngineConfig, StreamEngine
+
+RECORD_START = '{"segment_id": '  # how every line we write starts (json.dumps of our record)
 
 
 class PredictError(ValueError):
@@ -39,6 +46,7 @@ def run_segment(
     engine: StreamEngine,
     segment: Segment,
     features: tuple[np.ndarray, np.ndarray] | None = None,
+    load: DecodingLoad | None = None,
 ) -> list[dict[str, Any]]:
     """The feedbacks of one segment, as prediction-file records. ``features``: ``(steps [n, C, H,
     W], times [n])`` to stream instead of the segment's own (e.g. a control with another
@@ -61,22 +69,71 @@ def run_segment(
             for step, t in zip(feats, times, strict=True):
                 for _ in session.push(step, t=float(t)):
                     pass
+    if load is not None:
+        load.add(session)
     return [{"time": float(t), "text": text} for t, text in session.feedbacks]
 
 
+@dataclass
+class DecodingLoad:
+    """How much decoding the streams took: tokens per fed feature step (1.0 = only watching),
+    the worst step, and the steps that hit the engine's per-step budget (a degenerate model)."""
+
+    steps: int = 0
+    tokens: float = 0.0
+    max_step_tokens: int = 0
+    budget_hits: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, session: Any) -> None:
+        self.steps += session.steps_seen
+        self.tokens += session.tokens_per_step * session.steps_seen
+        self.max_step_tokens = max(self.max_step_tokens, session.max_step_tokens)
+        self.budget_hits += session.budget_hits
+        self.warnings += [w for w in session.warnings if w not in self.warnings]
+
+    def to_json(self) -> dict[str, Any]:
+        per_step = self.tokens / self.steps if self.steps else 0.0
+        return {"tokens_per_step": round(per_step, 3), "max_step_tokens": self.max_step_tokens,
+                "budget_hits": self.budget_hits, "warnings": self.warnings}  # fmt: skip
+
+
+def sidecar(out: Path) -> Path:
+    """``<out>.config.json``: the settings a predictions file was written with."""
+    return out.with_name(out.name + ".config.json")
+
+
+def check_out_path(out: Path) -> None:
+    """``--out`` must be a file path whose folders are folders (or can be made), and so must
+    its settings sidecar's."""
+    from livefit.io import check_output_file
+
+    check_output_file(out, "--out", kind="predictions file")
+    check_output_file(sidecar(out), "--out", kind="settings file")
+
+
 def _done_segments(out: Path) -> set[str]:
-    """Segment ids already written; rewrites the file without a torn last line."""
+    """Segment ids already written; rewrites the file without a torn last line (one without its
+    newline that starts like our records: the write a kill interrupted). Anything else that is
+    not one of our records is refused, never dropped."""
     if not out.is_file():
         return set()
-    lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
+    try:
+        lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        raise PredictError(f"{out}: not a UTF-8 predictions file; refusing to append") from None
     good, done = [], set()
     for i, line in enumerate(lines):
+        ours = line.startswith(RECORD_START) or RECORD_START.startswith(line)
+        torn = i == len(lines) - 1 and not line.endswith("\n") and ours
         try:
             record = json.loads(line)
-            if not line.endswith("\n"):
-                raise ValueError("torn line")
+            ok = line.endswith("\n") and isinstance(record, dict)
+            ok = ok and isinstance(record.get("segment_id"), str)
         except ValueError:
-            if i == len(lines) - 1:
+            ok = False
+        if not ok:
+            if torn:
                 break  # interrupted while writing: redo that segment
             raise PredictError(
                 f"{out}:{i + 1}: not a prediction line; refusing to append"
@@ -88,17 +145,39 @@ def _done_segments(out: Path) -> set[str]:
     return done
 
 
+def _read_settings(out: Path) -> dict[str, Any] | None:
+    """The settings ``out`` was written with; None for a fresh start (no file, or an empty one
+    without a sidecar). Refuses a non-empty file with no sidecar: not ours to resume."""
+    meta = sidecar(out)
+    if not out.is_file():
+        return None
+    if not meta.is_file():
+        if out.stat().st_size == 0:
+            return None
+        raise PredictError(
+            f"{out}: exists but has no {meta.name} beside it, so livefit predict did not write "
+            "it (or its settings are lost); refusing to append to or truncate it: choose a new "
+            "--out or move the file away"
+        )
+    try:
+        stored = json.loads(meta.read_text())
+    except (OSError, ValueError) as err:
+        raise PredictError(f"{meta}: unreadable settings file ({err})") from None
+    if not isinstance(stored, dict):
+        raise PredictError(f"{meta}: not a predictions settings file")
+    return stored
+
+
 def _changed_settings(previous: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     """Names of the settings that differ, as ``"engine.clock"``. An engine field the stored file
-    lacks (added to ``EngineConfig`` after the file was started) counts as its default."""
-
-    def flat(d: dict[str, Any]) -> dict[str, Any]:
-        engine = {f"engine.{k}": v for k, v in d.get("engine", {}).items()}
-        return {**{k: v for k, v in d.items() if k != "engine"}, **engine}
-
-    before = flat({**previous, "engine": {**asdict(EngineConfig()), **previous.get("engine", {})}})
-    now = flat(settings)
-    return sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    lacks (added to ``EngineConfig`` after the file was started) counts as its default; a
+    changed model file shows as ``model_sha256`` with the file's name."""
+    names = changed_settings(previous, settings, defaults={"engine": asdict(EngineConfig())})
+    files = sorted(
+        {n.removeprefix("model_sha256.") for n in names if n.startswith("model_sha256.")}
+    )
+    others = [n for n in names if not n.startswith("model_sha256.")]
+    return others + ([f"model_sha256 ({', '.join(files)})"] if files else [])
 
 
 def predict(
@@ -120,44 +199,53 @@ def predict(
 
     config = config or EngineConfig()
     out = Path(out)
+    if limit is not None and limit < 1:
+        raise PredictError(f"--limit must be a positive number of segments, not {limit}")
+    check_out_path(out)
     segments = load_segments(data_root, split, mode)  # type: ignore[arg-type]
     if limit is not None:
         segments = segments[:limit]
+    model_dir = Path(model_path)
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"{model_dir}: model directory is missing")
     settings = {
         "data_root": str(Path(data_root).resolve()),
         "split": split,
         "mode": mode,
-        "model": str(Path(model_path).resolve()),
+        "model": str(model_dir.resolve()),
+        "model_sha256": tree_sha256(model_dir),
         "engine": asdict(config),
     }
-    meta = out.with_name(out.name + ".config.json")
-    if meta.is_file() and out.is_file():
-        changed = _changed_settings(json.loads(meta.read_text()), settings)
+    stored = _read_settings(out)
+    if stored is not None:
+        changed = _changed_settings(stored, settings)
         if changed:
             raise PredictError(
-                f"{out}: was started with other settings ({meta}: {', '.join(changed)}); "
+                f"{out}: was started with other settings ({sidecar(out)}: {', '.join(changed)}); "
                 "use a new --out to change them"
             )
     model = StreamVLM.from_pretrained(model_path, device=device)
     torch.manual_seed(config.seed)
     engine = StreamEngine(model, config)
     done = _done_segments(out)
-    atomic_write_json(meta, settings)
+    atomic_write_json(sidecar(out), settings)
     todo = [s for s in segments if s.segment_id not in done]
     n_feedbacks = 0
+    load = DecodingLoad()
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "a", encoding="utf-8") as f:
         for seg in tqdm(todo, desc="predict", unit="segment", disable=not progress):
-            feedbacks = run_segment(engine, seg)
+            feedbacks = run_segment(engine, seg, load=load)
             n_feedbacks += len(feedbacks)
             f.write(json.dumps({"segment_id": seg.segment_id, "feedbacks": feedbacks}) + "\n")
             f.flush()
             os.fsync(f.fileno())
-    return {"segments": len(segments), "skipped": len(done), "new_feedbacks": n_feedbacks}
+    return {"segments": len(segments), "skipped": len(done), "new_feedbacks": n_feedbacks,
+            "decoding": load.to_json()}  # fmt: skip
 
 
 def engine_config(clock: str, **overrides: Any) -> EngineConfig:
     return replace(EngineConfig(), clock=clock, **overrides)  # type: ignore[arg-type]
 
 
-__all__ = ["PredictError", "engine_config", "predict", "run_segment"]
+__all__ = ["PredictError", "check_out_path", "engine_config", "predict", "run_segment", "sidecar"]

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"  # an existing --out is only replaced if it is a PNG
+
 
 def synth(
     out: Annotated[Path, typer.Option(help="Data root to write (QEVD layout).")],
@@ -21,8 +23,18 @@ def synth(
     test_clips: Annotated[int | None, typer.Option(help="Override the preset.")] = None,
 ) -> None:
     """Generate synthetic QEVD-format workouts and short clips (resumable: reruns skip videos)."""
+    from livefit.cli import check_count, check_seed
+    from livefit.io import check_output_dir
     from livefit.synth.generate import SynthError, generate
     from livefit.synth.presets import preset as get_preset
+
+    check_seed(seed)
+    check_count(workers, "--workers")
+    check_count(train_workouts, "--train-workouts", minimum=0)
+    check_count(test_workouts, "--test-workouts", minimum=0)
+    check_count(train_clips, "--train-clips", minimum=0)
+    check_count(test_clips, "--test-clips", minimum=0)
+    check_output_dir(out)
 
     overrides = {
         k: v
@@ -34,9 +46,6 @@ def synth(
         ).items()
         if v is not None
     }
-    if workers < 1:
-        typer.echo("error: --workers must be at least 1", err=True)
-        raise typer.Exit(2)
     try:
         cfg = get_preset(preset, **overrides)
     except ValueError as err:
@@ -72,8 +81,15 @@ def contact_sheet(
     clips: Annotated[int, typer.Option(help="Short clips to show below the workout.")] = 12,
 ) -> None:
     """A PNG grid of frames with their labels and the coach's lines."""
+    from livefit.cli import check_count
+    from livefit.io import check_output_file
     from livefit.synth.contact_sheet import ContactSheetError, make_contact_sheet
 
+    check_count(columns, "--columns")
+    check_count(rows, "--rows")
+    check_count(clips, "--clips", minimum=0)
+    check_count(workout, "--workout", minimum=0)
+    check_output_file(out, magic=PNG_MAGIC, kind="PNG image")
     try:
         make_contact_sheet(data_root, out, split, workout, columns, rows, clips)
     except ContactSheetError as err:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -45,17 +46,35 @@ def _tile(frame: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]]) -> n
 
 
 def _frames_at(video: Path, wanted: list[int]) -> dict[int, np.ndarray]:
+    """The frames of ``video`` at the indices ``wanted``; a missing or undecodable video is a
+    ``ContactSheetError`` naming it."""
     import av
 
     out: dict[int, np.ndarray] = {}
     want = set(wanted)
-    with av.open(str(video)) as src:
-        for i, frame in enumerate(src.decode(video=0)):
-            if i in want:
-                out[i] = frame.to_ndarray(format="rgb24")
-            if len(out) == len(want):
-                break
+    if not video.is_file():
+        raise ContactSheetError(f"{video}: video is missing")
+    try:
+        with av.open(str(video)) as src:
+            if not src.streams.video:
+                raise ContactSheetError(f"{video}: no video stream")
+            for i, frame in enumerate(src.decode(video=0)):
+                if i in want:
+                    out[i] = frame.to_ndarray(format="rgb24")
+                if len(out) == len(want):
+                    break
+    except (av.error.FFmpegError, OSError) as err:
+        raise ContactSheetError(f"{video}: cannot decode the video ({err})") from None
     return out
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ContactSheetError(f"{path}: {what} is missing") from None
+    except (OSError, ValueError) as err:
+        raise ContactSheetError(f"{path}: unreadable {what} ({err})") from None
 
 
 def _grid(tiles: list[np.ndarray], columns: int) -> np.ndarray:
@@ -98,14 +117,24 @@ def make_contact_sheet(
     side = w.split_dir / Path(w.video_file).with_name(f"{w.stem}_groundtruth.json")
     if not side.is_file():
         raise ContactSheetError(f"{side}: ground-truth sidecar is missing (not QEVD-SIM data?)")
-    meta = json.loads(side.read_text())
-    gt = np.load(side.with_suffix(".npz"))
-    labels_path = data_root / "QEVD-FIT-300K" / "labels.json"
-    classes = json.loads(labels_path.read_text())["fine_grained"]
-    record = meta["record"]
-    n = len(record["feedbacks"])
+    try:
+        meta = _read_json(side, "ground-truth sidecar")
+        gt = dict(np.load(side.with_suffix(".npz")))
+        classes = _read_json(data_root / "QEVD-FIT-300K" / "labels.json", "label file")[
+            "fine_grained"
+        ]
+        record = meta["record"]
+        n = len(record["feedbacks"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ContactSheetError(f"{side}: not a QEVD-SIM ground truth ({err!r})") from None
     picks = np.linspace(0, n - 1, columns * rows).round().astype(int).tolist()
     frames = _frames_at(w.video, picks)
+    short = [i for i in picks if i not in frames]
+    if short:
+        raise ContactSheetError(
+            f"{w.video}: frame {short[0]} cannot be decoded ({len(record['feedbacks'])} frames "
+            "annotated); the video is truncated or corrupt"
+        )
     times = w.frame_times - w.frame_times[0]
     tiles = []
     for i in picks:
@@ -129,7 +158,7 @@ def make_contact_sheet(
     clip_json = data_root / "QEVD-FIT-300K" / ("train" if split == "train" else "test")
     clip_file = clip_json / "clips.json"
     if clips > 0 and clip_file.is_file():
-        records = json.loads(clip_file.read_text())[:clips]
+        records = _read_json(clip_file, "clip list")[:clips]
         ctiles = []
         for r in records:
             n_frames = len(r["frame_labels"])

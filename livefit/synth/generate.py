@@ -11,12 +11,14 @@ Top of ``livefit.synth``: ``generate(config, out, seed, workers)`` writes
 
 Every video is an independent job seeded by ``(seed, split, kind, index)``, so results do not
 depend on ``workers`` or on the order jobs finish; a finished video (its sidecar JSON exists) is
-skipped on a rerun, and all files are written atomically.
+skipped on a rerun, and all files are written atomically (a rerun removes the temporary files
+of a run killed mid-write, so a resumed dataset is byte for byte an uninterrupted one).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -228,7 +230,12 @@ def _check_same_run(cfg: SynthConfig, seed: int, out: Path) -> None:
     run_path = out / "synth_run.json"
     run = {"seed": seed, "config": config_to_dict(cfg)}
     if run_path.is_file():
-        prev = json.loads(run_path.read_text())
+        try:
+            prev = json.loads(run_path.read_text())
+        except (OSError, ValueError) as err:
+            raise SynthError(f"{run_path}: unreadable ({err}); is {out} QEVD-SIM data?") from None
+        if not isinstance(prev, dict):
+            raise SynthError(f"{run_path}: expected an object; is {out} QEVD-SIM data?")
         keep = {k: v for k, v in prev.get("config", {}).items() if k not in COUNT_FIELDS}
         want = {k: v for k, v in run["config"].items() if k not in COUNT_FIELDS}
         if prev.get("seed") != seed or keep != want:
@@ -243,6 +250,19 @@ def _check_same_run(cfg: SynthConfig, seed: int, out: Path) -> None:
     atomic_write_json(run_path, run)
 
 
+# The temporary names of livefit.io.atomic_write and writer.write_video (mkstemp: 8 random
+# characters): a run killed with -9 leaves them behind, and only this exact pattern is removed.
+STALE_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.mp4)?$")
+
+
+def remove_stale_temps(out: Path) -> int:
+    """Delete the temporary files a killed run left under ``out``; returns how many."""
+    stale = [p for p in out.rglob(".*.tmp*") if p.is_file() and STALE_TEMP.match(p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def generate(
     cfg: SynthConfig, out: Path, seed: int = 0, workers: int = 1, progress: bool = True
 ) -> dict:
@@ -252,6 +272,7 @@ def generate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_run(cfg, seed, out)
+    remove_stale_temps(out)
     save_config(cfg, out / "synth_config.json")
     atomic_write_json(out / CLIPS_DIR / "labels.json", labels_json())
     jobs = []

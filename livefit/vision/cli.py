@@ -22,33 +22,50 @@ def extract(
     clips: Annotated[
         bool, typer.Option("--clips", help="The short clips (QEVD-FIT-300K/<split>/) instead.")
     ] = False,
-    overwrite: Annotated[bool, typer.Option(help="Redo finished videos.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Redo every video with this model, also when the folder holds another CNN's "
+            "features (a killed overwrite resumes with this model, with or without the flag)."
+        ),
+    ] = False,
     threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
+    device: Annotated[
+        str,
+        typer.Option(help="torch device (cpu, cuda, cuda:1); auto: cuda:LOCAL_RANK if any."),
+    ] = "auto",
 ) -> None:
     """Extract features for every video of a split (resumable; shards by RANK/WORLD_SIZE, e.g.
-    `accelerate launch --num_processes 2 -m livefit.cli features extract ...`)."""
+    `accelerate launch --num_processes 2 -m livefit.cli features extract ...`). The folder's
+    extraction.json records the CNN (config, weights hash) and preprocessing; a rerun with
+    another model is refused unless --overwrite."""
     import torch
 
     from livefit.data.clips import ClipFormatError
     from livefit.data.qevd import QEVDFormatError
     from livefit.vision.extract import dist_rank, run_extraction
-    from livefit.vision.weights import WeightsError, load_model
+    from livefit.vision.weights import WeightsError, load_model, resolve_device
 
+    if threads < 0:
+        typer.echo(
+            f"error: --threads must be 0 (torch default) or positive, not {threads}", err=True
+        )
+        raise typer.Exit(2)
     if threads:
         torch.set_num_threads(threads)
-    rank, world = dist_rank()
     try:
+        rank, world = dist_rank()
+        if device == "auto":
+            device = _auto_device()
+        target = resolve_device(device)
         if model is None:
             from livefit.bundled import bundled_cnn
 
             model = bundled_cnn()
-        net = load_model(model)
-        if torch.cuda.is_available():
-            import os
-
-            net = net.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
-        summary = run_extraction(data_root, split, net, clips, rank, world, overwrite)
-    except (QEVDFormatError, ClipFormatError, WeightsError, FileNotFoundError) as err:
+        net = load_model(model).to(target)
+        summary = run_extraction(data_root, split, net, clips, rank, world, overwrite,
+                                 model_path=model)  # fmt: skip
+    except (QEVDFormatError, ClipFormatError, WeightsError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     failed = summary.failed or []
@@ -60,6 +77,15 @@ def extract(
         for item in failed:
             typer.echo(f"error: {item['error']}", err=True)
         raise typer.Exit(2)
+
+
+def _auto_device() -> str:
+    """``cuda:LOCAL_RANK`` when torch sees a GPU (one per launched process), else ``cpu``."""
+    import os
+
+    import torch
+
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

@@ -13,16 +13,34 @@ stays flat) and writes
 of the source frame that 16 fps frame came from, so ``livefit.data.qevd`` lines features up with
 segment time spans.
 
-The job is resumable (a video whose two files exist is skipped; both are written atomically,
-timestamps last), records failures in ``failures_rank<r>.json`` and goes on, and shards the videos
+Every features folder records what produced it, in ``efficientnet_features/extraction.json``
+(one per split, and one per clip split)::
+
+    {"format": "livefit-features/1", "status": "in_progress" | "complete",
+     "producer_id": <SHA-256 of "producer">,
+     "producer": {"cnn": {"config": <CNNConfig>, "weights_sha256": <state dict SHA-256>},
+                  "preprocess": <PreprocessConfig>},
+     "overwrite": bool, "model_path": str | null, "written_by": {"livefit", "torch", "git"}, ...}
+
+and every finished video its own ``<id>_provenance.json`` (``{"producer_id": ...}``), written
+atomically after its two ``.npy`` files (features first, timestamps second). A video counts as
+done only when its record names the folder's producer, so the job resumes exactly where it
+stopped, and a rerun with another CNN or preprocessing is refused, naming what differs, unless
+``overwrite`` (then every video is redone; the manifest says "in_progress" with the new producer
+first, so a killed overwrite resumes with the new CNN and can never mix two). Feature files that
+no manifest records (an older livefit, another tool) are refused rather than mixed in; overwrite
+redoes them. Failures go to ``failures_rank<r>.json`` and the job goes on; the videos are sharded
 over processes by ``RANK`` / ``WORLD_SIZE`` (set by ``accelerate launch`` and ``torchrun``).
 """
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +48,15 @@ import torch
 from livefit.data.clips import clips_root, load_clips
 from livefit.data.qevd import FEATURES_DIR, load_workouts, split_dir
 from livefit.io import atomic_save_npy, atomic_write_json
-from livefit.vision.cnn import CausalCNN
+from livefit.provenance import (
+    changed_settings,
+    describe_changes,
+    git_state,
+    library_versions,
+    settings_sha256,
+    state_dict_sha256,
+)
+from livefit.vision.cnn import CausalCNN, CNNConfig
 from livefit.vision.preprocess import PreprocessConfig, iter_preprocessed, load_timestamps
 
 
@@ -44,8 +70,24 @@ class Job:
     features_out: Path
     timestamps_out: Path
 
-    def done(self) -> bool:
-        return self.features_out.is_file() and self.timestamps_out.is_file()
+    @property
+    def provenance_out(self) -> Path:
+        """``<id>_provenance.json``: which producer wrote this video's two files (written last)."""
+        stem = self.features_out.name.removesuffix(".npy").removesuffix("_features")
+        return self.features_out.with_name(f"{stem}_provenance.json")
+
+    def has_output(self) -> bool:
+        return self.features_out.exists() or self.timestamps_out.exists()
+
+    def done(self, producer_id: str) -> bool:
+        """Both files are there and were written by ``producer_id``."""
+        if not (self.features_out.is_file() and self.timestamps_out.is_file()):
+            return False
+        try:
+            record = json.loads(self.provenance_out.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(record, dict) and record.get("producer_id") == producer_id
 
 
 def _job(split_root: Path, video_file: str, timestamps_file: str) -> Job:
@@ -84,7 +126,139 @@ def shard(jobs: list[Job], rank: int, world_size: int) -> list[Job]:
 
 def dist_rank() -> tuple[int, int]:
     """``(rank, world size)`` from the launcher's environment; ``(0, 1)`` when run alone."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    values = {}
+    for name, default in (("RANK", "0"), ("WORLD_SIZE", "1")):
+        text = os.environ.get(name, default)
+        try:
+            values[name] = int(text)
+        except ValueError:
+            raise ValueError(f"environment variable {name}={text!r} is not an integer") from None
+    if values["WORLD_SIZE"] < 1 or not 0 <= values["RANK"] < values["WORLD_SIZE"]:
+        raise ValueError(f"RANK={values['RANK']} outside WORLD_SIZE={values['WORLD_SIZE']}")
+    return values["RANK"], values["WORLD_SIZE"]
+
+
+MANIFEST = "extraction.json"
+MANIFEST_FORMAT = "livefit-features/1"
+
+
+class ExtractionError(ValueError):
+    """A features folder this run must not touch (another CNN's, unrecorded files); the message
+    names the folder and what differs."""
+
+
+def default_preprocess(config: CNNConfig) -> PreprocessConfig:
+    """The preprocessing the job uses for a CNN: the paper's, at the CNN's input size."""
+    return PreprocessConfig(height=config.input_height, width=config.input_width)
+
+
+def producer_settings(model: CausalCNN, preprocess: PreprocessConfig) -> dict[str, Any]:
+    """What decides the bytes of a features file: the CNN (config + weights hash) and the
+    preprocessing. Where the weights came from (a path) is recorded beside, not compared."""
+    from livefit.config import config_to_dict
+
+    return {
+        "cnn": {
+            "config": config_to_dict(model.config),
+            "weights_sha256": state_dict_sha256(model.state_dict()),
+        },
+        "preprocess": asdict(preprocess),
+    }
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """A features folder's ``extraction.json`` (None when there is none)."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ExtractionError(f"{path}: unreadable extraction manifest ({err})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("producer"), dict):
+        raise ExtractionError(f"{path}: not a livefit extraction manifest (no producer)")
+    return manifest
+
+
+def _differences(stored: dict[str, Any], now: dict[str, Any]) -> str:
+    """``cnn.weights_sha256: '1a2b..' -> '3c4d..', ...`` with long values shortened."""
+    parts = []
+    for name in changed_settings(stored, now):
+        text = describe_changes(stored, now, [name])
+        parts.append(text if len(text) <= 120 else text[:117] + "...")
+    return ", ".join(parts)
+
+
+def _write_manifest(
+    folder: Path,
+    producer: dict[str, Any],
+    status: str,
+    overwrite: bool,
+    model_path: str | Path | None,
+) -> None:
+    versions = library_versions(("livefit", "torch", "numpy"))
+    atomic_write_json(
+        folder / MANIFEST,
+        {
+            "format": MANIFEST_FORMAT,
+            "status": status,
+            "producer_id": settings_sha256(producer),
+            "producer": producer,
+            "overwrite": overwrite,
+            "model_path": str(Path(model_path).resolve()) if model_path else None,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "written_by": {**versions, "git": git_state()},
+        },
+    )
+
+
+def claim_folder(
+    folder: Path,
+    jobs: list[Job],
+    producer: dict[str, Any],
+    overwrite: bool,
+    model_path: str | Path | None = None,
+    work: bool = True,
+) -> None:
+    """Check that ``producer`` may write ``folder`` and record it there (status in_progress when
+    there is ``work`` to do or the producer changes).
+
+    Refused (``ExtractionError``) without ``overwrite`` when the manifest names another producer
+    or when feature files exist that no manifest records. Another process of the same job may
+    write the manifest while this one looks: it always does so before its first file, so the
+    manifest is read again before files without one are called foreign."""
+    stored = read_manifest(folder)
+    if stored is None and not overwrite:
+        strays = [j for j in jobs if j.has_output()]
+        stored = read_manifest(folder) if strays else None
+        if strays and stored is None:
+            raise ExtractionError(
+                f"{folder}: holds feature files that no {MANIFEST} records "
+                f"({strays[0].features_out.name}, {len(strays)} video(s) in all: written by an "
+                "older livefit or another tool), so they cannot be told apart from this CNN's; "
+                "rerun with --overwrite to redo them with this model"
+            )
+    if stored is not None and stored.get("producer_id") != settings_sha256(producer):
+        if not overwrite:
+            raise ExtractionError(
+                f"{folder}: features were extracted with other settings "
+                f"({_differences(stored['producer'], producer)}); rerun with --overwrite to "
+                "redo every video with this model"
+            )
+    same = stored is not None and stored.get("producer_id") == settings_sha256(producer)
+    status = stored.get("status") if stored is not None else None
+    if overwrite or not same or (work and status != "in_progress"):
+        _write_manifest(folder, producer, "in_progress", overwrite, model_path)
+
+
+def _finish_folder(folder: Path, jobs: list[Job], producer_id: str) -> bool:
+    """Mark the manifest complete once every video of the split is done by this producer."""
+    if not all(job.done(producer_id) for job in jobs):
+        return False
+    manifest = read_manifest(folder)
+    if manifest is not None and manifest.get("status") != "complete":
+        atomic_write_json(folder / MANIFEST, {**manifest, "status": "complete"})
+    return True
 
 
 @torch.no_grad()
@@ -97,7 +271,7 @@ def extract_video(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One video -> ``(features [N, C, h, w] float32, times [N] seconds)``, streaming in chunks."""
     cfg = model.config
-    preprocess = preprocess or PreprocessConfig(height=cfg.input_height, width=cfg.input_width)
+    preprocess = preprocess or default_preprocess(cfg)
     device = next(model.parameters()).device
     step = cfg.frames_per_step
     chunk = max(step, chunk - chunk % step)
@@ -145,31 +319,42 @@ def run_extraction(
     world_size: int = 1,
     overwrite: bool = False,
     progress: bool = True,
+    model_path: str | Path | None = None,
 ) -> ExtractionSummary:
-    """Extract this process's shard of a split; failures are recorded, not raised."""
+    """Extract this process's shard of a split; failures are recorded, not raised. Raises
+    ``ExtractionError`` before any work when the folder belongs to another producer (see the
+    module docstring); ``model_path`` is only recorded."""
     from tqdm import tqdm
 
     root, jobs = list_jobs(data_root, split, clips)
     mine = shard(jobs, rank, world_size)
+    preprocess = default_preprocess(model.config)
+    producer = producer_settings(model, preprocess)
+    producer_id = settings_sha256(producer)
+    folder = root / FEATURES_DIR
+    work = overwrite or not all(job.done(producer_id) for job in mine)
+    claim_folder(folder, jobs, producer, overwrite, model_path, work)
     summary = ExtractionSummary(failed=[])
     bar = tqdm(mine, desc=f"features {split} [{rank}/{world_size}]", disable=not progress)
     for job in bar:
-        if job.done() and not overwrite:
+        if not overwrite and job.done(producer_id):
             summary.skipped += 1
             continue
         try:
-            features, times = extract_video(model, job.video, job.timestamps)
+            features, times = extract_video(model, job.video, job.timestamps, preprocess)
         except (ValueError, OSError) as err:  # VideoError is a ValueError
             summary.failed.append({"video": str(job.video), "error": str(err)})
             continue
         atomic_save_npy(job.features_out, features)
-        atomic_save_npy(job.timestamps_out, times)  # written last: marks the video as done
+        atomic_save_npy(job.timestamps_out, times)
+        atomic_write_json(job.provenance_out, {"producer_id": producer_id})  # marks it done
         summary.done += 1
-    failures = root / FEATURES_DIR / f"failures_rank{rank}.json"
+    failures = folder / f"failures_rank{rank}.json"
     if summary.failed:
         atomic_write_json(failures, summary.failed)
     elif failures.is_file():
         failures.unlink()
+    _finish_folder(folder, jobs, producer_id)
     return summary
 
 
@@ -180,8 +365,9 @@ def _extract_shard(args: tuple) -> ExtractionSummary:
     torch.set_num_threads(1)  # one process per core
     model = load_model(model_path)
     return run_extraction(
-        data_root, split, model, clips, rank, world_size, overwrite, progress and rank == 0
-    )
+        data_root, split, model, clips, rank, world_size, overwrite, progress and rank == 0,
+        model_path,
+    )  # fmt: skip
 
 
 def run_extraction_parallel(
@@ -203,7 +389,7 @@ def run_extraction_parallel(
         from livefit.vision.weights import load_model
 
         return run_extraction(
-            data_root, split, load_model(model_path), clips, 0, 1, overwrite, progress
+            data_root, split, load_model(model_path), clips, 0, 1, overwrite, progress, model_path
         )
     shards = [
         (data_root, split, model_path, clips, rank, workers, overwrite, progress)

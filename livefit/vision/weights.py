@@ -173,24 +173,90 @@ def save_pretrained(model: CausalCNN, directory: str | Path) -> None:
     save_config(model.config, directory / CONFIG_FILE)
 
 
+# Keys of a Stream-VLM config.json (livefit.model.config) that a CNNConfig never has.
+_STREAM_VLM_KEYS = ("adapter", "lm_path", "tiny_lm", "lora", "train_lm")
+
+
+def _not_a_cnn_folder(path: Path) -> str | None:
+    """What ``path`` looks like when it is a Stream-VLM checkpoint rather than a CNN, else None."""
+    import json
+
+    try:
+        keys = set(json.loads((path / CONFIG_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        keys = set()
+    found = [k for k in _STREAM_VLM_KEYS if k in keys]
+    if found or (path / "lm").is_dir() or (path / "tokenizer.json").is_file():
+        clues = [f"config.json has {', '.join(found)}"] if found else []
+        clues += [f"{name} beside it" for name in ("lm/", "tokenizer.json")
+                  if (path / name.rstrip("/")).exists()]  # fmt: skip
+        return (
+            f"{path}: this is a Stream-VLM (language model) folder ({'; '.join(clues)}), not a "
+            "CNN; pass the CNN folder (config.json + model.safetensors of a CNNConfig, e.g. "
+            "RUN/vision/cnn or the coach's cnn/)"
+        )
+    return None
+
+
 def load_model(path: str | Path) -> CausalCNN:
     """A CNN from our checkpoint folder (``config.json`` + ``model.safetensors``) or from a
-    published weights file (paper architecture; raises if any CNN tensor is missing)."""
+    published weights file (paper architecture; raises if any CNN tensor is missing). Anything
+    else (a missing path, a Stream-VLM folder, a config that is not a ``CNNConfig``) raises
+    ``WeightsError`` naming the path."""
     from livefit.config import load_config
 
     path = Path(path)
     if path.is_dir():
+        wrong = _not_a_cnn_folder(path)
+        if wrong:
+            raise WeightsError(wrong)
         if not (path / CONFIG_FILE).is_file() or not (path / MODEL_FILE).is_file():
             raise WeightsError(f"{path}: expected {CONFIG_FILE} and {MODEL_FILE} in this folder")
         from safetensors.torch import load_file
 
-        model = CausalCNN(load_config(CNNConfig, path / CONFIG_FILE))
+        try:
+            config = load_config(CNNConfig, path / CONFIG_FILE)
+        except (ValueError, TypeError) as err:
+            raise WeightsError(f"not a CNN config: {err}") from None
+        model = CausalCNN(config)
         try:
             model.load_state_dict(load_file(path / MODEL_FILE))
-        except RuntimeError as err:
+        except Exception as err:  # shape mismatch (RuntimeError) or an unreadable file
             raise WeightsError(f"{path / MODEL_FILE}: does not fit its config ({err})") from None
         return model.eval()
+    if not path.exists():
+        raise WeightsError(f"{path}: CNN checkpoint folder or weights file is missing")
     model, report = load_published(path)
     if report.missing:
         raise WeightsError(f"{path}: not a full CNN checkpoint\n{report.summary()}")
     return model.eval()  # type: ignore[return-value]
+
+
+class DeviceError(ValueError):
+    """A ``--device`` this torch build cannot run on; the message names the option value."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` -> a ``torch.device`` this build and
+    machine can use; anything else raises ``DeviceError`` saying why (unknown to torch, no CUDA
+    in this build or machine, no such GPU)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(
+            f"--device {name!r}: not a torch device (e.g. cpu, cuda, cuda:1)"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only torch build" if torch.version.cuda is None else "no visible GPU"
+            raise DeviceError(f"--device {name!r}: CUDA is not available ({build}); use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"--device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here"
+            )
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"--device {name!r}: MPS is not available on this machine")
+    elif device.type != "cpu":
+        raise DeviceError(f"--device {name!r}: livefit runs on cpu, cuda or mps")
+    return device

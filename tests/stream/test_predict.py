@@ -34,6 +34,8 @@ def test_predict_writes_what_evaluate_reads(setup, tmp_path):
     summary = predict(root, model_dir, out, config=config, progress=False)
     segments = load_segments(root, "test")
     assert summary["segments"] == len(segments)
+    d = summary["decoding"]  # this talkative model speaks: more than one token per step
+    assert d["tokens_per_step"] > 1.0 and d["max_step_tokens"] <= 8 and d["budget_hits"] == 0
     preds = load_predictions(out, [s.segment_id for s in segments])
     assert list(preds) == [s.segment_id for s in segments]
     # Same feedbacks as running the engine by hand on the saved model's twin.

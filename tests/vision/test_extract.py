@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
-from vision_helpers import make_clips, random_model, write_video
+from vision_helpers import make_clips, make_split, random_model
 
 from livefit.cli import app
 from livefit.data.clips import load_clips
@@ -22,40 +22,6 @@ from livefit.vision.preprocess import (
     resample_indices,
 )
 from livefit.vision.weights import load_model, save_pretrained
-
-N, FPS = 120, 30  # a 4 s workout at 30 fps
-
-
-def make_split(root, stems=("w1", "w2")):
-    """A QEVD-FIT-COACH-Benchmark folder with tiny workouts; ``bad`` gets a garbage mp4."""
-    split = root / "QEVD-FIT-COACH-Benchmark"
-    rng = np.random.default_rng(0)
-    records = []
-    for i, stem in enumerate(stems):
-        video = split / "long_range_videos" / f"{stem}.mp4"
-        if stem == "bad":
-            video.parent.mkdir(parents=True, exist_ok=True)
-            video.write_bytes(rng.bytes(3000))
-        else:
-            write_video(video, rng.integers(0, 255, (N, 48, 40, 3), dtype=np.uint8), FPS)
-        ns = 1_690_000_000 * 10**9 + i * 10**12 + np.arange(N) * (10**9 // FPS)
-        np.save(split / "long_range_videos" / f"{stem}_timestamps.npy", ns.astype(np.int64))
-        feedbacks = [""] * N
-        feedbacks[0:15] = ["First up are squats!"] * 15
-        feedbacks[30:60] = ["Go lower"] * 30
-        feedbacks[80:100] = ["Great job!"] * 20
-        t = ns / 1e9 + 28800.0
-        records.append(
-            {
-                "long_range_video_file": f"long_range_videos/{stem}.mp4",
-                "video_timestamps": f"long_range_videos/{stem}_timestamps.npy",
-                "feedbacks": feedbacks,
-                "feedback_timestamps": [t[0], t[30], t[80]],
-                "is_transition": [True, False, True],
-            }
-        )
-    (split / "feedbacks_long_range.json").write_text(json.dumps(records))
-    return split
 
 
 @pytest.fixture

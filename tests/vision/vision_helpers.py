@@ -103,3 +103,38 @@ def make_clips(root: Path, per_class: int = 2, frames: int = 40, seed: int = 0) 
                 )
         (base / split / "clips.json").write_text(json.dumps(records))
     return root
+
+
+N, FPS = 120, 30  # a 4 s workout at 30 fps (make_split)
+
+
+def make_split(root: Path, stems: tuple[str, ...] = ("w1", "w2"), frames: int = N) -> Path:
+    """A QEVD-FIT-COACH-Benchmark folder with tiny workouts; ``bad`` gets a garbage mp4."""
+    split = root / "QEVD-FIT-COACH-Benchmark"
+    rng = np.random.default_rng(0)
+    records = []
+    for i, stem in enumerate(stems):
+        video = split / "long_range_videos" / f"{stem}.mp4"
+        if stem == "bad":
+            video.parent.mkdir(parents=True, exist_ok=True)
+            video.write_bytes(rng.bytes(3000))
+        else:
+            write_video(video, rng.integers(0, 255, (frames, 48, 40, 3), dtype=np.uint8), FPS)
+        ns = 1_690_000_000 * 10**9 + i * 10**12 + np.arange(frames) * (10**9 // FPS)
+        np.save(split / "long_range_videos" / f"{stem}_timestamps.npy", ns.astype(np.int64))
+        feedbacks = [""] * frames
+        feedbacks[0:15] = ["First up are squats!"] * 15
+        feedbacks[30:60] = ["Go lower"] * 30
+        feedbacks[80:100] = ["Great job!"] * 20
+        t = ns / 1e9 + 28800.0
+        records.append(
+            {
+                "long_range_video_file": f"long_range_videos/{stem}.mp4",
+                "video_timestamps": f"long_range_videos/{stem}_timestamps.npy",
+                "feedbacks": feedbacks,
+                "feedback_timestamps": [t[0], t[30], t[80]],
+                "is_transition": [True, False, True],
+            }
+        )
+    (split / "feedbacks_long_range.json").write_text(json.dumps(records))
+    return split
