@@ -358,6 +358,22 @@ OTHER_CASES = [
         "stream_vlm")),
     Case("predict_given_a_cnn_as_model", lambda tmp: (
         _predict(tmp, "--model", str(BUNDLED / "cnn")), "cnn/config.json")),
+    Case("train_vision_out_is_a_file", lambda tmp: (
+        ["train", "vision", "--data", str(tmp), "--out", str(a_file(tmp))], "existing.txt")),
+    Case("train_vision_seed_negative", lambda tmp: (
+        ["train", "vision", "--data", str(tmp), "--out", str(tmp / "r"), "--seed", "-1"],
+        "--seed")),
+    Case("train_clips_out_under_a_file", lambda tmp: (
+        ["train", "clips", "--data", str(tmp), "--out", str(a_file(tmp) / "r")],
+        "existing.txt")),
+    Case("train_evaluate_out_is_a_file", lambda tmp: (
+        ["train", "evaluate", "--data", str(tmp), "--out", str(a_file(tmp))], "existing.txt")),
+    Case("train_preset_out_is_a_file", lambda tmp: (
+        ["train", "--preset", "tiny", "--out", str(a_file(tmp))], "existing.txt")),
+    Case("coach_out_is_a_file", lambda tmp: (
+        ["coach", "--video", str(a_file(tmp, "v.mp4")), "--out", str(a_file(tmp))],
+        "existing.txt")),
+    Case("serve_port_out_of_range", lambda tmp: (["serve", "--port", "70000"], "--port")),
 ]  # fmt: skip
 
 
@@ -508,3 +524,16 @@ def test_every_shipped_config_loads_with_typed_fields() -> None:
         load_config(kinds[path.parent.name], path)
     load_config(StreamVLMConfig, BUNDLED / "stream_vlm" / "config.json")
     load_config(CNNConfig, BUNDLED / "cnn" / "config.json")
+
+
+def test_serve_on_a_taken_port_is_one_clean_error():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0], result.output

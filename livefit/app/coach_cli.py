@@ -79,6 +79,12 @@ def coach(
         _fail("--threads must be 0 or more")
     if timestamps is not None and video is None:
         _fail("--timestamps goes with --video")
+    from livefit.io import OutputPathError, check_output_dir
+
+    try:
+        check_output_dir(out)
+    except OutputPathError as err:
+        _fail(str(err))
 
     import torch
     from rich.console import Console

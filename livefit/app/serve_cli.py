@@ -52,6 +52,10 @@ def serve(
         typer.echo("error: --max-sessions, --workers, --max-fps and --max-upload-mb must be "
                    "positive", err=True)  # fmt: skip
         raise typer.Exit(2)
+    problem = _cannot_listen(host, port)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         typer.echo(f"error: unknown --log-level {log_level!r}", err=True)
         raise typer.Exit(2)
@@ -80,6 +84,27 @@ def serve(
         log_level=log_level.lower(),
         **UVICORN_WEBSOCKETS,
     )
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port`` (checked before the model loads, so
+    a taken port is one clear line instead of a server that starts and dies)."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        return f"--port must be between 0 and 65535, got {port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        return f"--host {host!r}: cannot resolve it ({err.strerror})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            return f"cannot listen on {host}:{port} ({err.strerror}); is another server there?"
+    return None
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

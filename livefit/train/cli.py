@@ -25,6 +25,17 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(2) from None
 
 
+def _check_options(out: Path | None, seed: int | None = None, threads: int = 0) -> None:
+    """The options every training command shares (raises ValueErrors naming the option)."""
+    from livefit.cli import check_count, check_seed
+    from livefit.io import check_output_dir
+
+    if out is not None:
+        check_output_dir(out)
+    check_seed(seed)
+    check_count(threads, "--threads", minimum=0)
+
+
 def vision(
     data: DataOpt,
     out: OutOpt,
@@ -51,9 +62,10 @@ def vision(
     from livefit.train.vision_stage import VisionStageConfig, VisionTask
     from livefit.vision.preprocess import VideoError
 
-    if threads:
-        torch.set_num_threads(threads)
     try:
+        _check_options(out, seed, threads)
+        if threads:
+            torch.set_num_threads(threads)
         cfg = load_config(VisionStageConfig, config) if config else VisionStageConfig()
         cfg = with_seed(cfg, seed)
         summary = run_stage(VisionTask(cfg, data, out, progress), cfg, out, resume, progress)
@@ -84,9 +96,10 @@ def _coach(
     from livefit.train.coach_stage import CoachStageConfig, CoachTask, paper_stage_config
     from livefit.train.stage import run_stage, with_seed
 
-    if threads:
-        torch.set_num_threads(threads)
     try:
+        _check_options(out, seed, threads)
+        if threads:
+            torch.set_num_threads(threads)
         cfg = load_config(CoachStageConfig, config) if config else paper_stage_config(stage)
         if cfg.stage != stage:
             raise ValueError(f"{config}: is a {cfg.stage!r} config, not {stage!r}")
@@ -169,9 +182,10 @@ def evaluate(
     from livefit.train.coach_eval import evaluate_coach
     from livefit.vision.weights import WeightsError
 
-    if threads:
-        torch.set_num_threads(threads)
     try:
+        _check_options(out, None, threads)
+        if threads:
+            torch.set_num_threads(threads)
         report = evaluate_coach(
             data, model or bundled_model(), out, cnn or bundled_cnn(), split,
             bertscore=bertscore, progress=progress,
@@ -215,6 +229,7 @@ def preset_callback(
     from livefit.vision.preprocess import VideoError
 
     try:
+        _check_options(out, seed)
         steps = run_preset(preset, out, seed, progress, tuple(ablation or ()))
     except (FileNotFoundError, ValueError, QEVDFormatError, ClipFormatError, VideoError) as err:
         _fail(err)
