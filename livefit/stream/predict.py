@@ -74,6 +74,27 @@ def run_segment(
     return [{"time": float(t), "text": text} for t, text in session.feedbacks]
 
 
+def data_identity(data_root: str | Path, split: str) -> dict[str, Any]:
+    """Which version of the data a predictions file was made from: the annotations' hash and the
+    CNN that made the features (``extraction.json``'s producer; None when not recorded)."""
+    from livefit.data.qevd import ANNOTATION_FILE, EXTRACTION_MANIFEST, FEATURES_DIR, split_dir
+    from livefit.provenance import file_sha256
+
+    root = split_dir(data_root, split)  # type: ignore[arg-type]
+    annotations = root / ANNOTATION_FILE
+    manifest = root / FEATURES_DIR / EXTRACTION_MANIFEST
+    features = None
+    if manifest.is_file():
+        try:
+            features = json.loads(manifest.read_text()).get("producer_id")
+        except (OSError, ValueError, AttributeError):
+            features = "unreadable"
+    return {
+        "annotations_sha256": file_sha256(annotations) if annotations.is_file() else None,
+        "features_producer": features,
+    }
+
+
 @dataclass
 class DecodingLoad:
     """How much decoding the streams took: tokens per fed feature step (1.0 = only watching),
@@ -214,6 +235,7 @@ def predict(
         "mode": mode,
         "model": str(model_dir.resolve()),
         "model_sha256": tree_sha256(model_dir),
+        "data": data_identity(data_root, split),
         "engine": asdict(config),
     }
     stored = _read_settings(out)

@@ -97,6 +97,22 @@ def test_new_weights_at_the_same_path_are_another_model(setup, tmp_path):
     assert out.read_bytes() == before
 
 
+def test_another_data_version_is_refused(setup, tmp_path):
+    root, model_dir = setup
+    data = tmp_path / "data"
+    shutil.copytree(root, data)
+    out = tmp_path / "p.jsonl"
+    predict(data, model_dir, out, config=CONFIG, progress=False, limit=1)
+    settings = json.loads((tmp_path / "p.jsonl.config.json").read_text())
+    assert settings["data"]["annotations_sha256"] and settings["data"]["features_producer"] is None
+    annotations = data / "QEVD-FIT-COACH-Benchmark" / "feedbacks_long_range.json"
+    annotations.write_text(annotations.read_text() + "\n")  # the annotations were edited
+    before = out.read_bytes()
+    with pytest.raises(PredictError, match=r"other settings .*data\.annotations_sha256"):
+        predict(data, model_dir, out, config=CONFIG, progress=False)
+    assert out.read_bytes() == before
+
+
 @pytest.mark.parametrize(
     "args,needles",
     [
