@@ -43,6 +43,7 @@ EXPECTED_ERRORS = (
     "livefit.vision.preprocess:VideoError",
     "livefit.vision.extract:ExtractionError",
     "livefit.stream.predict:PredictError",
+    "livefit.eval.benchmark:BenchmarkError",
     "livefit.stream.live:LiveInputError",
     "livefit.app.camera:CameraError",
     "livefit.app.speech:SpeechError",

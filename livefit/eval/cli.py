@@ -206,5 +206,43 @@ def command_line(params: dict) -> list[str]:
     return argv
 
 
+def benchmark(
+    data: Annotated[Path, typer.Option(help="Data root holding QEVD-FIT-COACH[-Benchmark]/.")],
+    out: Annotated[Path, typer.Option(help="Folder for predictions/, results/, table.*, "
+                                           "timeline.*.")],  # fmt: skip
+    models: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: silent, periodic (built-in coaches), stream-vlm (the bundled "
+            "coach) or Stream-VLM folders."
+        ),
+    ] = "silent,periodic,stream-vlm",
+    split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
+    bertscore: Annotated[
+        bool, typer.Option(help="Also BERTScore (the local default model).")
+    ] = False,
+    figure_segments: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated segment ids for the timeline (default: the first 2)."),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Several coaches on one split: a table like the paper's Table 4 and a timeline figure.
+
+    Resumable: a rerun reuses every finished prediction and result.
+    """
+    from livefit.eval.benchmark import BenchmarkSettings, run_benchmark
+    from livefit.io import check_output_dir
+
+    check_output_dir(out)
+    figure = [s.strip() for s in figure_segments.split(",")] if figure_segments else None
+    run_benchmark(data, models.split(","), out, BenchmarkSettings(split=split,
+                  bertscore=bertscore), figure, progress)  # fmt: skip
+    typer.echo((out / "table.md").read_text().rstrip())
+    typer.echo(f"-> {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.json'}, "
+               f"{out / 'timeline.png'}, {out / 'timeline.html'}")  # fmt: skip
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
     groups["root"].command("evaluate")(evaluate)
+    groups["root"].command("benchmark")(benchmark)

@@ -13,7 +13,8 @@ def predict_command(
     out: Annotated[Path, typer.Option(help="Predictions JSONL to write (resumed if present).")],
     model: Annotated[
         Path | None,
-        typer.Option(help="A Stream-VLM directory (save_pretrained); default: the bundled coach."),
+        typer.Option(help="A Stream-VLM directory (save_pretrained), or a built-in coach: "
+                     "silent, periodic; default: the bundled coach."),  # fmt: skip
     ] = None,
     split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
     clock: Annotated[str, typer.Option(help="paper (parity clock) or wall (real time).")] = "paper",
@@ -72,8 +73,9 @@ def predict_command(
         f"{summary['new_feedbacks']} new feedbacks -> {out}"
     )
     d = summary["decoding"]
-    typer.echo(f"decoding: {d['tokens_per_step']:.2f} tokens per feature step (1.00 = only "
-               f"watching), worst step {d['max_step_tokens']}")  # fmt: skip
+    if d["tokens_per_step"] > 0:  # a language model (rule-based coaches decode nothing)
+        typer.echo(f"decoding: {d['tokens_per_step']:.2f} tokens per feature step (1.00 = "
+                   f"only watching), worst step {d['max_step_tokens']}")  # fmt: skip
     for warning in d["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
     if d["budget_hits"]:

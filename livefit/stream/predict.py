@@ -14,6 +14,9 @@ refused, naming them; an engine field the stored file lacks (added since) counts
 A file without that sidecar was not written by ``predict``: it is never appended to, truncated
 or "resumed" (an empty file is the one exception: there is nothing in it to lose).
 
+Any coach with the engine's interface drives it: ``--model`` is a Stream-VLM folder or a
+built-in rule-based coach (``silent``, ``periodic``: ``livefit.baselines.coaches``).
+
 Paper clock = the reference's evaluation loop: steps 1 .. N-2 of the segment are fed (it starts
 at index 1 and stops when the next <vision> would need step N-1), times by the parity formula.
 Wall clock: every step is pushed at its recorded time and decoding costs its real time on this
@@ -51,9 +54,11 @@ def run_segment(
     """The feedbacks of one segment, as prediction-file records. ``features``: ``(steps [n, C, H,
     W], times [n])`` to stream instead of the segment's own (e.g. a control with another
     workout's features)."""
-    a = engine.model.config.adapter
     feats, times = segment.load_features() if features is None else features
-    if feats.shape[1] != a.feature_dim or feats.shape[2] * feats.shape[3] != a.feature_tokens:
+    a = engine.model.config.adapter if hasattr(engine, "model") else None  # rules read nothing
+    if a is not None and (
+        feats.shape[1] != a.feature_dim or feats.shape[2] * feats.shape[3] != a.feature_tokens
+    ):
         raise PredictError(
             f"{segment.features}: feature steps {list(feats.shape[1:])} do not fit the model "
             f"(C={a.feature_dim}, H*W={a.feature_tokens})"
@@ -72,6 +77,17 @@ def run_segment(
     if load is not None:
         load.add(session)
     return [{"time": float(t), "text": text} for t, text in session.feedbacks]
+
+
+def _builtin(model: str | Path) -> Any:
+    """The built-in rule-based coach ``model`` names (``silent``, ``periodic``), or None: an
+    existing folder of that name is a model folder, not the built-in."""
+    from livefit.baselines.coaches import BUILTIN_COACHES, builtin_coach
+
+    name = str(model)
+    if name in BUILTIN_COACHES and not Path(name).is_dir():
+        return builtin_coach(name)
+    return None
 
 
 def data_identity(data_root: str | Path, split: str) -> dict[str, Any]:
@@ -193,7 +209,8 @@ def _changed_settings(previous: dict[str, Any], settings: dict[str, Any]) -> lis
     """Names of the settings that differ, as ``"engine.clock"``. An engine field the stored file
     lacks (added to ``EngineConfig`` after the file was started) counts as its default; a
     changed model file shows as ``model_sha256`` with the file's name."""
-    names = changed_settings(previous, settings, defaults={"engine": asdict(EngineConfig())})
+    defaults = {"engine": asdict(EngineConfig())} if "engine" in settings else None
+    names = changed_settings(previous, settings, defaults=defaults)
     files = sorted(
         {n.removeprefix("model_sha256.") for n in names if n.startswith("model_sha256.")}
     )
@@ -227,17 +244,26 @@ def predict(
     if limit is not None:
         segments = segments[:limit]
     model_dir = Path(model_path)
-    if not model_dir.is_dir():
-        raise FileNotFoundError(f"{model_dir}: model directory is missing")
+    rule = _builtin(model_path)
+    if rule is None and not model_dir.is_dir():
+        from livefit.baselines.coaches import BUILTIN_COACHES
+
+        raise FileNotFoundError(
+            f"{model_dir}: model directory is missing (or give a built-in coach: "
+            f"{', '.join(BUILTIN_COACHES)})"
+        )
     settings = {
         "data_root": str(Path(data_root).resolve()),
         "split": split,
         "mode": mode,
-        "model": str(model_dir.resolve()),
-        "model_sha256": tree_sha256(model_dir),
         "data": data_identity(data_root, split),
-        "engine": asdict(config),
     }
+    if rule is not None:
+        settings["model"] = rule.settings()
+    else:
+        settings["model"] = str(model_dir.resolve())
+        settings["model_sha256"] = tree_sha256(model_dir)
+        settings["engine"] = asdict(config)
     stored = _read_settings(out)
     if stored is not None:
         changed = _changed_settings(stored, settings)
@@ -246,9 +272,12 @@ def predict(
                 f"{out}: was started with other settings ({sidecar(out)}: {', '.join(changed)}); "
                 "use a new --out to change them"
             )
-    model = StreamVLM.from_pretrained(model_path, device=device)
-    torch.manual_seed(config.seed)
-    engine = StreamEngine(model, config)
+    if rule is not None:
+        engine: Any = rule
+    else:
+        model = StreamVLM.from_pretrained(model_path, device=device)
+        torch.manual_seed(config.seed)
+        engine = StreamEngine(model, config)
     done = _done_segments(out)
     atomic_write_json(sidecar(out), settings)
     todo = [s for s in segments if s.segment_id not in done]
