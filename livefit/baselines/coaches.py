@@ -4,14 +4,16 @@ session, ``session.push(step)`` -> events, ``session.feedbacks``), not as specia
 
 - ``silent``: never speaks (the floor of the temporal F-score: precision undefined, recall 0);
 - ``periodic``: the same generic encouragement every 5 s, the mean silence of the data
-  (``livefit.baselines.periodic``), whatever the user does.
+  (``livefit.baselines.periodic``), whatever the user does;
+- ``oracle-coach``: a ceiling on QEVD-SIM data only, the data's own rule-based coach re-run with
+  another seed on the same simulated user (``livefit.baselines.oracle``).
 
-Both keep the paper clock: the k-th pushed step of a segment is at k / 4 s.
+All keep the paper clock: the k-th pushed step of a segment is at k / 4 s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +103,17 @@ class PeriodicCoach(RuleCoach):
         return {"coach": self.name, "every": self.every, "text": self.text}
 
 
-BUILTIN_COACHES: dict[str, type[RuleCoach]] = {"silent": SilentCoach, "periodic": PeriodicCoach}
+def _oracle_coach() -> RuleCoach:
+    from livefit.baselines.oracle import OracleCoach  # imports this module: load on demand
+
+    return OracleCoach()
+
+
+BUILTIN_COACHES: dict[str, Callable[[], RuleCoach]] = {
+    "silent": SilentCoach,
+    "periodic": PeriodicCoach,
+    "oracle-coach": _oracle_coach,  # QEVD-SIM only: livefit.baselines.oracle
+}
 
 
 def builtin_coach(name: str) -> RuleCoach:
@@ -111,5 +123,24 @@ def builtin_coach(name: str) -> RuleCoach:
     return BUILTIN_COACHES[name]()
 
 
-__all__ = ["BUILTIN_COACHES", "PeriodicCoach", "RuleCoach", "RuleSession", "SilentCoach",
-           "builtin_coach"]  # fmt: skip
+# Coaches named PREFIX:SPEC; the value says what SPEC is (for error messages).
+SPEC_COACHES: dict[str, str] = {"socratic": "http://HOST:PORT/v1[#MODEL] or a local LM folder"}
+
+
+def spec_prefix(spec: str) -> str | None:
+    """``"socratic:http://h:8000/v1"`` -> ``"socratic"``; None when ``spec`` names no such coach."""
+    prefix, sep, _ = spec.partition(":")
+    return prefix if sep and prefix in SPEC_COACHES else None
+
+
+def spec_coach(spec: str) -> RuleCoach:
+    """The coach a ``PREFIX:SPEC`` names (loads its models); ``ValueError`` says what is wrong."""
+    if spec_prefix(spec) == "socratic":
+        from livefit.baselines.socratic import SocraticCoach
+
+        return SocraticCoach.from_spec(spec)
+    raise ValueError(f"{spec}: expected one of " + ", ".join(f"{p}:SPEC" for p in SPEC_COACHES))
+
+
+__all__ = ["BUILTIN_COACHES", "SPEC_COACHES", "PeriodicCoach", "RuleCoach", "RuleSession",
+           "SilentCoach", "builtin_coach", "spec_coach", "spec_prefix"]  # fmt: skip

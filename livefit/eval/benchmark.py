@@ -61,7 +61,9 @@ class ModelSpec:
 
 def parse_models(specs: Sequence[str]) -> list[ModelSpec]:
     """``["silent", "stream-vlm", "runs/x/coach/stream_vlm"]`` -> unique, file-safe names."""
-    from livefit.baselines.coaches import BUILTIN_COACHES
+    import urllib.parse
+
+    from livefit.baselines.coaches import BUILTIN_COACHES, spec_prefix
     from livefit.bundled import bundled_model
 
     out: list[ModelSpec] = []
@@ -73,12 +75,17 @@ def parse_models(specs: Sequence[str]) -> list[ModelSpec]:
             name, target = spec, spec
         elif spec == "stream-vlm":
             name, target = spec, str(bundled_model())
+        elif spec_prefix(spec) and not Path(spec).is_dir():  # e.g. socratic:http://h:8000/v1
+            prefix, _, arg = spec.partition(":")
+            arg = arg.partition("#")[0].rstrip("/")
+            where = urllib.parse.urlsplit(arg).netloc or Path(arg).name
+            name, target = f"{prefix}-{where}" if where else prefix, spec
         else:
             folder = Path(spec)
             if not folder.is_dir():
                 raise BenchmarkError(
-                    f"--models {spec}: not a folder, a built-in ({', '.join(BUILTIN_COACHES)}) "
-                    "or stream-vlm (the bundled coach)"
+                    f"--models {spec}: not a folder, a built-in ({', '.join(BUILTIN_COACHES)}), "
+                    "socratic:URL|PATH, or stream-vlm (the bundled coach)"
                 )
             parts = [p for p in folder.resolve().parts[-2:] if p not in ("/", "")]
             name, target = "_".join(parts), str(folder)

@@ -4,9 +4,10 @@ from 1 to 5, with the paper's exact prompts (shared/spec/evaluation-protocol.md 
 Sits beside the text metrics: matched pairs -> judge replies -> ``parse_score`` -> mean over the
 parsed replies (unparsed ones are counted and left out). Two backends share one interface
 (``complete(messages, seed) -> reply``): any OpenAI-compatible ``/v1/chat/completions`` server
-(vLLM, llama.cpp's server, Ollama) and a local transformers model directory. Replies are appended
-to a JSONL cache as they arrive, keyed by the pair and every judge setting, so an interrupted run
-resumes where it stopped.
+(vLLM, llama.cpp's server, Ollama) and a local transformers model directory, both from the
+shared LLM client ``livefit.chat`` (the judge's subclasses only name it in errors). Replies are
+appended to a JSONL cache as they arrive, keyed by the pair and every judge setting, so an
+interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ import math
 import os
 import re
 import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+
+from livefit.chat import (
+    ChatBackend,
+    ChatError,
+    HTTPChat,
+    TransformersChat,
+    valid_url,  # noqa: F401  (re-exported: the CLI imports it from here)
+)
 
 # Verbatim, including "the the" and the missing spaces after "accuracy." and "STRING.".
 SYSTEM_PROMPT = (
@@ -50,7 +54,7 @@ USER_PROMPT = (
 _BRACES = re.compile(r"\{(.*?)\}")  # non-greedy, default flags (a "." does not cross lines)
 
 
-class JudgeError(RuntimeError):
+class JudgeError(ChatError):
     """The judge backend failed (after retries); finished pairs stay in the cache."""
 
 
@@ -102,130 +106,23 @@ def parse_score(reply: str) -> float | None:
     return score if math.isfinite(score) else None
 
 
-class JudgeBackend(Protocol):
-    name: str
-
-    def complete(self, messages: list[dict[str, str]], seed: int | None) -> str: ...
+JudgeBackend = ChatBackend  # ``complete(messages, seed) -> reply``
 
 
-def valid_url(url: str) -> bool:
-    """An http(s) URL with a host: what the chat-completions backend can send requests to."""
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+class HTTPJudge(HTTPChat):
+    """OpenAI-compatible chat completions over HTTP (``livefit.chat.HTTPChat``)."""
+
+    role = "judge"
+    error = JudgeError
+    key_env = ("LIVEFIT_JUDGE_API_KEY", "OPENAI_API_KEY")
 
 
-class HTTPJudge:
-    """OpenAI-compatible chat completions over HTTP (stdlib only)."""
-
-    def __init__(self, config: JudgeConfig):
-        url = config.url.rstrip("/")  # type: ignore[union-attr]
-        if not valid_url(url):
-            raise JudgeError(f"judge URL {config.url!r}: expected http://HOST[:PORT][/v1]")
-        if not url.endswith("/chat/completions"):
-            url = url + ("/chat/completions" if url.endswith("/v1") else "/v1/chat/completions")
-        self.url = url
-        self.config = config
-        self.name = f"http:{url} model={config.model}"
-        self.headers = {"Content-Type": "application/json"}
-        # A server that wants a key (OpenAI-style) gets it from the environment; it is never
-        # written anywhere.
-        key = os.environ.get("LIVEFIT_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        if key:
-            self.headers["Authorization"] = f"Bearer {key}"
-
-    def complete(self, messages: list[dict[str, str]], seed: int | None) -> str:
-        cfg = self.config
-        body = {
-            "messages": messages,
-            "temperature": cfg.temperature,
-            "top_p": cfg.top_p,
-            "max_tokens": cfg.max_new_tokens,
-        }
-        if cfg.top_k:
-            body["top_k"] = cfg.top_k  # vLLM, llama.cpp and Ollama accept it
-        if cfg.model:
-            body["model"] = cfg.model
-        if seed is not None:
-            body["seed"] = seed
-        data = json.dumps(body).encode()
-        last: Exception | None = None
-        for attempt in range(cfg.retries + 1):
-            if attempt:
-                time.sleep(min(cfg.backoff_s * 2.0 ** (attempt - 1), 30.0))
-            request = urllib.request.Request(self.url, data=data, headers=self.headers)
-            try:
-                with urllib.request.urlopen(request, timeout=cfg.timeout_s) as response:
-                    payload = json.loads(response.read())
-                return str(payload["choices"][0]["message"]["content"] or "")
-            except urllib.error.HTTPError as err:
-                if err.code not in (408, 429) and err.code < 500:
-                    detail = err.read()[:300].decode(errors="replace")
-                    raise JudgeError(f"{self.url}: HTTP {err.code} ({detail})") from None
-                last = err
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-                last = err
-            except (json.JSONDecodeError, KeyError, IndexError, TypeError) as err:
-                raise JudgeError(f"{self.url}: not a chat-completions reply ({err})") from None
-        raise JudgeError(f"{self.url}: no answer after {cfg.retries + 1} tries ({last})")
-
-
-class TransformersJudge:
+class TransformersJudge(TransformersChat):
     """A local causal LM directory (``from_pretrained``, no download) with its chat template."""
 
-    def __init__(self, config: JudgeConfig):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        path = config.model_path
-        if not Path(path).is_dir():  # type: ignore[arg-type]
-            raise JudgeError(f"{path}: judge model directory is missing")
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            # On GPUs, spread a large judge over all of them (accelerate's device_map).
-            placement = {"device_map": "auto"} if torch.cuda.is_available() else {}
-            self.model = AutoModelForCausalLM.from_pretrained(
-                path, local_files_only=True, dtype="auto", **placement
-            )
-        except (OSError, ValueError) as err:
-            raise JudgeError(f"{path}: cannot load the judge model ({err})") from None
-        if self.tokenizer.chat_template is None:
-            raise JudgeError(f"{path}: the tokenizer has no chat template")
-        self.device = self.model.device
-        self.model.eval()
-        self.eot = self.tokenizer.get_vocab().get("<|eot_id|>")
-        self.config = config
-        self.name = f"transformers:{path}"
-
-    def complete(self, messages: list[dict[str, str]], seed: int | None) -> str:
-        new = self.generate_ids(messages, seed)
-        return self.tokenizer.decode(new, skip_special_tokens=True)
-
-    def generate_ids(self, messages: list[dict[str, str]], seed: int | None):
-        """The sampled reply as token ids, (n_new,) with n_new <= max_new_tokens."""
-        import torch
-
-        cfg = self.config
-        inputs = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.device)
-        if seed is not None:
-            torch.manual_seed(seed)
-        pad = self.tokenizer.pad_token_id
-        extra = {}
-        if self.eot is not None:  # Llama-3 chat models: stop at end-of-turn too, as the reference
-            extra["eos_token_id"] = [self.tokenizer.eos_token_id, self.eot]
-        with torch.no_grad():
-            out = self.model.generate(
-                **inputs,
-                **extra,
-                do_sample=True,
-                temperature=cfg.temperature,
-                top_p=cfg.top_p,
-                top_k=cfg.top_k or None,
-                max_new_tokens=cfg.max_new_tokens,
-                pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
-            )  # (1, prompt + new)
-        return out[0, inputs["input_ids"].shape[1] :]
+    role = "judge"
+    error = JudgeError
+    require_chat_template = True
 
 
 def make_backend(config: JudgeConfig) -> JudgeBackend:
@@ -330,7 +227,7 @@ def run_judge(
                 progress(1)
 
     try:
-        workers = config.concurrency if isinstance(backend, HTTPJudge) else 1
+        workers = config.concurrency if isinstance(backend, HTTPChat) else 1
         if workers > 1 and len(todo) > 1:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 for _ in pool.map(ask, todo):
@@ -338,7 +235,7 @@ def run_judge(
         else:
             for job in todo:
                 ask(job)
-    except JudgeError as err:
+    except ChatError as err:  # the backend's JudgeError, or a plain ChatError
         done = sum(k in replies for k in keys)
         where = f"saved in {cache_path}: rerun the same command to resume" if cache_path else ""
         raise JudgeError(

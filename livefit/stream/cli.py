@@ -12,9 +12,10 @@ def predict_command(
     data: Annotated[Path, typer.Option(help="Folder holding QEVD-FIT-COACH[-Benchmark]/.")],
     out: Annotated[Path, typer.Option(help="Predictions JSONL to write (resumed if present).")],
     model: Annotated[
-        Path | None,
+        str | None,  # not a Path: "socratic:http://..." must keep its "//"
         typer.Option(help="A Stream-VLM directory (save_pretrained), or a built-in coach: "
-                     "silent, periodic; default: the bundled coach."),  # fmt: skip
+                     "silent, periodic, oracle-coach (QEVD-SIM only), socratic:URL|PATH; "
+                     "default: the bundled coach."),  # fmt: skip
     ] = None,
     split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
     clock: Annotated[str, typer.Option(help="paper (parity clock) or wall (real time).")] = "paper",

@@ -63,14 +63,16 @@ def run_segment(
             f"{segment.features}: feature steps {list(feats.shape[1:])} do not fit the model "
             f"(C={a.feature_dim}, H*W={a.feature_tokens})"
         )
+    # A coach that must know its segment (oracle-coach: livefit.baselines.oracle) says so.
+    extra = {"segment": segment} if getattr(engine, "wants_segment", False) else {}
     if engine.config.clock == "paper":
         steps = feats[:-1]
-        with engine.start(segment.system, total_steps=len(steps)) as session:
+        with engine.start(segment.system, total_steps=len(steps), **extra) as session:
             for step in steps:
                 for _ in session.push(step):
                     pass
     else:
-        with engine.start(segment.system, t0=0.0) as session:
+        with engine.start(segment.system, t0=0.0, **extra) as session:
             for step, t in zip(feats, times, strict=True):
                 for _ in session.push(step, t=float(t)):
                     pass
@@ -80,13 +82,19 @@ def run_segment(
 
 
 def _builtin(model: str | Path) -> Any:
-    """The built-in rule-based coach ``model`` names (``silent``, ``periodic``), or None: an
-    existing folder of that name is a model folder, not the built-in."""
-    from livefit.baselines.coaches import BUILTIN_COACHES, builtin_coach
+    """The built-in rule-based coach ``model`` names (``silent``, ``periodic``, ``oracle-coach``,
+    ``socratic:SPEC``), or None: an existing folder of that name is a model folder, not the
+    built-in."""
+    from livefit.baselines.coaches import BUILTIN_COACHES, builtin_coach, spec_coach, spec_prefix
 
     name = str(model)
     if name in BUILTIN_COACHES and not Path(name).is_dir():
         return builtin_coach(name)
+    if spec_prefix(name) and not Path(name).is_dir():  # socratic:URL or socratic:PATH
+        try:
+            return spec_coach(name)
+        except ValueError as err:
+            raise PredictError(f"--model {err}") from None
     return None
 
 

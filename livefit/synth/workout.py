@@ -66,6 +66,7 @@ class _Episode:
 class _Sim:
     rng: np.random.Generator
     speed: float
+    coach_rng: np.random.Generator | None = None  # the coach's own draws; None: ``rng`` (data)
     t: float = 0.0
     busy_until: float = -10.0
     last_start: float = -10.0
@@ -82,6 +83,11 @@ class _Sim:
             self.states.append((t, state))
 
     @property
+    def crng(self) -> np.random.Generator:
+        """Where the coach's choices (words, speaking rate, reactions, optional lines) come from."""
+        return self.rng if self.coach_rng is None else self.coach_rng
+
+    @property
     def state(self) -> dict:
         return self.states[-1][1]
 
@@ -89,16 +95,16 @@ class _Sim:
         return t >= self.busy_until + MIN_GAP_S
 
     def say(self, t: float, text: str, kind: str, transition: bool = False) -> C.Line:
-        line = C.Line(t, t + C.say_duration(text, self.rng), text, kind, transition)
+        line = C.Line(t, t + C.say_duration(text, self.crng), text, kind, transition)
         self.lines.append(line)
         self.busy_until, self.last_start, self.last_text = line.t1, t, text
         return line
 
     def react(self) -> float:
-        return float(self.rng.uniform(*REACTION_S))
+        return float(self.crng.uniform(*REACTION_S))
 
     def gap(self) -> float:
-        return float(self.rng.uniform(*FILLER_GAP_S))
+        return float(self.crng.uniform(*FILLER_GAP_S))
 
 
 def choose_exercises(rng: np.random.Generator, per_section: int) -> list[Exercise]:
@@ -115,7 +121,7 @@ def choose_exercises(rng: np.random.Generator, per_section: int) -> list[Exercis
 
 
 def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: bool) -> None:
-    rng = sim.rng
+    rng, crng = sim.rng, sim.crng  # the user's draws, the coach's draws (the same for the data)
     template = C.TRANSITION_FIRST if first else C.TRANSITION_NEXT
     tr = sim.say(sim.t, template.format(exercise=ex.name), "transition", transition=True)
     clock_end = tr.t1 + 0.5 + exercise_s
@@ -206,22 +212,22 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
             fixed = [ep for ep in episodes if ep.fixed_at is not None and not ep.acked]
             if not started and not reminded and t >= tr.t1 + 3.5:
                 reminded = True
-                line = sim.say(t, C.pick(C.REMINDER, rng, sim.last_text), "reminder")
+                line = sim.say(t, C.pick(C.REMINDER, crng, sim.last_text), "reminder")
                 t_start = min(t_start, line.t1 + float(rng.uniform(0.4, 1.0)))
             elif due:
                 ep = due[0]
                 mistake = next(m for m in ex.mistakes if m.name == ep.name)
-                line = sim.say(t, C.pick(mistake.corrections, rng, sim.last_text), "correction")
+                line = sim.say(t, C.pick(mistake.corrections, crng, sim.last_text), "correction")
                 ep.said += 1
                 ep.last_said_end = line.t1
                 if ep.will_fix or ep.said == 2:
                     ep.fix_at = line.t1 + float(rng.uniform(*FIX_DELAY_S))
             elif fixed and t >= max(fixed[0].fixed_at, sim.busy_until + ACK_SILENCE_S):  # type: ignore[arg-type]
                 fixed[0].acked = True
-                if rng.random() < FIXED_ACK_PROB:
-                    sim.say(t, C.pick(C.FIXED_ACK, rng, sim.last_text), "fixed_ack")
+                if crng.random() < FIXED_ACK_PROB:
+                    sim.say(t, C.pick(C.FIXED_ACK, crng, sim.last_text), "fixed_ack")
             elif paused and t >= paused_at + 1.0:
-                line = sim.say(t, C.pick(C.KEEP_GOING, rng, sim.last_text), "keep_going")
+                line = sim.say(t, C.pick(C.KEEP_GOING, crng, sim.last_text), "keep_going")
                 pause_end = line.t1 + float(rng.uniform(0.5, 1.3))
                 paused_at = 1e9  # said once
             elif (
@@ -230,15 +236,15 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
             ):  # fmt: skip
                 start_acked = True
                 if reminded:
-                    sim.say(t, C.pick(C.START_AFTER_REMINDER, rng, sim.last_text), "start_ack")
-                elif rng.random() < START_ACK_PROB:
-                    sim.say(t, C.pick(C.START_ACK, rng, sim.last_text), "start_ack")
+                    sim.say(t, C.pick(C.START_AFTER_REMINDER, crng, sim.last_text), "start_ack")
+                elif crng.random() < START_ACK_PROB:
+                    sim.say(t, C.pick(C.START_ACK, crng, sim.last_text), "start_ack")
             elif (
                 started and state["tempo"] == "slow" and not sped_up
                 and t >= max(t_start + 4, sim.busy_until + ACK_SILENCE_S)
             ):  # fmt: skip
                 sped_up = True
-                line = sim.say(t, C.pick(C.SPEED_UP, rng, sim.last_text), "speed_up")
+                line = sim.say(t, C.pick(C.SPEED_UP, crng, sim.last_text), "speed_up")
                 if rng.random() < 0.7:
                     tempo_fix_at = line.t1 + float(rng.uniform(0.6, 1.5))
             elif (
@@ -249,7 +255,7 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
                 and (not mistakes_now)
             ):
                 switched = True
-                line = sim.say(t, C.pick(C.SWITCH_SIDES, rng, sim.last_text), "switch_sides")
+                line = sim.say(t, C.pick(C.SWITCH_SIDES, crng, sim.last_text), "switch_sides")
                 switch_go = line.t1 + float(rng.uniform(0.4, 1.0))
             elif (
                 started and not paused and not mistakes_now
@@ -259,14 +265,14 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
                 n = int(np.floor(phase))
                 if ex.countable and state["tempo"] == "fast" and not praised_fast:
                     praised_fast = True
-                    sim.say(t, C.pick(C.FAST_PRAISE, rng, sim.last_text), "praise")
+                    sim.say(t, C.pick(C.FAST_PRAISE, crng, sim.last_text), "praise")
                 elif ex.countable and n >= 1:
-                    text = C.pick(C.COUNT, rng, sim.last_text, n=n, exercise=ex.name)
+                    text = C.pick(C.COUNT, crng, sim.last_text, n=n, exercise=ex.name)
                     sim.say(t, text, "count")
                 elif ex.countable:
-                    sim.say(t, C.pick(C.GOOD_FORM, rng, sim.last_text), "praise")
+                    sim.say(t, C.pick(C.GOOD_FORM, crng, sim.last_text), "praise")
                 else:
-                    sim.say(t, C.pick(C.ENCOURAGE, rng, sim.last_text), "encourage")
+                    sim.say(t, C.pick(C.ENCOURAGE, crng, sim.last_text), "encourage")
         t = round(t + DT, 6)
     if not started:  # never started: the coach still closes the exercise
         sim.set_state(t_start, **state)
@@ -276,24 +282,33 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
     t_sum = max(clock_end + sim.react(), sim.busy_until + ACK_SILENCE_S)
     n = int(np.floor(phase))
     if ex.countable and n > 0:
-        text = C.pick(C.SUMMARY, rng, sim.last_text, n=n, exercise=ex.name)
+        text = C.pick(C.SUMMARY, crng, sim.last_text, n=n, exercise=ex.name)
     else:
-        text = C.pick(C.SUMMARY_UNCOUNTED, rng, sim.last_text, exercise=ex.name)
+        text = C.pick(C.SUMMARY_UNCOUNTED, crng, sim.last_text, exercise=ex.name)
     line = sim.say(t_sum, text, "summary")
-    sim.t = line.t1 + float(rng.uniform(0.6, 1.5))
+    sim.t = line.t1 + float(crng.uniform(0.6, 1.5))
 
 
 def plan_workout(
-    rng: np.random.Generator, exercises: list[Exercise], exercise_s: float, speed: float = 1.0
+    rng: np.random.Generator,
+    exercises: list[Exercise],
+    exercise_s: float,
+    speed: float = 1.0,
+    coach_rng: np.random.Generator | None = None,
 ) -> WorkoutPlan:
-    """Simulate one workout: the user's timeline and the coach's lines."""
-    sim = _Sim(rng=rng, speed=speed)
+    """Simulate one workout: the user's timeline and the coach's lines.
+
+    ``coach_rng``: a separate stream for the coach's choices (phrasing, speaking rate, reaction
+    delays, silences, whether to acknowledge), so the same user can meet another coach
+    (``livefit.baselines.oracle``); None (the data) draws everything from ``rng``.
+    """
+    sim = _Sim(rng=rng, speed=speed, coach_rng=coach_rng)
     sim.set_state(0.0, activity=IDLE, tempo="normal", rom=1.0, mistakes=(), side="l", bout=-1,
                   speed=speed)  # fmt: skip
-    sim.t = float(rng.uniform(1.5, 3.0))
+    sim.t = float(sim.crng.uniform(1.5, 3.0))
     for k, ex in enumerate(exercises):
         _exercise_block(sim, ex, k, exercise_s, first=k == 0)
-    end = sim.say(max(sim.t, sim.busy_until + MIN_GAP_S), C.pick(C.SESSION_END, rng),
+    end = sim.say(max(sim.t, sim.busy_until + MIN_GAP_S), C.pick(C.SESSION_END, sim.crng),
                   "session_end", transition=True)  # fmt: skip
     duration = end.t1 + float(rng.uniform(1.5, 2.5))
     intervals = []
