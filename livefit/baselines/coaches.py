@@ -124,7 +124,10 @@ def builtin_coach(name: str) -> RuleCoach:
 
 
 # Coaches named PREFIX:SPEC; the value says what SPEC is (for error messages).
-SPEC_COACHES: dict[str, str] = {"socratic": "http://HOST:PORT/v1[#MODEL] or a local LM folder"}
+SPEC_COACHES: dict[str, str] = {
+    "socratic": "http://HOST:PORT/v1[#MODEL] or a local LM folder",
+    "turn": "http://HOST:PORT/v1[#MODEL], an OpenAI-compatible multimodal endpoint",
+}
 
 
 def spec_prefix(spec: str) -> str | None:
@@ -139,6 +142,10 @@ def spec_coach(spec: str) -> RuleCoach:
         from livefit.baselines.socratic import SocraticCoach
 
         return SocraticCoach.from_spec(spec)
+    if spec_prefix(spec) == "turn":
+        from livefit.baselines.turn_based import TurnBasedCoach
+
+        return TurnBasedCoach.from_spec(spec)
     raise ValueError(f"{spec}: expected one of " + ", ".join(f"{p}:SPEC" for p in SPEC_COACHES))
 
 

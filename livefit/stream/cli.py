@@ -14,7 +14,7 @@ def predict_command(
     model: Annotated[
         str | None,  # not a Path: "socratic:http://..." must keep its "//"
         typer.Option(help="A Stream-VLM directory (save_pretrained), or a built-in coach: "
-                     "silent, periodic, oracle-coach (QEVD-SIM only), socratic:URL|PATH; "
+                     "silent, periodic, oracle-coach (QEVD-SIM only), socratic:URL|PATH, turn:URL; "
                      "default: the bundled coach."),  # fmt: skip
     ] = None,
     split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",

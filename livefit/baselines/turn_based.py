@@ -1,0 +1,336 @@
+"""The paper's turn-based vision-language baselines (Table 3, the dagger rows of Table 4, appendix
+E.3): an external video/image-text model is prompted every 5 s with video frames and what it said
+so far, and its one-sentence answer is the feedback at that time. A coach with the streaming
+engine's interface, like the rule-based ones (``livefit.baselines.coaches``), so ``livefit
+predict`` and ``livefit benchmark`` drive it as ``--model turn:http://HOST:PORT/v1[#MODEL]``.
+
+Flow per segment (``wants_segment``: ``livefit predict`` passes the segment to ``start``): the
+segment's frames, ``start < t <= end`` on the shifted clock of its video's ``_timestamps.npy``
+(times from the segment start) -> pushed feature steps only drive the clock (paper clock: step k
+at k / 4 s; the features are not read) -> at every 5 s mark ``b`` a step reaches, frames from the
+window ``(b - 5, b]`` -> JPEG (long side at most 336 px) -> one user message: the image parts,
+then the E.3 prompt (exercise from the segment prompt, what the coach said so far) -> the reply's
+first sentence, the feedback at ``b``.
+
+Frames per 5 s window (``frames_per_window``, default 8, as Video-LLaVA, Video-LLaMA and
+LLaVA-NeXT-Video; 20 for Video-ChatGPT and LLaMA-VID; 1 for InstructBLIP's latest frame): a
+window of ``n`` frames is cut into ``k`` equal runs and the middle frame of each is taken (frame
+``floor((j + 0.5) * n / k)``, j = 0..k-1; all ``n`` when ``n <= k``; ``k = 1`` is the window's
+latest frame). ``accumulate`` (default True, as the paper's Video-ChatGPT, LLaVA-NeXT-Video and
+LLaMA-VID runs): the prompt at ``b`` carries the sampled frames of every window so far, oldest
+first (at 10 s, the first window's frames are kept); False: the latest window's only (the
+paper's Video-LLaVA and Video-LLaMA runs). A window with no frame (the video ended) sends no
+prompt and says nothing.
+
+The prompt is E.3's text with its slots filled: the exercise, ``X`` (the seconds so far, ``b``,
+written as ``5``, ``10``, ``12.5``) and what was said so far, one feedback a line (``None`` when
+empty); PDF line wrapping undone. It is one text part after the images, in a single user message
+(video LLMs take the prompt as one text; no system message).
+
+Backend: any OpenAI-compatible multimodal ``/v1/chat/completions`` endpoint (vLLM, llama.cpp's
+server, Ollama) through ``livefit.chat.HTTPChat``, the judge's client; images go as
+``{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,..."}}`` parts. A local
+Hugging Face image-text backend is not implemented (serve the model with vLLM instead).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from livefit.baselines.coaches import RuleCoach, RuleSession
+from livefit.baselines.socratic import exercise_in, first_sentence
+from livefit.chat import ChatBackend, ChatConfig, ChatError, make_chat, valid_url
+from livefit.data.prompts import SINGLE_EXERCISE
+from livefit.stream.engine import Event
+
+# Appendix E.3, verbatim (the typographic apostrophe in "you’ve" included); the PDF's line
+# wrapping is undone. The first paragraph is ``livefit.data.prompts.SINGLE_EXERCISE``.
+TURN_INSTRUCTION = (
+    "This is what you’ve said so far over the last {seconds} seconds:\n"
+    "{said}\n"
+    "\n"
+    "Provide a SHORT ONE SENTENCE RESPONSE to the user based on what you see in the video. Take "
+    "into account what you said before but DO NOT repeat it exactly. The response should be in "
+    "second-person perspective. Ask them to correct any mistakes you see otherwise provide "
+    "encouraging feedback."
+)
+NONE_TEXT = "None"  # nothing said yet
+TURN_EVERY_S = 5.0  # the paper's prompting interval (the mean silence in the data)
+
+
+class TurnError(ValueError):
+    """The model failed mid-segment (after the client's retries), or the segment's video could
+    not be read; finished segments are kept."""
+
+
+def turn_prompt(system: str, seconds: float, said: list[str]) -> str:
+    """The whole E.3 prompt: the system paragraph, a blank line, the instruction filled in."""
+    text = TURN_INSTRUCTION.replace("{seconds}", f"{seconds:g}")
+    return system + "\n\n" + text.replace("{said}", "\n".join(said) or NONE_TEXT)
+
+
+def sample_window(n: int, k: int) -> list[int]:
+    """``k`` uniformly spaced positions among ``n`` frames (the middle of ``k`` equal runs;
+    ``k = 1``: the latest frame; all of them when ``n <= k``)."""
+    if n <= k:
+        return list(range(n))
+    if k == 1:
+        return [n - 1]
+    return [int((j + 0.5) * n / k) for j in range(k)]
+
+
+def window_frames(times: np.ndarray, boundary: float, every_s: float, k: int) -> list[int]:
+    """Indices (into ``times``, seconds from the segment start) of the ``k`` frames sampled from
+    the window ``(boundary - every_s, boundary]``."""
+    inside = np.flatnonzero((times > boundary - every_s + 1e-9) & (times <= boundary + 1e-9))
+    return [int(inside[j]) for j in sample_window(len(inside), k)]
+
+
+def jpeg_data_url(rgb: np.ndarray, max_side: int = 336, quality: int = 90) -> str:
+    """An RGB uint8 frame ``[H, W, 3]`` -> ``data:image/jpeg;base64,...``, downscaled (area
+    interpolation) so that its long side is at most ``max_side``."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = max_side / max(h, w)
+    if scale < 1:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]),
+                           [cv2.IMWRITE_JPEG_QUALITY, quality])  # fmt: skip
+    if not ok:
+        raise TurnError(f"cannot JPEG-encode a frame of shape {list(rgb.shape)}")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def turn_messages(prompt: str, images: list[str]) -> list[dict[str, Any]]:
+    """One user message: the image parts (data URLs), then the prompt as one text part."""
+    parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": u}} for u in images]
+    parts.append({"type": "text", "text": prompt})
+    return [{"role": "user", "content": parts}]
+
+
+@dataclass(frozen=True)
+class TurnConfig:
+    """The turn-based coach: its endpoint, its frames, its clock, its sampling."""
+
+    url: str | None = None  # OpenAI-compatible multimodal endpoint, e.g. http://localhost:8000/v1
+    model: str | None = None  # the "model" field sent to the endpoint
+    every_s: float = TURN_EVERY_S  # prompt interval (paper: 5 s)
+    frames_per_window: int = 8  # frames sampled per 5 s window (paper: 1, 8 or 20 by model)
+    accumulate: bool = True  # keep earlier windows' frames in later prompts (see the docstring)
+    max_side: int = 336  # JPEG long side, pixels (frames are downscaled, never upscaled)
+    jpeg_quality: int = 90
+    steps_per_second: float = 4.0  # paper clock: step k at k / 4 s when push() gets no time
+    temperature: float = 0.6  # sampling, as the Socratic baseline
+    top_p: float = 0.9
+    top_k: int | None = 50
+    max_new_tokens: int = 48  # one sentence
+    seed: int | None = 0  # prompt m of a segment samples with seed + m
+    timeout_s: float = 120.0  # per HTTP request
+    retries: int = 4  # per request, with exponential back-off
+    backoff_s: float = 1.0
+
+    def chat_config(self) -> ChatConfig:
+        return ChatConfig(url=self.url, model=self.model, temperature=self.temperature,
+                          top_p=self.top_p, top_k=self.top_k, max_new_tokens=self.max_new_tokens,
+                          timeout_s=self.timeout_s, retries=self.retries,
+                          backoff_s=self.backoff_s)  # fmt: skip
+
+
+def parse_spec(spec: str) -> TurnConfig:
+    """``turn:http://HOST:PORT/v1[#MODEL]`` -> its config (the ``turn:`` prefix is optional
+    here). ``ValueError`` says what is wrong."""
+    target = spec.removeprefix("turn:")
+    # A spec that went through pathlib.Path (the CLI's --model) lost a slash: "http:/host".
+    target = re.sub(r"^(https?):/(?=[^/])", r"\1://", target)
+    url, _, model = target.partition("#")
+    if not target.startswith(("http://", "https://")) or not valid_url(url):
+        raise ValueError(
+            f"{spec}: expected turn:http://HOST[:PORT][/v1][#MODEL] (an OpenAI-compatible "
+            "multimodal endpoint; a local Hugging Face image-text model is not supported)"
+        )
+    return TurnConfig(url=url, model=model or None)
+
+
+@dataclass
+class TurnSession(RuleSession):
+    """One segment: its frame times, the frames sampled so far, the prompts sent, the feedbacks."""
+
+    segment: Any = None
+    system: str = ""
+    times: Any = None  # [F] seconds from the segment start of the segment's video frames
+    first_frame: int = 0  # index in the video of the segment's first frame
+    images: dict[int, str] = field(default_factory=dict)  # segment frame index -> data URL
+    sent: list[list[int]] = field(default_factory=list)  # frames of each prompt sent, in order
+    prompts: list[str] = field(default_factory=list)  # every prompt text sent, in order
+    _asked: int = 0  # prompt times reached so far (sent or skipped)
+
+    def push(self, step: Any, t: float | None = None) -> Iterator[Event]:
+        """A feature step (not read: it only moves the clock); ``t``: its time (default: the
+        paper clock)."""
+        cfg: TurnConfig = self.coach.turn  # type: ignore[attr-defined]
+        now = self.steps_pushed / cfg.steps_per_second if t is None else float(t)
+        self.steps_pushed += 1
+        self.steps_seen += 1
+        due = int(now // cfg.every_s + 1e-9)  # prompt times reached by now
+        while self._asked < due:
+            self._asked += 1
+            when = self._asked * cfg.every_s
+            text = self._ask(when)
+            if text:
+                self.feedbacks.append((when, text))
+                yield Event(when, "feedback", text)
+
+    def frames_at(self, boundary: float) -> list[int]:
+        """The segment frames the prompt at ``boundary`` carries (oldest first)."""
+        cfg: TurnConfig = self.coach.turn  # type: ignore[attr-defined]
+        k = cfg.frames_per_window
+        latest = window_frames(self.times, boundary, cfg.every_s, k)
+        if not cfg.accumulate or not latest:
+            return latest
+        turns = round(boundary / cfg.every_s)
+        earlier = [window_frames(self.times, m * cfg.every_s, cfg.every_s, k)
+                   for m in range(1, turns)]  # fmt: skip
+        return [i for frames in earlier for i in frames] + latest
+
+    def _ask(self, boundary: float) -> str:
+        """Prompt at ``boundary`` seconds; "" when its window has no frame."""
+        coach: TurnBasedCoach = self.coach  # type: ignore[assignment]
+        frames = self.frames_at(boundary)
+        if not frames:
+            return ""
+        self._load(boundary)
+        said = [text for _, text in self.feedbacks]
+        prompt = turn_prompt(self.system, boundary, said)
+        self.prompts.append(prompt)
+        self.sent.append(frames)
+        seed = coach.turn.seed
+        messages = turn_messages(prompt, [self.images[i] for i in frames])
+        try:
+            reply = coach.lm.complete(messages, None if seed is None else seed + self._asked)
+        except ChatError as err:  # a ValueError: `livefit predict` prints one error line
+            raise TurnError(f"turn-based model: {err} (rerun the same command to resume)") from None
+        return first_sentence(reply)
+
+    def _load(self, boundary: float) -> None:
+        """Fetch (once per segment) the frames every prompt up to the segment's end needs."""
+        if self.images:
+            return
+        coach: TurnBasedCoach = self.coach  # type: ignore[assignment]
+        cfg = coach.turn
+        last = max(float(self.times[-1]), boundary)
+        wanted: set[int] = set()
+        for m in range(1, int(last // cfg.every_s + 1e-9) + 1):
+            wanted.update(window_frames(self.times, m * cfg.every_s, cfg.every_s,
+                                        cfg.frames_per_window))  # fmt: skip
+        found = coach.video_frames(self.segment, sorted(self.first_frame + i for i in wanted))
+        self.images = {i - self.first_frame: url for i, url in found.items()}
+
+
+class TurnBasedCoach(RuleCoach):
+    """Engine-like: ``start(system_prompt, segment=...)`` -> a ``TurnSession``. ``lm`` may be
+    given (tests); otherwise built from the config."""
+
+    name = "turn"
+    wants_segment = True  # livefit predict passes ``segment=`` to ``start``
+
+    def __init__(self, config: TurnConfig, lm: ChatBackend | None = None) -> None:
+        super().__init__()
+        if config.frames_per_window < 1:
+            raise ValueError(f"frames_per_window must be >= 1, got {config.frames_per_window}")
+        if not config.every_s > 0:
+            raise ValueError(f"every_s must be positive, got {config.every_s}")
+        self.turn = config
+        self.lm = lm if lm is not None else make_chat(config.chat_config())
+        self._decoder: dict[str, Any] | None = None  # the open video: see video_frames
+
+    @classmethod
+    def from_spec(cls, spec: str) -> TurnBasedCoach:
+        """``turn:URL[#MODEL]``; ``ValueError`` says what is wrong."""
+        try:
+            return cls(parse_spec(spec))
+        except ChatError as err:
+            raise ValueError(f"{spec}: {err}") from None
+
+    def start(self, system_prompt: str, total_steps: int | None = None,
+              t0: float | None = None, segment: Any = None) -> TurnSession:  # fmt: skip
+        from livefit.vision.preprocess import VideoError, load_timestamps
+
+        if segment is None:
+            raise TurnError("the turn-based coach needs the segment it coaches (start(segment=))")
+        try:
+            stamps = load_timestamps(segment.video_timestamps)  # [F] seconds, shifted clock
+        except VideoError as err:
+            raise TurnError(f"turn-based model: {err}") from None
+        inside = np.flatnonzero((stamps > segment.start) & (stamps <= segment.end))
+        first = int(inside[0]) if inside.size else 0
+        exercise = exercise_in(system_prompt)
+        # The paper's system text names the exercise; a prompt without one is used as it is.
+        system = SINGLE_EXERCISE.format(exercise=exercise) if exercise else system_prompt
+        return TurnSession(self, segment=segment, system=system,
+                           times=stamps[inside] - segment.start, first_frame=first)  # fmt: skip
+
+    def video_frames(self, segment: Any, wanted: list[int]) -> dict[int, str]:
+        """Frames ``wanted`` (sorted indices into the segment's video) as JPEG data URLs. One
+        decoder per video is kept between segments (they come in file order), so a workout's
+        video is decoded about once, not once per segment."""
+        from livefit.vision.preprocess import VideoError, decode_frames
+
+        cfg = self.turn
+        video = segment.video
+        state = self._decoder
+        reusable = (
+            state is not None
+            and state["video"] == video
+            and all(i in state["kept"] or i >= state["next"] for i in wanted)
+        )
+        if not reusable:  # another video, or a frame already passed and not kept: start over
+            state = {"video": video, "frames": decode_frames(video), "next": 0, "kept": {}}
+            self._decoder = state
+        todo = set(wanted)
+        kept: dict[int, str] = state["kept"]
+        try:
+            while state["next"] <= wanted[-1]:
+                rgb, _ = next(state["frames"])
+                if state["next"] in todo:
+                    kept[state["next"]] = jpeg_data_url(rgb, cfg.max_side, cfg.jpeg_quality)
+                state["next"] += 1
+        except StopIteration:
+            self._decoder = None
+            raise TurnError(
+                f"{video}: has fewer frames ({state['next']}) than {segment.video_timestamps} "
+                f"lists (frame {wanted[-1]} is needed)"
+            ) from None
+        except VideoError as err:
+            self._decoder = None
+            raise TurnError(f"turn-based model: {err}") from None
+        out = {i: kept[i] for i in wanted}
+        # Keep only this segment's frames: the next segment may overlap this one's end.
+        state["kept"] = out
+        return out
+
+    def say(self, session: RuleSession, t: float) -> list[tuple[float, str]]:
+        return []  # TurnSession.push decides
+
+    def settings(self) -> dict[str, Any]:
+        import hashlib
+
+        prompt = SINGLE_EXERCISE + TURN_INSTRUCTION
+        return {
+            "coach": self.name,
+            "lm": self.lm.name,
+            "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
+            **asdict(self.turn),
+        }
+
+
+__all__ = ["TURN_INSTRUCTION", "TurnBasedCoach", "TurnConfig", "TurnError", "TurnSession",
+           "jpeg_data_url", "parse_spec", "sample_window", "turn_messages", "turn_prompt",
+           "window_frames"]  # fmt: skip
