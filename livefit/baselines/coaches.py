@@ -126,7 +126,8 @@ def builtin_coach(name: str) -> RuleCoach:
 # Coaches named PREFIX:SPEC; the value says what SPEC is (for error messages).
 SPEC_COACHES: dict[str, str] = {
     "socratic": "http://HOST:PORT/v1[#MODEL] or a local LM folder",
-    "turn": "http://HOST:PORT/v1[#MODEL], an OpenAI-compatible multimodal endpoint",
+    "turn": "http://HOST:PORT/v1[#MODEL] (an OpenAI-compatible multimodal endpoint) or PATH (a "
+    "local Hugging Face image-text model)",
 }
 
 

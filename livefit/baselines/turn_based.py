@@ -2,13 +2,15 @@
 E.3): an external video/image-text model is prompted every 5 s with video frames and what it said
 so far, and its one-sentence answer is the feedback at that time. A coach with the streaming
 engine's interface, like the rule-based ones (``livefit.baselines.coaches``), so ``livefit
-predict`` and ``livefit benchmark`` drive it as ``--model turn:http://HOST:PORT/v1[#MODEL]``.
+predict`` and ``livefit benchmark`` drive it as ``--model turn:http://HOST:PORT/v1[#MODEL]`` (an
+endpoint) or ``--model turn:PATH`` (a local Hugging Face image-text model folder).
 
 Flow per segment (``wants_segment``: ``livefit predict`` passes the segment to ``start``): the
 segment's frames, ``start < t <= end`` on the shifted clock of its video's ``_timestamps.npy``
 (times from the segment start) -> pushed feature steps only drive the clock (paper clock: step k
 at k / 4 s; the features are not read) -> at every 5 s mark ``b`` a step reaches, frames from the
-window ``(b - 5, b]`` -> JPEG (long side at most 336 px) -> one user message: the image parts,
+window ``(b - 5, b]`` -> downscaled (long side at most 336 px; JPEG data URLs for an endpoint, RGB
+arrays for a local model) -> one user message: the image parts,
 then the E.3 prompt (exercise from the segment prompt, what the coach said so far) -> the reply's
 first sentence, the feedback at ``b``.
 
@@ -27,10 +29,18 @@ written as ``5``, ``10``, ``12.5``) and what was said so far, one feedback a lin
 empty); PDF line wrapping undone. It is one text part after the images, in a single user message
 (video LLMs take the prompt as one text; no system message).
 
-Backend: any OpenAI-compatible multimodal ``/v1/chat/completions`` endpoint (vLLM, llama.cpp's
-server, Ollama) through ``livefit.chat.HTTPChat``, the judge's client; images go as
-``{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,..."}}`` parts. A local
-Hugging Face image-text backend is not implemented (serve the model with vLLM instead).
+Backends (the same frames, prompt and seeds; ``turn_messages`` builds the one message for both):
+
+- ``turn:URL``: any OpenAI-compatible multimodal ``/v1/chat/completions`` endpoint (vLLM,
+  llama.cpp's server, Ollama) through ``livefit.chat.HTTPChat``, the judge's client; images go as
+  ``{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,..."}}`` parts;
+- ``turn:PATH``: a local transformers image-text-to-text folder with its processor (LLaVA,
+  LLaVA-NeXT, Qwen2-VL style; ``AutoProcessor`` + ``AutoModelForImageTextToText``, never a
+  download) through ``ImageTextChat``, a ``livefit.chat.TransformersChat`` (its sampler: greedy at
+  temperature 0, otherwise seeded sampling with the coach's settings): images go as
+  ``{"type": "image", "image": RGB uint8 [H, W, 3]}`` parts, the text through the processor's chat
+  template (without one: one image token per image, a newline, the prompt), the images through
+  its image processor. Frames go as separate images (a video model's video input is not used).
 """
 
 from __future__ import annotations
@@ -39,13 +49,14 @@ import base64
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from livefit.baselines.coaches import RuleCoach, RuleSession
 from livefit.baselines.socratic import exercise_in, first_sentence
-from livefit.chat import ChatBackend, ChatConfig, ChatError, make_chat, valid_url
+from livefit.chat import ChatBackend, ChatConfig, ChatError, TransformersChat, make_chat, valid_url
 from livefit.data.prompts import SINGLE_EXERCISE
 from livefit.stream.engine import Event
 
@@ -92,9 +103,9 @@ def window_frames(times: np.ndarray, boundary: float, every_s: float, k: int) ->
     return [int(inside[j]) for j in sample_window(len(inside), k)]
 
 
-def jpeg_data_url(rgb: np.ndarray, max_side: int = 336, quality: int = 90) -> str:
-    """An RGB uint8 frame ``[H, W, 3]`` -> ``data:image/jpeg;base64,...``, downscaled (area
-    interpolation) so that its long side is at most ``max_side``."""
+def downscale(rgb: np.ndarray, max_side: int = 336) -> np.ndarray:
+    """An RGB uint8 frame ``[H, W, 3]`` downscaled (area interpolation) so that its long side is
+    at most ``max_side`` (never upscaled)."""
     import cv2
 
     h, w = rgb.shape[:2]
@@ -102,6 +113,15 @@ def jpeg_data_url(rgb: np.ndarray, max_side: int = 336, quality: int = 90) -> st
     if scale < 1:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(rgb)
+
+
+def jpeg_data_url(rgb: np.ndarray, max_side: int = 336, quality: int = 90) -> str:
+    """An RGB uint8 frame ``[H, W, 3]`` -> ``data:image/jpeg;base64,...``, downscaled (area
+    interpolation) so that its long side is at most ``max_side``."""
+    import cv2
+
+    rgb = downscale(rgb, max_side)
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]),
                            [cv2.IMWRITE_JPEG_QUALITY, quality])  # fmt: skip
     if not ok:
@@ -109,11 +129,77 @@ def jpeg_data_url(rgb: np.ndarray, max_side: int = 336, quality: int = 90) -> st
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
-def turn_messages(prompt: str, images: list[str]) -> list[dict[str, Any]]:
-    """One user message: the image parts (data URLs), then the prompt as one text part."""
-    parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": u}} for u in images]
+def turn_messages(prompt: str, images: list[Any]) -> list[dict[str, Any]]:
+    """One user message: the image parts, then the prompt as one text part. A data URL (str) is
+    an ``image_url`` part (endpoints); an RGB array an ``image`` part (local models)."""
+    parts: list[dict[str, Any]] = [
+        {"type": "image_url", "image_url": {"url": im}} if isinstance(im, str)
+        else {"type": "image", "image": im}
+        for im in images
+    ]  # fmt: skip
     parts.append({"type": "text", "text": prompt})
     return [{"role": "user", "content": parts}]
+
+
+class ImageTextChat(TransformersChat):
+    """A local transformers image-text-to-text folder with its processor (``from_pretrained``,
+    no download); ``complete(turn_messages(prompt, arrays), seed)``. Sampling, seeding and
+    decoding are ``TransformersChat``'s; only loading and encoding differ."""
+
+    role = "turn-based model"
+
+    def __init__(self, config: Any):  # ChatConfig, or any object with its fields
+        import torch
+        from transformers import AutoProcessor
+
+        try:
+            from transformers import AutoModelForImageTextToText as AutoModel
+        except ImportError:  # transformers < 4.46
+            from transformers import AutoModelForVision2Seq as AutoModel
+
+        path = config.model_path
+        if not path or not Path(path).is_dir():
+            raise self.error(f"{path}: {self.role} directory is missing")
+        try:
+            self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+            placement = {"device_map": "auto"} if torch.cuda.is_available() else {}
+            self.model = AutoModel.from_pretrained(
+                path, local_files_only=True, dtype="auto", **placement
+            )
+        except (OSError, ValueError, KeyError) as err:
+            raise self.error(f"{path}: cannot load the {self.role} ({err})") from None
+        self.tokenizer = getattr(self.processor, "tokenizer", None)
+        if self.tokenizer is None or not hasattr(self.processor, "image_processor"):
+            raise self.error(f"{path}: not an image-text processor (no tokenizer or images)")
+        self.device = self.model.device
+        self.model.eval()
+        self.eot = self.tokenizer.get_vocab().get("<|eot_id|>")
+        self.config = config
+        self.name = f"transformers-image-text:{path}"
+        self.last_inputs: dict[str, tuple[int, ...]] = {}  # shapes of the last prompt's inputs
+
+    def encode(self, messages: list[dict[str, Any]]) -> Any:
+        """The prompt as model inputs: the text through the processor's chat template (without
+        one: an image token per image, a newline, the texts), the images through its image
+        processor."""
+        images = [p["image"] for m in messages for p in m["content"] if p["type"] == "image"]
+        if getattr(self.processor, "chat_template", None):
+            bare = [{**m, "content": [{"type": "image"} if p["type"] == "image" else p
+                                      for p in m["content"]]}
+                    for m in messages]  # fmt: skip
+            text = self.processor.apply_chat_template(bare, add_generation_prompt=True,
+                                                      tokenize=False)  # fmt: skip
+        else:
+            token = getattr(self.processor, "image_token", None) or "<image>"
+            texts = [p["text"] for m in messages for p in m["content"] if p["type"] == "text"]
+            text = token * len(images) + "\n" + "\n\n".join(texts)
+        inputs = self.processor(text=text, images=images or None, return_tensors="pt")
+        dtype = self.model.dtype
+        for key, value in inputs.items():
+            if key.startswith("pixel_values") and value.is_floating_point():
+                inputs[key] = value.to(dtype)
+        self.last_inputs = {k: tuple(v.shape) for k, v in inputs.items() if hasattr(v, "shape")}
+        return inputs
 
 
 @dataclass(frozen=True)
@@ -122,13 +208,14 @@ class TurnConfig:
 
     url: str | None = None  # OpenAI-compatible multimodal endpoint, e.g. http://localhost:8000/v1
     model: str | None = None  # the "model" field sent to the endpoint
+    model_path: str | None = None  # or: a local transformers image-text-to-text folder
     every_s: float = TURN_EVERY_S  # prompt interval (paper: 5 s)
     frames_per_window: int = 8  # frames sampled per 5 s window (paper: 1, 8 or 20 by model)
     accumulate: bool = True  # keep earlier windows' frames in later prompts (see the docstring)
-    max_side: int = 336  # JPEG long side, pixels (frames are downscaled, never upscaled)
+    max_side: int = 336  # image long side, pixels (frames are downscaled, never upscaled)
     jpeg_quality: int = 90
     steps_per_second: float = 4.0  # paper clock: step k at k / 4 s when push() gets no time
-    temperature: float = 0.6  # sampling, as the Socratic baseline
+    temperature: float = 0.6  # sampling, as the Socratic baseline (0: greedy, local backend)
     top_p: float = 0.9
     top_k: int | None = 50
     max_new_tokens: int = 48  # one sentence
@@ -138,23 +225,27 @@ class TurnConfig:
     backoff_s: float = 1.0
 
     def chat_config(self) -> ChatConfig:
-        return ChatConfig(url=self.url, model=self.model, temperature=self.temperature,
+        return ChatConfig(url=self.url, model=self.model, model_path=self.model_path,
+                          temperature=self.temperature,
                           top_p=self.top_p, top_k=self.top_k, max_new_tokens=self.max_new_tokens,
                           timeout_s=self.timeout_s, retries=self.retries,
                           backoff_s=self.backoff_s)  # fmt: skip
 
 
 def parse_spec(spec: str) -> TurnConfig:
-    """``turn:http://HOST:PORT/v1[#MODEL]`` -> its config (the ``turn:`` prefix is optional
-    here). ``ValueError`` says what is wrong."""
+    """``turn:http://HOST:PORT/v1[#MODEL]`` or ``turn:PATH`` (a local image-text model folder)
+    -> its config (the ``turn:`` prefix is optional here). ``ValueError`` says what is wrong."""
     target = spec.removeprefix("turn:")
     # A spec that went through pathlib.Path (the CLI's --model) lost a slash: "http:/host".
     target = re.sub(r"^(https?):/(?=[^/])", r"\1://", target)
+    if target and not target.startswith(("http://", "https://")) and Path(target).is_dir():
+        return TurnConfig(model_path=target)
     url, _, model = target.partition("#")
     if not target.startswith(("http://", "https://")) or not valid_url(url):
         raise ValueError(
             f"{spec}: expected turn:http://HOST[:PORT][/v1][#MODEL] (an OpenAI-compatible "
-            "multimodal endpoint; a local Hugging Face image-text model is not supported)"
+            "multimodal endpoint) or turn:PATH (an existing local Hugging Face image-text model "
+            "folder)"
         )
     return TurnConfig(url=url, model=model or None)
 
@@ -167,7 +258,7 @@ class TurnSession(RuleSession):
     system: str = ""
     times: Any = None  # [F] seconds from the segment start of the segment's video frames
     first_frame: int = 0  # index in the video of the segment's first frame
-    images: dict[int, str] = field(default_factory=dict)  # segment frame index -> data URL
+    images: dict[int, Any] = field(default_factory=dict)  # segment frame index -> image
     sent: list[list[int]] = field(default_factory=list)  # frames of each prompt sent, in order
     prompts: list[str] = field(default_factory=list)  # every prompt text sent, in order
     _asked: int = 0  # prompt times reached so far (sent or skipped)
@@ -248,12 +339,14 @@ class TurnBasedCoach(RuleCoach):
         if not config.every_s > 0:
             raise ValueError(f"every_s must be positive, got {config.every_s}")
         self.turn = config
+        if lm is None and config.model_path and not config.url:
+            lm = ImageTextChat(config.chat_config())
         self.lm = lm if lm is not None else make_chat(config.chat_config())
         self._decoder: dict[str, Any] | None = None  # the open video: see video_frames
 
     @classmethod
     def from_spec(cls, spec: str) -> TurnBasedCoach:
-        """``turn:URL[#MODEL]``; ``ValueError`` says what is wrong."""
+        """``turn:URL[#MODEL]`` or ``turn:PATH``; ``ValueError`` says what is wrong."""
         try:
             return cls(parse_spec(spec))
         except ChatError as err:
@@ -277,13 +370,21 @@ class TurnBasedCoach(RuleCoach):
         return TurnSession(self, segment=segment, system=system,
                            times=stamps[inside] - segment.start, first_frame=first)  # fmt: skip
 
-    def video_frames(self, segment: Any, wanted: list[int]) -> dict[int, str]:
-        """Frames ``wanted`` (sorted indices into the segment's video) as JPEG data URLs. One
+    def image(self, rgb: np.ndarray) -> Any:
+        """One decoded frame as the backend takes it: a JPEG data URL for an endpoint, a
+        downscaled RGB array for a local model (its processor resizes it)."""
+        cfg = self.turn
+        if isinstance(self.lm, ImageTextChat):
+            return downscale(rgb, cfg.max_side)
+        return jpeg_data_url(rgb, cfg.max_side, cfg.jpeg_quality)
+
+    def video_frames(self, segment: Any, wanted: list[int]) -> dict[int, Any]:
+        """Frames ``wanted`` (sorted indices into the segment's video) as ``image`` makes them
+        (JPEG data URLs for an endpoint). One
         decoder per video is kept between segments (they come in file order), so a workout's
         video is decoded about once, not once per segment."""
         from livefit.vision.preprocess import VideoError, decode_frames
 
-        cfg = self.turn
         video = segment.video
         state = self._decoder
         reusable = (
@@ -295,12 +396,12 @@ class TurnBasedCoach(RuleCoach):
             state = {"video": video, "frames": decode_frames(video), "next": 0, "kept": {}}
             self._decoder = state
         todo = set(wanted)
-        kept: dict[int, str] = state["kept"]
+        kept: dict[int, Any] = state["kept"]
         try:
             while state["next"] <= wanted[-1]:
                 rgb, _ = next(state["frames"])
                 if state["next"] in todo:
-                    kept[state["next"]] = jpeg_data_url(rgb, cfg.max_side, cfg.jpeg_quality)
+                    kept[state["next"]] = self.image(rgb)
                 state["next"] += 1
         except StopIteration:
             self._decoder = None
@@ -331,6 +432,6 @@ class TurnBasedCoach(RuleCoach):
         }
 
 
-__all__ = ["TURN_INSTRUCTION", "TurnBasedCoach", "TurnConfig", "TurnError", "TurnSession",
-           "jpeg_data_url", "parse_spec", "sample_window", "turn_messages", "turn_prompt",
-           "window_frames"]  # fmt: skip
+__all__ = ["TURN_INSTRUCTION", "ImageTextChat", "TurnBasedCoach", "TurnConfig", "TurnError",
+           "TurnSession", "downscale", "jpeg_data_url", "parse_spec", "sample_window",
+           "turn_messages", "turn_prompt", "window_frames"]  # fmt: skip

@@ -91,7 +91,7 @@ def parse_models(specs: Sequence[str]) -> list[ModelSpec]:
             if not folder.is_dir():
                 raise BenchmarkError(
                     f"--models {spec}: not a folder, a built-in ({', '.join(BUILTIN_COACHES)}), "
-                    "socratic:URL|PATH, turn:URL, or stream-vlm (the bundled coach)"
+                    "socratic:URL|PATH, turn:URL|PATH, or stream-vlm (the bundled coach)"
                 )
             parts = [p for p in folder.resolve().parts[-2:] if p not in ("/", "")]
             name, target = "_".join(parts), str(folder)

@@ -14,8 +14,8 @@ def predict_command(
     model: Annotated[
         str | None,  # not a Path: "socratic:http://..." must keep its "//"
         typer.Option(help="A Stream-VLM directory (save_pretrained), or a built-in coach: "
-                     "silent, periodic, oracle-coach (QEVD-SIM only), socratic:URL|PATH, turn:URL; "
-                     "default: the bundled coach."),  # fmt: skip
+                     "silent, periodic, oracle-coach (QEVD-SIM only), socratic:URL|PATH, "
+                     "turn:URL|PATH; default: the bundled coach."),  # fmt: skip
     ] = None,
     split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
     clock: Annotated[str, typer.Option(help="paper (parity clock) or wall (real time).")] = "paper",

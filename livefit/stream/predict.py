@@ -16,7 +16,7 @@ or "resumed" (an empty file is the one exception: there is nothing in it to lose
 
 Any coach with the engine's interface drives it: ``--model`` is a Stream-VLM folder or a
 built-in coach of ``livefit.baselines`` (``silent``, ``periodic``, ``oracle-coach``,
-``socratic:URL|PATH``, ``turn:URL``).
+``socratic:URL|PATH``, ``turn:URL|PATH``).
 
 Paper clock = the reference's evaluation loop: steps 1 .. N-2 of the segment are fed (it starts
 at index 1 and stops when the next <vision> would need step N-1), times by the parity formula.
@@ -84,14 +84,14 @@ def run_segment(
 
 def _builtin(model: str | Path) -> Any:
     """The built-in coach ``model`` names (``silent``, ``periodic``, ``oracle-coach``,
-    ``socratic:SPEC``, ``turn:URL``), or None: an existing folder of that name is a model folder,
+    ``socratic:SPEC``, ``turn:SPEC``), or None: an existing folder of that name is a model folder,
     not the built-in."""
     from livefit.baselines.coaches import BUILTIN_COACHES, builtin_coach, spec_coach, spec_prefix
 
     name = str(model)
     if name in BUILTIN_COACHES and not Path(name).is_dir():
         return builtin_coach(name)
-    if spec_prefix(name) and not Path(name).is_dir():  # socratic:URL|PATH, turn:URL
+    if spec_prefix(name) and not Path(name).is_dir():  # socratic:URL|PATH, turn:URL|PATH
         try:
             return spec_coach(name)
         except ValueError as err:

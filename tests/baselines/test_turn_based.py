@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -98,7 +99,8 @@ def test_jpeg_frames_are_downscaled_to_336_on_the_long_side():
     assert small.shape == (100, 50, 3)  # never upscaled
 
 
-def test_specs():
+def test_specs(tmp_path):
+    assert parse_spec(f"turn:{tmp_path}") == TurnConfig(model_path=str(tmp_path))  # a local model
     assert parse_spec("turn:http://127.0.0.1:8000/v1#llava") == TurnConfig(
         url="http://127.0.0.1:8000/v1", model="llava")  # fmt: skip
     assert parse_spec(str(Path("turn:http://h:1/v1"))).url == "http://h:1/v1"  # CLI Path
@@ -240,3 +242,117 @@ def test_cli_predict_benchmark_and_errors(workout, tmp_path, monkeypatch):
     gone = CliRunner().invoke(app, [*run[:-1], *out, "--model", spec])  # the server has stopped
     assert gone.exit_code == 2 and gone.output.count("error:") == 1, gone.output
     assert "Connection refused" in gone.output and "turn-based model" in gone.output
+
+
+def _tiny_llava(path):
+    """A tiny random LLaVA (CLIP vision tower 32 px, 16 px patches: 4 image tokens an image;
+    one-layer Llama) with a byte-level tokenizer built offline, a ``<image>`` token, a CLIP image
+    processor at 32 px and a chat template, saved as one image-text-to-text folder."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
+    for special in ("<|endoftext|>", "<image>"):
+        vocab[special] = len(vocab)
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>",
+                                  pad_token="<|endoftext|>")  # fmt: skip
+    tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    template = (
+        "{% for m in messages %}{{ m['role'] | upper }}: {% for p in m['content'] %}"
+        "{% if p['type'] == 'image' %}<image>{% else %}{{ p['text'] }}{% endif %}{% endfor %} "
+        "{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+    )
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                           crop_size={"height": 32, "width": 32}),
+        tokenizer=tok, patch_size=16, vision_feature_select_strategy="default",
+        num_additional_image_tokens=1, chat_template=template,
+    )  # fmt: skip
+    vision = CLIPVisionConfig(
+        image_size=32,
+        patch_size=16,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        projection_dim=32,
+    )
+    text = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
+                       num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                       max_position_embeddings=4096, bos_token_id=None, eos_token_id=None,
+                       pad_token_id=vocab["<|endoftext|>"])  # fmt: skip
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=vocab["<image>"],
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+    )
+    torch.manual_seed(0)
+    LlavaForConditionalGeneration(config).save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def test_local_hugging_face_image_text_model(workout, tmp_path, monkeypatch):
+    from transformers import LlavaModel
+
+    from livefit.baselines.turn_based import ImageTextChat
+    from livefit.data.qevd import load_segments
+    from livefit.stream.predict import predict
+
+    folder = _tiny_llava(tmp_path / "llava")
+    pixels: list[tuple[int, ...]] = []  # pixel_values shapes the vision tower got
+    encode_images = LlavaModel.get_image_features
+
+    @functools.wraps(encode_images)
+    def spy(self, *args, **kwargs):
+        pixels.append(tuple(kwargs.get("pixel_values", args[0] if args else None).shape))
+        return encode_images(self, *args, **kwargs)
+
+    monkeypatch.setattr(LlavaModel, "get_image_features", spy)
+    segments = load_segments(workout, "test", "single_exercise")
+    runs = []
+    for name in ("a", "b"):  # the same seeds twice: the same feedbacks
+        predict(workout, f"turn:{folder}", tmp_path / f"{name}.jsonl", progress=False)
+        runs.append([json.loads(x) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()])
+    assert runs[0] == runs[1]
+    sizes = []
+    for seg, record in zip(segments, runs[0], strict=True):
+        n_steps = len(seg.load_features()[0]) - 1
+        marks = [5.0 * m for m in range(1, int((n_steps - 1) / 4 // 5) + 1)]
+        assert [f["time"] for f in record["feedbacks"]] == marks and marks
+        assert all(f["text"].strip() for f in record["feedbacks"])  # random weights: any text
+        sizes += [8 * m for m in range(1, len(marks) + 1)]  # 8 frames a window, accumulated
+    # Each prompt's frames reached the model as processed images (32 px, the processor's size).
+    assert pixels == [(n, 3, 32, 32) for n in sizes] * 2
+    settings = json.loads((tmp_path / "a.jsonl.config.json").read_text())["model"]
+    assert settings["model_path"] == str(folder) and settings["lm"].startswith("transformers")
+    # The session's message carries RGB frames (downscaled, never JPEG) then the E.3 prompt.
+    coach = TurnBasedCoach.from_spec(f"turn:{folder}")
+    assert isinstance(coach.lm, ImageTextChat)
+    session = coach.start(single_exercise_prompt(segments[0].exercise), segment=segments[0])
+    for _ in range(21):
+        list(session.push(None))
+    (prompt,) = session.prompts
+    image = session.images[session.sent[0][0]]
+    assert isinstance(image, np.ndarray) and image.dtype == np.uint8 and max(image.shape) <= 336
+    inputs = coach.lm.encode(turn_messages(prompt, [session.images[i] for i in session.sent[0]]))
+    text = coach.lm.processor.decode(inputs["input_ids"][0])
+    assert text == "USER: " + "<image>" * 4 * 8 + prompt + " ASSISTANT:"
+    greedy = TurnBasedCoach(TurnConfig(model_path=str(folder), temperature=0.0, max_new_tokens=5))
+    ids = greedy.lm.generate_ids(turn_messages("hi", [image]), seed=None)
+    assert 0 < len(ids) <= 5
