@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -46,6 +47,28 @@ class ChatConfig:
     timeout_s: float = 120.0  # per HTTP request
     retries: int = 4  # per request, with exponential back-off
     backoff_s: float = 1.0  # first wait before a retry; doubles each time (at most 30 s)
+
+
+def chat_config_of(settings: Any) -> ChatConfig:
+    """The ``ChatConfig`` inside a caller's settings dataclass (its fields of the same names)."""
+    names = ChatConfig.__dataclass_fields__
+    return ChatConfig(**{k: getattr(settings, k) for k in names if hasattr(settings, k)})
+
+
+def split_target(target: str) -> dict[str, str | None]:
+    """Where an LM spec points: ``http(s)://HOST[:PORT][/v1][#MODEL]`` -> ``{"url", "model"}``,
+    an existing folder -> ``{"model_path"}``. ``ValueError`` says which of the two it is not. A
+    target that went through ``pathlib.Path`` (a CLI option) lost a slash: ``http:/host`` is
+    read as ``http://host``."""
+    target = re.sub(r"^(https?):/(?=[^/])", r"\1://", target)
+    if target.startswith(("http://", "https://")):
+        url, _, model = target.partition("#")
+        if not valid_url(url):
+            raise ValueError(f"{url}: not an http(s)://HOST[:PORT][/v1] URL")
+        return {"url": url, "model": model or None}
+    if target and Path(target).is_dir():
+        return {"model_path": target}
+    raise ValueError(f"{target or '(empty)'}: is not a model folder (nor an http(s) URL)")
 
 
 class ChatBackend(Protocol):

@@ -3,47 +3,16 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
+from chat_stand_in import StandInChat
 
 from livefit.chat import ChatConfig, ChatError, HTTPChat, completions_url, make_chat
 
 
-class _Server:
-    def __init__(self, fail_first: int = 0, status: int = 503):
-        self.requests: list[dict] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append({**body, "auth": self.headers.get("Authorization")})
-                if len(outer.requests) <= fail_first:
-                    self.send_response(status)
-                    self.end_headers()
-                    return
-                data = json.dumps({"choices": [{"message": {"content": "Hi."}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+def _Server(fail_first: int = 0, status: int = 503) -> StandInChat:  # noqa: N802
+    """A stand-in chat server whose first ``fail_first`` requests fail with ``status``."""
+    replies = iter([status] * fail_first)
+    return StandInChat(lambda body: next(replies, "Hi."))
 
 
 def test_urls():
@@ -68,9 +37,9 @@ def test_http_chat_sends_the_sampling_settings_and_retries(monkeypatch):
         chat = make_chat(ChatConfig(url=server.url, model="m", top_k=None, backoff_s=0.01))
         assert chat.complete(messages, seed=7) == "Hi."
     assert len(server.requests) == 2  # one 503, then the answer
-    body = server.requests[-1]
-    assert body == {"messages": messages, "temperature": 0.6, "top_p": 0.9, "max_tokens": 64,
-                    "model": "m", "seed": 7, "auth": "Bearer sk-chat"}  # fmt: skip
+    assert server.requests[-1] == {"messages": messages, "temperature": 0.6, "top_p": 0.9,
+                                   "max_tokens": 64, "model": "m", "seed": 7}  # fmt: skip
+    assert server.auth[-1] == "Bearer sk-chat"
     with _Server(fail_first=9, status=400) as server:
         with pytest.raises(ChatError, match="HTTP 400"):
             HTTPChat(ChatConfig(url=server.url, backoff_s=0.01)).complete(messages, None)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from livefit.baselines.coaches import RuleCoach, RuleSession
-from livefit.chat import ChatBackend, ChatConfig, ChatError, make_chat, valid_url
+from livefit.chat import ChatBackend, ChatConfig, ChatError, chat_config_of, make_chat, split_target
 from livefit.data.prompts import SINGLE_EXERCISE
 from livefit.stream.engine import Event
 
@@ -175,28 +175,20 @@ class SocraticConfig:
     backoff_s: float = 1.0
 
     def chat_config(self) -> ChatConfig:
-        return ChatConfig(url=self.url, model=self.model, model_path=self.model_path,
-                          temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
-                          max_new_tokens=self.max_new_tokens, timeout_s=self.timeout_s,
-                          retries=self.retries, backoff_s=self.backoff_s)  # fmt: skip
+        return chat_config_of(self)
 
 
 def parse_spec(spec: str) -> SocraticConfig:
     """``socratic:http://HOST:PORT/v1[#MODEL]`` or ``socratic:PATH`` -> its config (the
     ``socratic:`` prefix is optional here). ``ValueError`` says what is wrong."""
     target = spec.removeprefix("socratic:")
-    # A spec that went through pathlib.Path (the CLI's --model) lost a slash: "http:/host".
-    target = re.sub(r"^(https?):/(?=[^/])", r"\1://", target)
     if not target:
         raise ValueError(f"{spec}: expected socratic:http://HOST:PORT/v1[#MODEL] or socratic:PATH")
-    if target.startswith(("http://", "https://")):
-        url, _, model = target.partition("#")
-        if not valid_url(url):
-            raise ValueError(f"{spec}: expected socratic:http://HOST[:PORT][/v1][#MODEL]")
-        return SocraticConfig(url=url, model=model or None)
-    if not Path(target).is_dir():
-        raise ValueError(f"{spec}: {target} is not a model folder (nor an http(s) URL)")
-    return SocraticConfig(model_path=target)
+    try:
+        return SocraticConfig(**split_target(target))
+    except ValueError as err:
+        raise ValueError(f"{spec}: {err}; expected socratic:http://HOST[:PORT][/v1][#MODEL] or "
+                         "socratic:PATH") from None  # fmt: skip
 
 
 @dataclass

@@ -46,7 +46,6 @@ Backends (the same frames, prompt and seeds; ``turn_messages`` builds the one me
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,7 +55,15 @@ import numpy as np
 
 from livefit.baselines.coaches import RuleCoach, RuleSession
 from livefit.baselines.socratic import exercise_in, first_sentence
-from livefit.chat import ChatBackend, ChatConfig, ChatError, TransformersChat, make_chat, valid_url
+from livefit.chat import (
+    ChatBackend,
+    ChatConfig,
+    ChatError,
+    TransformersChat,
+    chat_config_of,
+    make_chat,
+    split_target,
+)
 from livefit.data.prompts import SINGLE_EXERCISE
 from livefit.stream.engine import Event
 
@@ -225,29 +232,20 @@ class TurnConfig:
     backoff_s: float = 1.0
 
     def chat_config(self) -> ChatConfig:
-        return ChatConfig(url=self.url, model=self.model, model_path=self.model_path,
-                          temperature=self.temperature,
-                          top_p=self.top_p, top_k=self.top_k, max_new_tokens=self.max_new_tokens,
-                          timeout_s=self.timeout_s, retries=self.retries,
-                          backoff_s=self.backoff_s)  # fmt: skip
+        return chat_config_of(self)
 
 
 def parse_spec(spec: str) -> TurnConfig:
     """``turn:http://HOST:PORT/v1[#MODEL]`` or ``turn:PATH`` (a local image-text model folder)
     -> its config (the ``turn:`` prefix is optional here). ``ValueError`` says what is wrong."""
-    target = spec.removeprefix("turn:")
-    # A spec that went through pathlib.Path (the CLI's --model) lost a slash: "http:/host".
-    target = re.sub(r"^(https?):/(?=[^/])", r"\1://", target)
-    if target and not target.startswith(("http://", "https://")) and Path(target).is_dir():
-        return TurnConfig(model_path=target)
-    url, _, model = target.partition("#")
-    if not target.startswith(("http://", "https://")) or not valid_url(url):
+    try:
+        return TurnConfig(**split_target(spec.removeprefix("turn:")))
+    except ValueError as err:
         raise ValueError(
-            f"{spec}: expected turn:http://HOST[:PORT][/v1][#MODEL] (an OpenAI-compatible "
+            f"{spec}: {err}; expected turn:http://HOST[:PORT][/v1][#MODEL] (an OpenAI-compatible "
             "multimodal endpoint) or turn:PATH (an existing local Hugging Face image-text model "
             "folder)"
-        )
-    return TurnConfig(url=url, model=model or None)
+        ) from None
 
 
 @dataclass

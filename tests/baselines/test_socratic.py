@@ -4,14 +4,13 @@ backends (a local stand-in server, a tiny random GPT-2) and ``predict``/``benchm
 from __future__ import annotations
 
 import json
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from chat_stand_in import StandInChat
+from qevd_fixture import write_quirk_tree
 from typer.testing import CliRunner
 
 from livefit.baselines.socratic import (
@@ -26,9 +25,6 @@ from livefit.baselines.socratic import (
 )
 from livefit.data.prompts import single_exercise_prompt
 from livefit.vision.activity import ActivityHead
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the QEVD fixture writer
-from qevd_fixture import write_quirk_tree  # noqa: E402
 
 # Appendix E.2 of the paper, typed out from the PDF (line wrapping undone; "· · ·" are the
 # slots); the example's activity lines one per line.
@@ -191,39 +187,9 @@ def test_specs():
         parse_spec("socratic:")
 
 
-class StandIn:
+def StandIn() -> StandInChat:  # noqa: N802
     """A local OpenAI-compatible chat server that answers with a fixed coaching reply."""
-
-    def __init__(self):
-        self.requests = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append({"path": self.path, **body})
-                reply = "Great squats, keep your chest up! You are doing well."
-                data = json.dumps({"choices": [{"message": {"content": reply}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    return StandInChat(lambda body: "Great squats, keep your chest up! You are doing well.", "/v1")
 
 
 def test_endpoint_backend_with_the_bundled_cnn_head():
@@ -235,7 +201,7 @@ def test_endpoint_backend_with_the_bundled_cnn_head():
                 list(session.push(torch.rand(128, 4, 3)))
     assert session.feedbacks == [(5.0, "Great squats, keep your chest up!")]
     (body,) = server.requests
-    assert body["path"] == "/v1/chat/completions" and body["model"] == "llama-2-7b-chat"
+    assert server.paths == ["/v1/chat/completions"] and body["model"] == "llama-2-7b-chat"
     assert body["temperature"] == 0.6 and body["top_p"] == 0.9 and body["max_tokens"] == 48
     assert "\n\n".join(m["content"] for m in body["messages"]) == session.prompts[0]
     assert session.prompts[0].count("\nTimestep: ") == 6 + 5  # the example's 6, then 5 seconds

@@ -7,14 +7,13 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
+from chat_stand_in import StandInChat
 from typer.testing import CliRunner
 
 from livefit.baselines.turn_based import (
@@ -109,40 +108,12 @@ def test_specs(tmp_path):
             parse_spec(bad)
 
 
-class StandIn:
+REPLY = "Keep your back straight, nice pace! You are doing well."
+
+
+def StandIn() -> StandInChat:  # noqa: N802
     """A local OpenAI-compatible chat server that answers with a fixed coaching reply."""
-
-    reply = "Keep your back straight, nice pace! You are doing well."
-
-    def __init__(self):
-        self.requests = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append({"path": self.path, **body})
-                data = json.dumps({"choices": [{"message": {"content": outer.reply}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    return StandInChat(lambda body: REPLY, "/v1")
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +157,9 @@ def test_predict_sends_frames_and_the_prompt_every_five_seconds(workout, tmp_pat
         ]
         said: list[str] = []
         for m, t in enumerate(marks, start=1):
-            body = server.requests[k]
+            body, path = server.requests[k], server.paths[k]
             k += 1
-            assert body["path"] == "/v1/chat/completions" and body["model"] == "llava-next-video"
+            assert path == "/v1/chat/completions" and body["model"] == "llava-next-video"
             assert body["max_tokens"] == 48 and body["seed"] == m
             (message,) = body["messages"]
             *images, text = message["content"]

@@ -95,35 +95,15 @@ def test_unknown_models_and_segments_are_one_line_errors(setup, tmp_path):
 def test_benchmark_fills_llm_acc_from_a_judge(setup, tmp_path, monkeypatch):
     """With a judge server, the LLM-Acc column is measured (here a stand-in judge that gives
     every pair 4); the judge cache is shared by the models."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from chat_stand_in import StandInChat
 
-    class Judge(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            self.rfile.read(int(self.headers["Content-Length"]))
-            data = json.dumps({"choices": [{"message": {"content": "{'score': 4}"}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Judge)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        root, _ = setup
-        out = tmp_path / "bench"
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    root, _ = setup
+    out = tmp_path / "bench"
+    with StandInChat(lambda body: "{'score': 4}") as judge:
         args = ["benchmark", "--data", str(root), "--out", str(out), "--no-progress",
-                "--models", "silent,periodic", "--judge-url", url]  # fmt: skip
+                "--models", "silent,periodic", "--judge-url", judge.url]  # fmt: skip
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
-    finally:
-        server.shutdown()
-        server.server_close()
     rows = json.loads((out / "table.json").read_text())["rows"]
     assert rows[1]["model"] == "periodic" and rows[1]["LLM-Acc"] == pytest.approx(4.0)
     assert (out / "judge_cache.jsonl").is_file()

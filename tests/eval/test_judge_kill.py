@@ -11,12 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from chat_stand_in import StandInChat
 from qevd_fixture import write_quirk_tree
 from typer.testing import CliRunner
 
@@ -26,38 +25,18 @@ from livefit.data.qevd import load_segments
 DELAY_S = 0.15  # per reply: six pairs take about a second
 
 
-class StandInJudge:
+class StandInJudge(StandInChat):
     """An OpenAI-compatible server whose score depends only on the ground truth text."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
-        owner = self
+        super().__init__(self._score)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                gt = body["messages"][1]["content"].split("-Ground truth feedback: ")[1]
-                gt = gt.split("\n")[0]
-                owner.asked.append(gt)
-                time.sleep(DELAY_S)
-                reply = "{'score': " + str(zlib.crc32(gt.encode()) % 5 + 1) + "}"
-                data = json.dumps({"choices": [{"message": {"content": reply}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _score(self, body: dict) -> str:
+        gt = body["messages"][1]["content"].split("-Ground truth feedback: ")[1].split("\n")[0]
+        self.asked.append(gt)
+        time.sleep(DELAY_S)
+        return "{'score': " + str(zlib.crc32(gt.encode()) % 5 + 1) + "}"
 
 
 def _predictions(root: Path, path: Path) -> None:

@@ -1,0 +1,8 @@
+"""The baselines' tests import the shared test helpers of tests/ (QEVD fixture, chat stand-in)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
