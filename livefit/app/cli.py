@@ -7,18 +7,27 @@ from typing import Annotated
 
 import typer
 
+# Options every live command shares (demo, coach, serve).
+ModelOpt = Annotated[
+    Path | None, typer.Option(help="Stream-VLM directory; default: the bundled coach.")
+]
+CnnOpt = Annotated[Path | None, typer.Option(help="CNN directory; default: the bundled coach's.")]
+ThreadsOpt = Annotated[
+    int,
+    typer.Option(
+        help="torch CPU threads (1 is fastest for the small per-frame calls and leaves a core to "
+        "video encoding and decoding; 0 = torch default)."
+    ),
+]
+
 
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the workout, features, predictions.")] = (
-        Path("out/demo")
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for the workout, annotated.mp4, events, report.html.")
+    ] = Path("out/demo"),
     seed: Annotated[int | None, typer.Option(help="Seed of the synthetic workout.")] = None,
-    model: Annotated[
-        Path | None, typer.Option(help="Stream-VLM directory; default: the bundled coach.")
-    ] = None,
-    cnn: Annotated[
-        Path | None, typer.Option(help="CNN directory; default: the bundled coach's.")
-    ] = None,
+    model: ModelOpt = None,
+    cnn: CnnOpt = None,
     workouts: Annotated[int, typer.Option(help="Synthetic workouts to coach.")] = 1,
     synth: Annotated[
         str,
@@ -33,13 +42,7 @@ def demo(
         bool, typer.Option("--recognise", help="Let the CNN recognise the exercise instead of "
                            "taking it from the workout's plan.")  # fmt: skip
     ] = False,
-    threads: Annotated[
-        int,
-        typer.Option(
-            help="torch CPU threads (1 is fastest for the small per-frame calls and "
-            "leaves a core to the video encoder; 0 = torch default)."
-        ),
-    ] = 1,
+    threads: ThreadsOpt = 1,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """The bundled coach coaches, live, a synthetic workout it has never seen.

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt
+
 
 def coach(
     video: Annotated[Path | None, typer.Option(help="Video file to coach.")] = None,
@@ -16,12 +18,8 @@ def coach(
     out: Annotated[
         Path, typer.Option(help="Folder for annotated.mp4, events.jsonl, summary.json, speech/.")
     ] = Path("out/coach"),
-    model: Annotated[
-        Path | None, typer.Option(help="Stream-VLM directory; default: the bundled coach.")
-    ] = None,
-    cnn: Annotated[
-        Path | None, typer.Option(help="CNN directory; default: the bundled coach's.")
-    ] = None,
+    model: ModelOpt = None,
+    cnn: CnnOpt = None,
     exercise: Annotated[
         str | None,
         typer.Option(
@@ -55,13 +53,7 @@ def coach(
     display: Annotated[
         bool, typer.Option(help="Show the overlay in a window when a display exists.")
     ] = True,
-    threads: Annotated[
-        int,
-        typer.Option(
-            help="torch CPU threads (1 is fastest for the small per-frame calls and "
-            "leaves a core to the video encoder; 0 = torch default)."
-        ),
-    ] = 1,
+    threads: ThreadsOpt = 1,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Coach a video file or a camera live, with an optional voice.

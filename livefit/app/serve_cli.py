@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt
 
 # JPEG frames do not compress: per-message deflate (which browsers offer) only spends the event
 # loop's time inflating them (a third of it at 64 sessions, before it was switched off).
@@ -17,22 +18,12 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    model: Annotated[
-        Path | None, typer.Option(help="Stream-VLM directory; default: the bundled coach.")
-    ] = None,
-    cnn: Annotated[
-        Path | None, typer.Option(help="CNN directory; default: the bundled coach's.")
-    ] = None,
+    model: ModelOpt = None,
+    cnn: CnnOpt = None,
     max_sessions: Annotated[int, typer.Option(help="Live sessions at once.")] = 8,
     max_fps: Annotated[float, typer.Option(help="Frames per second accepted per session.")] = 30.0,
     max_upload_mb: Annotated[float, typer.Option(help="Largest video upload, in MB.")] = 200.0,
-    threads: Annotated[
-        int,
-        typer.Option(
-            help="torch CPU threads (1 is fastest for many small per-frame calls, and "
-            "does not fight the decoding threads; 0 = torch default)."
-        ),  # fmt: skip
-    ] = 1,
+    threads: ThreadsOpt = 1,
     workers: Annotated[int, typer.Option(help="Threads that decode and coach frames.")] = 2,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
