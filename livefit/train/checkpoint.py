@@ -28,7 +28,7 @@ from torch import nn
 
 from livefit.config import config_to_dict, save_config
 from livefit.io import atomic_write_json
-from livefit.provenance import library_versions
+from livefit.provenance import flatten_settings, library_versions
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -36,18 +36,6 @@ HPARAMS_FILE = "hyperparameters.json"
 STATE_FILE = "trainer_state.pt"
 LATEST_FILE = "latest.json"
 TRAINING_LIBRARIES = ("livefit", "torch", "accelerate", "safetensors", "transformers", "peft")
-
-
-def flatten(d: dict, prefix: str = "") -> dict:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
 
 
 def trainable_state_dict(
@@ -125,7 +113,7 @@ def save_checkpoint(
     save_config(run_config, tmp / CONFIG_FILE)
     info = {k: v for k, v in trainer_state.items() if isinstance(v, (int, float, str))}
     versions = library_versions(TRAINING_LIBRARIES)
-    hparams = {**flatten(config_to_dict(run_config)), **info, "versions": versions}
+    hparams = {**flatten_settings(config_to_dict(run_config)), **info, "versions": versions}
     atomic_write_json(tmp / HPARAMS_FILE, hparams)
     torch.save(trainer_state, tmp / STATE_FILE)
     # Rewriting a name keeps the old folder whole until the new one is in place.
