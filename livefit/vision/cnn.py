@@ -91,6 +91,10 @@ class CNNConfig:
     # normalises each frame on its own, so the network stays causal and streaming == clip.
     norm: str = "none"
     norm_groups: int = 8  # GroupNorm groups (channels are multiples of 8)
+    # Frames per input frame kept: 1 (the paper) or, for a per-frame 2D encoder (the "w/o 3D CNN"
+    # ablation: no shift blocks), 4: only every 4th frame (4k + 3, the last of each step) is
+    # encoded, on its own, so step k sees that one frame and nothing of the motion around it.
+    frame_stride: int = 1
 
     def __post_init__(self) -> None:
         if self.norm not in ("none", "group", "batch"):
@@ -106,6 +110,12 @@ class CNNConfig:
                 raise ValueError(f"CNNConfig.blocks[{i}]: shift needs expand > 1")
             if block.stride not in (1, 2):
                 raise ValueError(f"CNNConfig.blocks[{i}]: stride must be 1 or 2")
+        if self.frame_stride < 1:
+            raise ValueError(f"CNNConfig.frame_stride must be >= 1, got {self.frame_stride}")
+        if self.frame_stride > 1 and any(block.shift for block in self.blocks):
+            raise ValueError(
+                "CNNConfig.frame_stride > 1 is for per-frame (2D) encoders: no shift blocks"
+            )
         if self.warmup_frames % self.frames_per_step:
             raise ValueError(
                 f"CNNConfig.warmup_frames ({self.warmup_frames}) must be a multiple of "
@@ -114,8 +124,14 @@ class CNNConfig:
 
     @property
     def frames_per_step(self) -> int:
-        """Input frames per output feature step (2 ** number of t-stride blocks; paper 4)."""
-        return 2 ** sum(block.t_stride for block in self.blocks)
+        """Input frames per output feature step (``frame_stride`` * 2 ** number of t-stride
+        blocks; paper 4)."""
+        return self.frame_stride * 2 ** sum(block.t_stride for block in self.blocks)
+
+    @property
+    def per_frame(self) -> bool:
+        """True for a 2D encoder: each step is computed from one frame alone (no shift block)."""
+        return not any(block.shift for block in self.blocks)
 
     @property
     def steps_per_second(self) -> float:
@@ -337,6 +353,22 @@ class CausalCNN(nn.Module):
         b, t = frames.shape[:2]
         if state is None:
             state = self.initial_state(b, frames.device)
+        stride = self.config.frame_stride
+        if stride > 1:  # a per-frame encoder: keep the last frame of each step, drop the others
+            if repeat > 1:  # warm-up copies: nothing to remember, nothing returned
+                c, h, w = self.config.feature_shape
+                return frames.new_zeros(b, 0, c, h, w), CNNState({}, state.frames_seen + t * repeat)
+            kept = [i for i in range(t) if (state.frames_seen + i) % stride == stride - 1]
+            seen = state.frames_seen + t
+            if not kept:
+                c, h, w = self.config.feature_shape
+                return frames.new_zeros(b, 0, c, h, w), CNNState({}, seen)
+            feats, _ = self._run(frames[:, kept], CNNState({}, 0), 1)
+            return feats, CNNState({}, seen)
+        return self._run(frames, state, repeat)
+
+    def _run(self, frames: Tensor, state: CNNState, repeat: int) -> tuple[Tensor, CNNState]:
+        b, t = frames.shape[:2]
         new_temporal = dict(state.temporal)
         x = frames.flatten(0, 1)  # [B*T, 3, H, W]
         if self.cnn[0][0].weight.is_contiguous(memory_format=torch.channels_last):

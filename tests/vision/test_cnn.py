@@ -164,3 +164,35 @@ def test_warm_up_equals_feeding_the_first_frame_n_times(model, train):
     for i, s in slow.temporal.items():
         assert fast.temporal[i].seen == s.seen
         torch.testing.assert_close(fast.temporal[i].previous, s.previous)
+
+
+def test_per_frame_encoder_sees_one_frame_per_step():
+    """The "w/o 3D CNN" ablation's encoder: the same blocks without temporal taps, one frame per
+    step (frame 4k + 3); streaming equals clip mode, and the step rate stays 4 per second."""
+    from dataclasses import replace
+
+    from livefit.train.variants import per_frame_config
+    from livefit.vision.cnn import CNNStream, extract_clip
+
+    cfg3d = tiny_config()
+    cfg = per_frame_config(cfg3d)
+    assert cfg.per_frame and not cfg3d.per_frame
+    assert cfg.frames_per_step == cfg3d.frames_per_step == 4
+    assert cfg.feature_shape == cfg3d.feature_shape
+    model = random_model(cfg)
+    frames = torch.rand(24, 3, cfg.input_height, cfg.input_width)
+    clip = extract_clip(model, frames)
+    stream = CNNStream(model)
+    pushed = [stream.push(f) for f in frames]
+    steps = torch.stack([p.reshape(clip.shape[1:]) for p in pushed if p is not None])
+    torch.testing.assert_close(steps, clip, rtol=1e-5, atol=1e-5)
+    # Step k depends on frame 4k + 3 only.
+    changed = frames.clone()
+    changed[4:7] = 0.0
+    changed[11] = 1.0  # the frame step 2 is made of
+    diff = (extract_clip(model, changed) - clip).abs().amax(dim=(1, 2, 3))
+    assert diff[0] == 0 and diff[1] == 0 and diff[2] > 0 and (diff[3:] == 0).all()
+    with pytest.raises(ValueError, match="per-frame"):
+        replace(cfg3d, frame_stride=4)
+    with pytest.raises(ValueError, match="step rate"):
+        per_frame_config(cfg3d, frame_stride=2)
