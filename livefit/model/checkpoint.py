@@ -109,8 +109,9 @@ TRAINING_FIELDS = ("lora", "train_lm", "train_adapters", "train_special_tokens",
 
 def architecture_differences(a: StreamVLMConfig, b: StreamVLMConfig) -> list[str]:
     """Names of the fields that make two configs different models (everything but what is
-    trained and where the tokenizer comes from)."""
-    skip = {*TRAINING_FIELDS, "tokenizer_path"}
+    trained, where the tokenizer comes from and when it speaks: a turn-based model starts from
+    an action-token one)."""
+    skip = {*TRAINING_FIELDS, "tokenizer_path", "turn_every_s"}
     return [
         f.name for f in fields(a) if f.name not in skip and getattr(a, f.name) != getattr(b, f.name)
     ]

@@ -106,6 +106,11 @@ class StreamVLMConfig:
     """Train the own input/output embeddings of <vision>, <answer>, <answer/>."""
     train_vision: bool = False
     """Train the causal 3D CNN; read by the trainer, since the CNN lives in ``livefit.vision``."""
+    turn_every_s: float | None = None
+    """None: the model decides when to speak with its action tokens (the paper's Stream-VLM). A
+    number: the "w/o action tokens" ablation, a turn-based model that never makes that decision:
+    it is trained to answer every ``turn_every_s`` seconds (paper: 5), and the streaming engine
+    forces ``<answer>`` at those times and ``<vision>`` everywhere else."""
 
 
 def tiny_config(**overrides: object) -> StreamVLMConfig:

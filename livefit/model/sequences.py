@@ -168,10 +168,96 @@ def segment_sequence(
     )
 
 
+def turn_times(duration: float, every_s: float = 5.0) -> list[float]:
+    """The prompt times of a turn-based model over a segment of ``duration`` seconds: every
+    ``every_s`` seconds (paper: 5 s, the mean silence in the data), the last one <= duration."""
+    if every_s <= 0:
+        raise ValueError(f"the turn interval must be > 0 s, got {every_s}")
+    return [k * every_s for k in range(1, int(duration / every_s + 1e-9) + 1)]
+
+
+def turn_targets(
+    times: tuple[float, ...] | list[float],
+    texts: tuple[str, ...] | list[str],
+    turns: tuple[float, ...] | list[float],
+) -> list[int]:
+    """Training target of each turn of a turn-based model (one that answers at every turn and
+    never chooses when to speak): the index of the ground-truth feedback it should say at turn
+    ``turns[k]``. The most recent non-empty feedback since the previous turn (``(turns[k-1],
+    turns[k]]``); a turn with none says the one nearest in time (the earlier on a tie), so every
+    turn has a sentence, as the paper's turn-based models always answer. Empty list when the
+    segment has no non-empty feedback."""
+    said = [(t, k) for k, (t, text) in enumerate(zip(times, texts, strict=True)) if text.strip()]
+    if not said:
+        return []
+    out, previous = [], float("-inf")
+    for turn in turns:
+        since = [k for t, k in said if previous < t <= turn]
+        out.append(since[-1] if since else min(said, key=lambda p: (abs(p[0] - turn), p[0]))[1])
+        previous = turn
+    return out
+
+
+def turn_sequence(
+    tokenizer,
+    ids: SpecialIds,
+    system: str,
+    n_steps: int,
+    times: tuple[float, ...] | list[float],
+    texts: tuple[str, ...] | list[str],
+    every_s: float,
+    clock: PaperClock | None = None,
+    max_feedback_tokens: int = MAX_FEEDBACK_TOKENS,
+) -> Sequence | None:
+    """Stage 3 of a turn-based model (``StreamVLMConfig.turn_every_s``, "w/o action tokens"):
+    the stream the engine produces for it, with each turn's target (``turn_targets``) as the
+    answer. One ``<vision>`` per fed step (``drop_first_steps`` .. the last fed one, none
+    skipped); after the first step fed at or after each turn, ``<answer> text <answer/>``. The
+    engine forces ``<vision>`` and ``<answer>``, so the loss is on the answer's text and its
+    ``<answer/>`` only. None when the segment is too short to feed a step or has no feedback."""
+    clock = clock or PaperClock()
+    fed = n_steps - UNFED_LAST_STEPS
+    first = clock.drop_first_steps
+    if first >= fed:
+        return None
+    sps = clock.steps_per_second
+    turns = turn_times((fed - 1) / sps, every_s)
+    targets_of_turns = turn_targets(times, texts, turns)
+    if not targets_of_turns:
+        return None
+    prompt = prompt_ids(tokenizer, system)
+    stream: list[int] = []
+    targets = [False] * len(prompt)
+    placed_times: list[float] = []
+    k = 0  # next turn
+    for step in range(first, fed):
+        stream.append(ids.vision)
+        targets.append(False)
+        if k < len(turns) and step / sps >= turns[k] - 1e-9:
+            body = text_ids(tokenizer, texts[targets_of_turns[k]], max_feedback_tokens)
+            stream += [ids.answer, *body, ids.answer_end]
+            targets += [False] + [True] * (len(body) + 1)
+            placed_times.append(turns[k])
+            while k < len(turns) and step / sps >= turns[k] - 1e-9:
+                k += 1
+    return Sequence(
+        tuple(prompt + stream),
+        tuple(range(first, fed)),
+        tuple(targets),
+        len(prompt),
+        tuple(placed_times),
+        tuple(targets_of_turns[: len(placed_times)]),
+        0,
+    )
+
+
 __all__ = [
     "STAGE2_SYSTEM",
+    "turn_sequence",
     "STAGE3_SYSTEM",
     "Sequence",
+    "turn_targets",
+    "turn_times",
     "clip_sequence",
     "prompt_ids",
     "segment_sequence",

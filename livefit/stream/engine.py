@@ -29,6 +29,14 @@ Protocol (shared/spec/evaluation-protocol.md section 5, and the public reference
   (feed them late, in order; later events lag by the backlog). With ``busy_while_speaking`` the
   model is also busy while the feedback would be spoken (n text tokens at 12 tokens/s).
 
+Turn-based models (``StreamVLMConfig.turn_every_s``, the "w/o action tokens" ablation, trained
+without the decision of when to speak): the engine makes the decision for them. The first step
+fed at or after each turn (every ``turn_every_s`` seconds of stream time, paper 5 s) is answered:
+``<answer>`` is forced after its ``<vision>`` and the model writes the text; everywhere else
+``<vision>`` is forced. The feedback's time is the turn's (paper clock), as the turn-based
+protocol reports the prompt time, and no steps are skipped while it talks: a turn-based model
+sees all the video (evaluation protocol, section 6).
+
 Degenerate models (guards the paper's loop lacks; a model trained on the paper's sequences never
 meets them, so its token stream is the reference's):
 - an empty feedback (``<answer><answer/>``) counts in tokens, toward the per-step budget; on
@@ -206,6 +214,9 @@ class StreamEngine:
         self._pass_cache_position = bool(getattr(model, "takes_cache_position", False))
         # Models with time features (an extra) read each <vision> step's time.
         self._takes_times = bool(getattr(model, "uses_vision_times", False))
+        # A turn-based model (trained without action tokens) answers every ``turn_every`` s.
+        self.turn_every: float | None = getattr(getattr(model, "config", None), "turn_every_s",
+                                                None)  # fmt: skip
         self.position_limit = position_table_size(model)
         self._step = self._static_forward
         if config.compile:
@@ -379,6 +390,7 @@ class Session:
         self._passed_table = False  # warned about the position table
         self.paper_clock = self.config.paper_clock
         self._timer = self.paper_clock.timer()  # paper clock state
+        self.next_turn = engine.turn_every  # turn-based models: the next turn's time
         # wall clock state
         self.t0 = engine.clock() if t0 is None else t0
         self.busy_until = -math.inf
@@ -481,8 +493,11 @@ class Session:
         logits = self._feed(ids, feature, time)
         first = len(self.tokens)  # this step's tokens are self.tokens[first:]
         fb: _Feedback | None = None
+        turn = self._turn_due(time)  # turn-based models: the turn this step answers, if any
         for _ in range(c.max_tokens_per_step):
             token = engine.choose(logits, fb is not None, len(fb.ids) if fb else 0, self.rng)
+            if engine.turn_every is not None and fb is None:  # the engine decides, not the model
+                token = engine.answer if turn is not None else engine.vision
             self.tokens.append(token)
             index = len(self.tokens) - 1
             if token == engine.vision:
@@ -491,7 +506,11 @@ class Session:
                 self._count_step(first)
                 return  # fed with the next step
             if token == engine.answer:
-                fb = _Feedback(index, self._begin_time(index, tic))
+                if turn is not None and c.clock == "paper":
+                    fb = _Feedback(index, turn)  # the turn-based protocol: the prompt's time
+                else:
+                    fb = _Feedback(index, self._begin_time(index, tic))
+                turn = None
                 yield Event(fb.time, "answer")
             elif token == engine.answer_end:
                 assert fb is not None
@@ -525,6 +544,17 @@ class Session:
             self._feed([engine.answer_end], None)
         yield from self._watch(first, tic)
 
+    def _turn_due(self, time: float) -> float | None:
+        """Turn-based models: the latest turn time reached by a step at ``time`` that has not
+        been answered yet (None: no turn due, or not a turn-based model)."""
+        every = self.engine.turn_every
+        if every is None or self.next_turn is None or time < self.next_turn - 1e-9:
+            return None
+        turn = self.next_turn
+        while self.next_turn <= time + 1e-9:
+            turn, self.next_turn = self.next_turn, self.next_turn + every
+        return turn
+
     def _watch(self, first: int, tic: float) -> Iterator[Event]:
         """End the step with a forced ``<vision>`` (fed with the next step)."""
         self.tokens.append(self.engine.vision)
@@ -550,7 +580,7 @@ class Session:
     def _finish(self, fb: _Feedback, end: int) -> Iterator[Event]:
         c = self.config
         text = self.engine.tokenizer.decode(fb.ids)
-        if c.clock == "paper":
+        if c.clock == "paper" and self.engine.turn_every is None:
             self._timer.finish(fb.begin, end, fb.time, empty=not text)
             self.to_drop += self.paper_clock.blind_steps(len(fb.ids))
             if self.total_steps is not None:

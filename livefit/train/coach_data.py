@@ -28,7 +28,7 @@ from livefit.data.clips import Clip
 from livefit.data.prompts import SHORT_CLIP_FEEDBACK_QUESTION
 from livefit.data.qevd import QEVDFormatError, Segment
 from livefit.model.clock import PaperClock
-from livefit.model.sequences import Sequence, clip_sequence, segment_sequence
+from livefit.model.sequences import Sequence, clip_sequence, segment_sequence, turn_sequence
 from livefit.model.tokens import SpecialIds
 
 IGNORE = -100  # label of positions without loss
@@ -120,17 +120,25 @@ def segment_items(
     system: str | None,
     clock: PaperClock,
     max_feedback_tokens: int = 128,
+    turn_every_s: float | None = None,
 ) -> tuple[list[Item], dict[str, int]]:
     """Stage-3 items, one per segment; ``system`` None: each segment's own prompt. Returns the
-    items and counts (segments, feedbacks placed and not placed)."""
+    items and counts (segments, feedbacks placed and not placed). ``turn_every_s``: sequences of
+    a turn-based model (``turn_sequence``, an answer every that many seconds) instead."""
     items = []
     counts = {"segments": 0, "feedbacks": 0, "placed": 0, "unplaced": 0, "too_short": 0}
     for seg in segments:
         feats = segment_features(seg)
-        seq = segment_sequence(
-            tokenizer, ids, system or seg.system, len(feats), seg.response_times, seg.responses,
-            clock, max_feedback_tokens,
-        )  # fmt: skip
+        if turn_every_s is None:
+            seq = segment_sequence(
+                tokenizer, ids, system or seg.system, len(feats), seg.response_times,
+                seg.responses, clock, max_feedback_tokens,
+            )  # fmt: skip
+        else:
+            seq = turn_sequence(
+                tokenizer, ids, system or seg.system, len(feats), seg.response_times,
+                seg.responses, turn_every_s, clock, max_feedback_tokens,
+            )  # fmt: skip
         counts["feedbacks"] += len(seg.responses)
         if seq is None:
             counts["too_short"] += 1

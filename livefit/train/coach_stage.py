@@ -249,8 +249,9 @@ class CoachTask:
         else:
             system = STAGE3_SYSTEM if c.prompt == "paper" else None
             items, self.data_counts = segment_items(
-                self.train_segments, tok, ids, system, c.engine.paper_clock, limit
-            )
+                self.train_segments, tok, ids, system, c.engine.paper_clock, limit,
+                turn_every_s=c.model.turn_every_s,
+            )  # fmt: skip
         if not items:
             raise ValueError(f"{self.data_root}: no training sequences for stage {c.stage!r}")
         atomic_write_json(self.run_dir / "data.json", self.data_counts)
