@@ -178,17 +178,65 @@ class SocraticConfig:
         return chat_config_of(self)
 
 
+SETTINGS_FILE = "socratic.json"  # beside a trained Socratic LM: the settings it was trained for
+SPEC_OPTIONS = ("cnn", "every_s", "min_confidence", "temperature", "top_p", "top_k",
+                "max_new_tokens", "seed")  # fmt: skip
+
+
 def parse_spec(spec: str) -> SocraticConfig:
-    """``socratic:http://HOST:PORT/v1[#MODEL]`` or ``socratic:PATH`` -> its config (the
-    ``socratic:`` prefix is optional here). ``ValueError`` says what is wrong."""
+    """``socratic:http://HOST:PORT/v1[#MODEL][?OPTIONS]`` or ``socratic:PATH[?OPTIONS]`` -> its
+    config (the ``socratic:`` prefix is optional here). OPTIONS: ``key=value`` pairs joined by
+    ``&``, keys from ``SPEC_OPTIONS`` (e.g. ``?cnn=RUN/vision/cnn&temperature=0``: the CNN whose
+    activity head describes the features, greedy decoding). ``ValueError`` says what is wrong."""
+    import urllib.parse
+
     target = spec.removeprefix("socratic:")
+    target, _, query = target.partition("?")
+    usage = "expected socratic:http://HOST[:PORT][/v1][#MODEL][?OPTIONS] or socratic:PATH[?OPTIONS]"
     if not target:
-        raise ValueError(f"{spec}: expected socratic:http://HOST:PORT/v1[#MODEL] or socratic:PATH")
+        raise ValueError(f"{spec}: {usage}")
+    options: dict[str, Any] = {}
     try:
-        return SocraticConfig(**split_target(target))
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        pairs = [] if not query else None  # type: ignore[assignment]
+    if pairs is None:
+        raise ValueError(f"{spec}: options must be key=value pairs joined by &")
+    for key, value in pairs:
+        if key not in SPEC_OPTIONS:
+            raise ValueError(f"{spec}: unknown option {key!r} (known: {', '.join(SPEC_OPTIONS)})")
+        kind = {"cnn": str, "top_k": int, "max_new_tokens": int, "seed": int}.get(key, float)
+        try:
+            options[key] = kind(value)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"{spec}: option {key} must be {what}, got {value!r}") from None
+    if "cnn" in options and not Path(options["cnn"]).is_dir():
+        raise ValueError(f"{spec}: option cnn: {options['cnn']} is not a folder")
+    try:
+        where = split_target(target)
     except ValueError as err:
-        raise ValueError(f"{spec}: {err}; expected socratic:http://HOST[:PORT][/v1][#MODEL] or "
-                         "socratic:PATH") from None  # fmt: skip
+        raise ValueError(f"{spec}: {err}; {usage}") from None
+    return SocraticConfig(**{**trained_settings(where.get("model_path")), **where, **options})
+
+
+def trained_settings(model_path: str | None) -> dict[str, Any]:
+    """The settings a model folder trained by ``livefit.train.socratic_stage`` was made for
+    (its ``socratic.json``: its CNN's activity head, greedy decoding, ...); {} for any other
+    model. Spec options override them."""
+    import json
+
+    saved = Path(model_path) / SETTINGS_FILE if model_path else None
+    if saved is None or not saved.is_file():
+        return {}
+    try:
+        settings = json.loads(saved.read_text())
+    except ValueError as err:
+        raise ValueError(f"{saved}: not valid JSON ({err})") from None
+    known = set(SocraticConfig.__dataclass_fields__) - {"url", "model", "model_path"}
+    if not isinstance(settings, dict) or not set(settings) <= known:
+        raise ValueError(f"{saved}: expected an object with some of {sorted(known)}")
+    return settings
 
 
 @dataclass
@@ -327,5 +375,6 @@ def _sha256(text: str) -> str:
 
 __all__ = ["SOCRATIC_INSTRUCTION", "SocraticCoach", "SocraticConfig", "SocraticError",
            "SocraticSession",
-           "activity_line", "describe", "exercise_in", "first_sentence", "parse_spec",
+           "SETTINGS_FILE", "SPEC_OPTIONS", "activity_line", "describe", "exercise_in",
+           "first_sentence", "parse_spec", "trained_settings",
            "socratic_messages", "socratic_prompt"]  # fmt: skip

@@ -187,6 +187,22 @@ def test_specs():
         parse_spec("socratic:")
 
 
+def test_spec_options(tmp_path):
+    cfg = parse_spec(f"socratic:http://h:1/v1#m?cnn={tmp_path}&temperature=0&max_new_tokens=20")
+    assert (cfg.url, cfg.model, cfg.cnn, cfg.temperature, cfg.max_new_tokens) == (
+        "http://h:1/v1", "m", str(tmp_path), 0.0, 20)  # fmt: skip
+    assert parse_spec(f"socratic:{tmp_path}?seed=3") == SocraticConfig(model_path=str(tmp_path),
+                                                                       seed=3)  # fmt: skip
+    with pytest.raises(ValueError, match="unknown option 'colour'"):
+        parse_spec("socratic:http://h:1/v1?colour=red")
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        parse_spec("socratic:http://h:1/v1?seed=x")
+    with pytest.raises(ValueError, match="cnn: /no/such is not a folder"):
+        parse_spec("socratic:http://h:1/v1?cnn=/no/such")
+    with pytest.raises(ValueError, match="key=value"):
+        parse_spec("socratic:http://h:1/v1?cnn")
+
+
 def StandIn() -> StandInChat:  # noqa: N802
     """A local OpenAI-compatible chat server that answers with a fixed coaching reply."""
     return StandInChat(lambda body: "Great squats, keep your chest up! You are doing well.", "/v1")
