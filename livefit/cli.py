@@ -44,6 +44,7 @@ EXPECTED_ERRORS = (
     "livefit.vision.extract:ExtractionError",
     "livefit.stream.predict:PredictError",
     "livefit.eval.benchmark:BenchmarkError",
+    "livefit.train.benchmark_preset:BenchmarkPresetError",
     "livefit.stream.live:LiveInputError",
     "livefit.app.camera:CameraError",
     "livefit.app.speech:SpeechError",

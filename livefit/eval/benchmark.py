@@ -17,7 +17,7 @@ import html
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +60,23 @@ class BenchmarkSettings:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    spec: str  # as given
+    spec: str  # as given (without its label and features root)
     name: str  # file-safe, unique in this benchmark
     target: str  # what predict takes: a built-in name or a folder
+    label: str = ""  # the table's row name ("" = the spec)
+    data: str | None = None  # data root whose features it reads (None: the benchmark's)
+
+    @property
+    def row(self) -> str:
+        return self.label or self.spec
 
 
-def parse_models(specs: Sequence[str]) -> list[ModelSpec]:
-    """``["silent", "stream-vlm", "runs/x/coach/stream_vlm"]`` -> unique, file-safe names."""
+def parse_models(specs: Sequence[str | ModelSpec]) -> list[ModelSpec]:
+    """``["silent", "stream-vlm", "runs/x/coach/stream_vlm"]`` -> unique, file-safe names.
+
+    An entry may carry a row label, ``LABEL=SPEC``, and a data root whose features the model
+    reads instead of the benchmark's, ``SPEC@ROOT`` (a model trained on another CNN's features;
+    the ground truth is the benchmark's). ``ModelSpec`` entries are kept (names made unique)."""
     import urllib.parse
 
     from livefit.baselines.coaches import BUILTIN_COACHES, spec_prefix
@@ -74,7 +84,17 @@ def parse_models(specs: Sequence[str]) -> list[ModelSpec]:
 
     out: list[ModelSpec] = []
     for spec in specs:
+        if isinstance(spec, ModelSpec):
+            out.append(replace(spec, name=_unique(spec.name, out)))
+            continue
         spec = spec.strip()
+        label, data = "", None
+        head, eq, rest = spec.partition("=")
+        if eq and head and not any(c in head for c in ":/?"):  # LABEL=SPEC (not an option)
+            label, spec = head.strip(), rest.strip()
+        at = spec.rfind("@")
+        if at > 0 and Path(spec[at + 1 :]).is_dir():
+            spec, data = spec[:at], spec[at + 1 :]
         if not spec:
             raise BenchmarkError("--models has an empty entry")
         if spec in BUILTIN_COACHES and not Path(spec).is_dir():
@@ -83,7 +103,7 @@ def parse_models(specs: Sequence[str]) -> list[ModelSpec]:
             name, target = spec, str(bundled_model())
         elif spec_prefix(spec) and not Path(spec).is_dir():  # e.g. socratic:http://h:8000/v1
             prefix, _, arg = spec.partition(":")
-            arg = arg.partition("#")[0].rstrip("/")
+            arg = arg.partition("?")[0].partition("#")[0].rstrip("/")
             where = urllib.parse.urlsplit(arg).netloc or Path(arg).name
             name, target = f"{prefix}-{where}" if where else prefix, spec
         else:
@@ -95,12 +115,17 @@ def parse_models(specs: Sequence[str]) -> list[ModelSpec]:
                 )
             parts = [p for p in folder.resolve().parts[-2:] if p not in ("/", "")]
             name, target = "_".join(parts), str(folder)
-        base, k = "".join(c if c.isalnum() or c in "-_." else "_" for c in name), 2
-        name = base
-        while any(m.name == name for m in out):
-            name, k = f"{base}_{k}", k + 1
-        out.append(ModelSpec(spec, name, target))
+        out.append(ModelSpec(spec, _unique(label or name, out), target, label, data))
     return out
+
+
+def _unique(name: str, taken: list[ModelSpec]) -> str:
+    """A file-safe name not yet in ``taken``."""
+    base, k = "".join(c if c.isalnum() or c in "-_." else "_" for c in name), 2
+    name = base
+    while any(m.name == name for m in taken):
+        name, k = f"{base}_{k}", k + 1
+    return name
 
 
 def _eval_config(settings: BenchmarkSettings) -> Any:
@@ -122,17 +147,20 @@ def score_model(data: Path, model: ModelSpec, out: Path, settings: BenchmarkSett
     from livefit.stream.predict import predict
 
     predictions = out / "predictions" / f"{model.name}.jsonl"
-    predict(data, model.target, predictions, settings.split, settings.mode, progress=progress)
+    features = Path(model.data) if model.data else data
+    predict(features, model.target, predictions, settings.split, settings.mode, progress=progress)
     key = {"predictions_sha256": file_sha256(predictions), "settings": asdict(settings)}
     results = out / "results" / f"{model.name}.json"
     if results.is_file():
         cached = json.loads(results.read_text())
         if cached.get("key") == key:
-            return cached
+            return {**cached, "model": model.row}
     # One judge cache for every model: a (ground truth, feedback) pair is judged once.
     ev = evaluate(data, predictions, _eval_config(settings), judge_cache=out / "judge_cache.jsonl")
     record = {
-        "model": model.spec,
+        "model": model.row,
+        "spec": model.spec,
+        "data": model.data,
         "name": model.name,
         "key": key,
         "metrics": ev.metrics,
@@ -259,7 +287,7 @@ def write_timeline(out: Path, segments: list[Any], labels: list[str], names: lis
 
 def run_benchmark(
     data: str | Path,
-    models: Sequence[str],
+    models: Sequence[str | ModelSpec],
     out: str | Path,
     settings: BenchmarkSettings = BenchmarkSettings(),
     figure_segments: Sequence[str] | None = None,
@@ -293,7 +321,7 @@ def run_benchmark(
         "git": git_state(),
     }
     write_table(out, rows, meta)
-    write_timeline(out, chosen, [m.spec for m in specs], [m.name for m in specs])
+    write_timeline(out, chosen, [m.row for m in specs], [m.name for m in specs])
     return rows
 
 

@@ -207,16 +207,32 @@ def command_line(params: dict) -> list[str]:
 
 
 def benchmark(
-    data: Annotated[Path, typer.Option(help="Data root holding QEVD-FIT-COACH[-Benchmark]/.")],
     out: Annotated[Path, typer.Option(help="Folder for predictions/, results/, table.*, "
                                            "timeline.*.")],  # fmt: skip
+    data: Annotated[
+        Path | None, typer.Option(help="Data root holding QEVD-FIT-COACH[-Benchmark]/.")
+    ] = None,
     models: Annotated[
         str,
         typer.Option(
-            help="Comma-separated: silent, periodic (built-in coaches), stream-vlm (the bundled "
-            "coach) or Stream-VLM folders."
+            help="Comma-separated: silent, periodic, oracle-coach (built-in coaches), stream-vlm "
+            "(the bundled coach), socratic:URL|PATH, turn:URL|PATH, or Stream-VLM folders; "
+            "LABEL=SPEC names a row, SPEC@ROOT reads features from another data root."
         ),
     ] = "silent,periodic,stream-vlm",
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of --data/--models: a benchmark preset (configs/benchmarks/, e.g. "
+            "embedded) that trains the full coach, the paper's ablations and our Socratic LM, "
+            "then benchmarks them all on the run's unseen test splits."
+        ),
+    ] = None,
+    train_run: Annotated[
+        Path | None,
+        typer.Option(help="With --preset: a finished `livefit train --preset` run to start from "
+                          "(only read) instead of training one in OUT/train."),  # fmt: skip
+    ] = None,
     split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
     bertscore: Annotated[
         bool, typer.Option(help="Also BERTScore (the local default model).")
@@ -238,14 +254,32 @@ def benchmark(
 ) -> None:
     """Several coaches on one split: a table like the paper's Table 4 and a timeline figure.
 
-    Resumable: a rerun reuses every finished prediction and result.
+    Resumable: a rerun reuses every finished prediction and result (and, with --preset, every
+    finished training step).
     """
-    from livefit.eval.benchmark import BenchmarkSettings, run_benchmark
+    from livefit.cli import OptionError
     from livefit.io import check_output_dir
 
     check_output_dir(out)
+    if preset is not None:
+        if data is not None:
+            raise OptionError("--preset trains and benchmarks on its own data: leave --data out")
+        from livefit.train.benchmark_preset import run_benchmark_preset
+
+        judge = {"judge_url": judge_url, "judge_model": judge_model,
+                 "judge_model_path": str(judge_model_path) if judge_model_path else None}
+        run_benchmark_preset(preset, out, train_run, progress, judge)
+        typer.echo((out / "table.md").read_text().rstrip())
+        typer.echo(f"-> {out / 'table.md'}, {out / 'summary.json'}, and per split "
+                   f"{out}/<split>/table.*, timeline.*")  # fmt: skip
+        return
+    if train_run is not None:
+        raise OptionError("--train-run goes with --preset")
+    if data is None:
+        raise OptionError("give --data ROOT (and --models), or --preset NAME")
+    from livefit.eval.benchmark import BenchmarkSettings, run_benchmark
+
     if judge_url is not None:
-        from livefit.cli import OptionError
         from livefit.eval.judge import valid_url
 
         if not valid_url(judge_url):

@@ -108,3 +108,47 @@ def test_benchmark_fills_llm_acc_from_a_judge(setup, tmp_path, monkeypatch):
     assert rows[1]["model"] == "periodic" and rows[1]["LLM-Acc"] == pytest.approx(4.0)
     assert (out / "judge_cache.jsonl").is_file()
     assert "LLM-Acc by the judge http://127.0.0.1" in (out / "table.md").read_text()
+
+
+def test_model_entries_take_a_row_label_and_another_features_root(setup, tmp_path):
+    root, model_dir = setup
+    specs = parse_models([f"Our coach={model_dir}@{root}", "periodic", "Floor=periodic"])
+    assert [(m.row, m.name, m.target, m.data) for m in specs] == [
+        ("Our coach", "Our_coach", str(model_dir), str(root)),
+        ("periodic", "periodic", "periodic", None),
+        ("Floor", "Floor", "periodic", None),
+    ]
+    # A model reading another root's features is predicted there and scored on the benchmark's
+    # ground truth; its row carries the label.
+    out = tmp_path / "bench"
+    args = ["benchmark", "--data", str(root), "--out", str(out), "--no-progress",
+            "--models", f"Ours={model_dir}@{root},periodic"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "table.json").read_text())["rows"]
+    assert [r["model"] for r in rows[:2]] == ["Ours", "periodic"]
+    settings = json.loads((out / "predictions" / "Ours.jsonl.config.json").read_text())
+    assert settings["data_root"] == str(root.resolve())
+    assert "| here | Ours |" in (out / "table.md").read_text()
+
+
+def test_findings_check_the_papers_claims_on_measured_rows():
+    from livefit.train.benchmark_preset import ROW_LABELS, findings
+
+    def row(model, tf, meteor):
+        return {"source": "measured here", "model": model, "T-F": tf, "METEOR": meteor}
+
+    rows = [row("silent", 0.0, 0.0), row("periodic", 0.5, 0.2),
+            row(ROW_LABELS["stream-vlm"], 0.6, 0.35),
+            row(ROW_LABELS["no-action-tokens"], 0.5, 0.3),
+            row(ROW_LABELS["no-stage2"], 0.65, 0.3),
+            {"source": "paper", "model": "Stream-VLM", "T-F": 0.56, "METEOR": 0.127}]  # fmt: skip
+    got = {f["claim"]: f["holds"] for f in findings(rows)}
+    assert got["the streaming model beats its own 5 s turn-based version on T-F"] is True
+    assert got[f"{ROW_LABELS['no-stage2']} is below the full model on T-F"] is False
+    assert got[f"{ROW_LABELS['no-stage2']} is below the full model on METEOR"] is True
+    # T-F of a turn-based model equals the periodic floor's when both speak every 5 s.
+    assert got[f"{ROW_LABELS['no-action-tokens']} beats the floors (silent, periodic) on T-F"] \
+        is False
+    assert got[f"{ROW_LABELS['stream-vlm']} beats the floors (silent, periodic) on METEOR"] is True
+    assert findings([row("periodic", 0.5, 0.2)]) == []  # no full model, nothing to check

@@ -31,3 +31,17 @@ def coach_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         summary = run_extraction(root, split, cnn, clips, progress=False)
         assert not summary.failed, summary.failed
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``livefit train --preset tiny`` once, from nothing: (run folder, the command's output)."""
+    from typer.testing import CliRunner
+
+    from livefit.cli import app
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    args = ["train", "--preset", "tiny", "--out", str(out), "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out, result.output

@@ -41,11 +41,9 @@ def test_unknown_preset_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "no such preset" in result.output
 
 
-def test_tiny_preset_end_to_end_and_resume(tmp_path):
-    out = tmp_path / "run"
+def test_tiny_preset_end_to_end_and_resume(tiny_run, tmp_path):
+    out, _ = tiny_run
     args = ["train", "--preset", "tiny", "--out", str(out), "--no-progress"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
     steps = json.loads((out / "steps.json").read_text())
     assert list(steps) == list(STEPS)
     for name in ("report.md", "report.json", "curves.png", "eval/table.md"):
