@@ -209,6 +209,13 @@ def preset_callback(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder of --preset (resumable).")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the preset's seed.")] = None,
+    vision: Annotated[
+        str | None,
+        typer.Option(
+            help="--preset: what the coach sees, cnn (the causal 3D CNN) or pose (body "
+            "landmarks -> the causal pose encoder); default: the preset's."
+        ),
+    ] = None,
     ablation: Annotated[
         list[str] | None,
         typer.Option(help="--preset: also run an ablation (no-stage2: stage 3 without stage 2)."),
@@ -230,7 +237,7 @@ def preset_callback(
 
     try:
         _check_options(out, seed)
-        steps = run_preset(preset, out, seed, progress, tuple(ablation or ()))
+        steps = run_preset(preset, out, seed, progress, tuple(ablation or ()), vision)
     except (FileNotFoundError, ValueError, QEVDFormatError, ClipFormatError, VideoError) as err:
         _fail(err)
     total = sum(s["seconds"] for s in steps.values())

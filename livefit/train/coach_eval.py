@@ -171,11 +171,10 @@ def evaluate_coach(
 
     data_root, model_dir, out = Path(data_root), Path(model_dir), Path(out)
     engine = engine or EngineConfig()
-    if cnn_dir is not None:
-        from livefit.vision.extract import run_extraction
-        from livefit.vision.weights import load_model
+    if cnn_dir is not None:  # a CNN folder, or a pose encoder's (its landmarks: the sidecar's)
+        from livefit.vision.extract import load_producer, run_extraction
 
-        summary = run_extraction(data_root, split, load_model(cnn_dir), progress=progress)
+        summary = run_extraction(data_root, split, load_producer(cnn_dir), progress=progress)
         if summary.failed:
             raise ValueError(f"feature extraction failed: {summary.failed[0]['error']}")
     rows = predict_rows(data_root, split, model_dir, out, engine, progress)

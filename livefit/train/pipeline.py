@@ -61,8 +61,13 @@ class PresetConfig:
     """Processes for synthesis and feature extraction."""
     threads: int = 2
     """torch CPU threads for training and evaluation."""
+    front_end: str = "cnn"
+    """What the coach sees: cnn (the causal 3D CNN on the frames) or pose (body landmarks ->
+    the causal pose encoder, ``livefit.vision.pose``; trained on QEVD-SIM's true landmarks)."""
     vision: str = "vision/small.json"
-    """Stage-1 config, relative to ``configs/``."""
+    """Stage-1 config of the CNN, relative to ``configs/``."""
+    pose: str = "pose/small.json"
+    """Stage-1 config of the pose encoder (front_end pose), relative to ``configs/``."""
     clips: str = "coach/embedded_clips.json"
     """Stage-2 config, relative to ``configs/``."""
     long_range: str = "coach/embedded_long_range.json"
@@ -74,6 +79,10 @@ class PresetConfig:
     workouts each): participants, workouts and seed all unseen in training."""
     eval_workouts: int = 3
     """Test workouts of each ``eval_seeds`` split."""
+
+    def __post_init__(self) -> None:
+        if self.front_end not in ("cnn", "pose"):
+            raise ValueError(f"front_end must be cnn or pose, got {self.front_end!r}")
 
 
 def load_preset(name_or_path: str) -> PresetConfig:
@@ -110,7 +119,9 @@ class Pipeline:
 
         saved = self.out / "preset.json"
         if saved.is_file():
-            differ = config_differences(json.loads(saved.read_text()), config_to_dict(self.preset))
+            # A field added to PresetConfig since the run started counts as its default.
+            before = {**config_to_dict(PresetConfig()), **json.loads(saved.read_text())}
+            differ = config_differences(before, config_to_dict(self.preset))
             if differ:
                 raise ValueError(
                     f"{self.out}: was started with another preset ({saved}: {', '.join(differ)});"
@@ -170,19 +181,30 @@ class Pipeline:
         summary = run_stage(task, config, folder, resume, self.progress)
         return {"metrics": summary["metrics"], "steps": summary["steps"]}
 
+    @property
+    def front_end_dir(self) -> Path:
+        """Stage 1's export: ``RUN/vision/cnn`` or ``RUN/vision/pose``."""
+        return self.out / "vision" / ("pose" if self.preset.front_end == "pose" else "cnn")
+
     def vision(self) -> dict[str, Any]:
         from livefit.train.stage import with_seed
+
+        folder = self.out / "vision"
+        if self.preset.front_end == "pose":
+            from livefit.train.pose_stage import PoseStageConfig, PoseTask
+
+            cfg = with_seed(self.stage_config(PoseStageConfig, self.preset.pose), self.preset.seed)
+            return self._stage(PoseTask(cfg, self.data, folder, self.progress), cfg, folder)
         from livefit.train.vision_stage import VisionStageConfig, VisionTask
 
         cfg = with_seed(self.stage_config(VisionStageConfig, self.preset.vision), self.preset.seed)
-        folder = self.out / "vision"
         return self._stage(VisionTask(cfg, self.data, folder, self.progress), cfg, folder)
 
     def features(self) -> dict[str, Any]:
         from livefit.vision.extract import run_extraction_parallel
 
         counts = {}
-        cnn = self.out / "vision" / "cnn"
+        cnn = self.front_end_dir
         for split, clips in (("train", False), ("test", False), ("train", True)):
             summary = run_extraction_parallel(
                 self.data, split, cnn, clips, workers=self.preset.workers, progress=self.progress
@@ -219,7 +241,7 @@ class Pipeline:
         from livefit.train.coach_stage import MODEL_DIR
 
         p = self.preset
-        model, cnn = self.out / "long_range" / MODEL_DIR, self.out / "vision" / "cnn"
+        model, cnn = self.out / "long_range" / MODEL_DIR, self.front_end_dir
         roots = {"eval": self.data}
         for seed in p.eval_seeds:
             root = self.out / f"eval_seed{seed}" / "data"
@@ -250,7 +272,7 @@ class Pipeline:
                            folder / "long_range")  # fmt: skip
         report = evaluate_coach(
             self.data, folder / "long_range" / MODEL_DIR, folder,
-            cnn_dir=self.out / "vision" / "cnn", bertscore=self.preset.bertscore,
+            cnn_dir=self.front_end_dir, bertscore=self.preset.bertscore,
             progress=self.progress,
         )  # fmt: skip
         report["note"] = (
@@ -266,7 +288,7 @@ class Pipeline:
         coach = self.out / "coach"
         if coach.exists():
             shutil.rmtree(coach)
-        shutil.copytree(self.out / "vision" / "cnn", coach / "cnn")
+        shutil.copytree(self.front_end_dir, coach / self.front_end_dir.name)
         shutil.copytree(self.out / "long_range" / "model", coach / "stream_vlm")
         configs = coach / "configs"
         configs.mkdir()
@@ -283,11 +305,15 @@ def run_preset(
     seed: int | None = None,
     progress: bool = True,
     ablations: tuple[str, ...] = (),
+    front_end: str | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) a preset into ``out``; returns ``steps.json``."""
+    """Run (or resume) a preset into ``out``; returns ``steps.json``. ``front_end`` overrides
+    the preset's (cnn or pose)."""
     preset = load_preset(name_or_path)
     if seed is not None:
         preset = replace(preset, seed=seed)
+    if front_end is not None:
+        preset = replace(preset, front_end=front_end)
     return Pipeline(preset, out, progress).run(ablations)
 
 

@@ -126,7 +126,19 @@ def render(info: dict[str, Any], card: bool = False) -> str:
     p = info["preset"]
     m = info["machine"]
     lines = []
-    if card:
+    if card and p.get("front_end") == "pose":
+        lines += [
+            f"# livefit pose coach ({p['name']} preset)",
+            "",
+            "A small Stream-VLM coach that sees body landmarks, trained entirely on synthetic "
+            "QEVD-SIM data on a CPU: the stage-1 causal pose encoder (`pose/`: MediaPipe's 33 "
+            "landmarks at 16 fps -> 4 feature steps per second, trained on QEVD-SIM's true "
+            "landmarks made to look like a detector's) and a from-scratch LLaMA-architecture "
+            "language model with cross-attention adapters and action tokens (`stream_vlm/`, "
+            "tokenizer included).",
+            "",
+        ]
+    elif card:
         lines += [
             "# livefit bundled coach (embedded preset)",
             "",
@@ -150,7 +162,8 @@ def render(info: dict[str, Any], card: bool = False) -> str:
         "",
         "## Configs",
         "",
-        f"Preset `configs/presets/{p['name']}.json`; stage 1 `configs/{p['vision']}`, stage 2 "
+        f"Preset `configs/presets/{p['name']}.json`; stage 1 "
+        f"`configs/{p.get('pose') if p.get('front_end') == 'pose' else p['vision']}`, stage 2 "
         f"`configs/{p['clips']}`, stage 3 `configs/{p['long_range']}`"
         + (" (copies in `configs/` beside this card)." if card else "."),
         "",
@@ -176,7 +189,10 @@ def render(info: dict[str, Any], card: bool = False) -> str:
     for stage, s in info["stages"].items():
         shown = {k: v for k, v in s["metrics"].items() if isinstance(v, float)}
         text = ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
-        lines.append(f"| {STAGE_NAMES[stage]} | {s['steps']} | {s['train_seconds']:.0f} | {text} |")
+        name = STAGE_NAMES[stage]
+        if stage == "vision" and p.get("front_end") == "pose":
+            name = "stage 1 (pose encoder)"
+        lines.append(f"| {name} | {s['steps']} | {s['train_seconds']:.0f} | {text} |")
     lines += ["", "## Metrics on unseen test splits (paper clock, paper matching)", ""]
     for name, ev in info["evaluations"].items():
         if name == "eval":
@@ -213,9 +229,22 @@ def write_report(pipeline: Any) -> None:
     plot_curves(run, run / "curves.png")
     atomic_write_json(run / "report.json", info)
     atomic_write_text(run / "report.md", render(info) + "\n![curves](curves.png)\n")
-    card = render(info, card=True) + "\n" + KNOWN_LIMITS
+    limits = KNOWN_LIMITS
+    if info["preset"].get("front_end") == "pose":
+        limits = limits.replace(POSE_LIMIT_FROM, POSE_LIMIT_TO)
+    card = render(info, card=True) + "\n" + limits
     atomic_write_text(run / "coach" / "MODEL_CARD.md", card)
 
+
+POSE_LIMIT_FROM = (
+    "- Trained only on rendered synthetic people (QEVD-SIM): in front of a real camera its CNN "
+    "sees\n  a different world; do not expect it to coach real users well."
+)
+POSE_LIMIT_TO = (
+    "- Trained only on synthetic bodies' landmarks (QEVD-SIM's true ones, with detector-like\n"
+    "  noise): landmarks look alike on a render and on a person, but real movement, clothing and\n"
+    "  cameras differ from the simulator's; the estimator's errors on real people are not measured."
+)
 
 KNOWN_LIMITS = """## Known limits
 

@@ -303,6 +303,32 @@ def extract_video(
     return features.astype(np.float32, copy=False), times
 
 
+class CNNProducer:
+    """The causal CNN as a feature producer (what ``run_extraction`` asks a producer for: the
+    settings that decide its bytes, and one video's features and step times)."""
+
+    def __init__(self, model: CausalCNN, preprocess: PreprocessConfig | None = None) -> None:
+        self.model = model
+        self.preprocess = preprocess or default_preprocess(model.config)
+
+    def settings(self) -> dict[str, Any]:
+        return producer_settings(self.model, self.preprocess)
+
+    def extract(self, job: Job) -> tuple[np.ndarray, np.ndarray]:
+        return extract_video(self.model, job.video, job.timestamps, self.preprocess)
+
+
+def load_producer(model_path: str | Path, landmarks: str = "sidecar") -> Any:
+    """The producer a folder holds: a pose encoder (``livefit.vision.pose_extract``; its
+    landmarks from ``landmarks``: the sidecar or the estimator) or a CNN."""
+    from livefit.vision.pose_extract import PoseProducer, is_pose_folder
+    from livefit.vision.weights import load_model
+
+    if is_pose_folder(model_path):
+        return PoseProducer.load(model_path, landmarks)
+    return CNNProducer(load_model(model_path))
+
+
 @dataclass
 class ExtractionSummary:
     done: int = 0
@@ -313,7 +339,7 @@ class ExtractionSummary:
 def run_extraction(
     data_root: str | Path,
     split: str,
-    model: CausalCNN,
+    model: CausalCNN | Any,
     clips: bool = False,
     rank: int = 0,
     world_size: int = 1,
@@ -323,13 +349,14 @@ def run_extraction(
 ) -> ExtractionSummary:
     """Extract this process's shard of a split; failures are recorded, not raised. Raises
     ``ExtractionError`` before any work when the folder belongs to another producer (see the
-    module docstring); ``model_path`` is only recorded."""
+    module docstring); ``model_path`` is only recorded. ``model``: a CNN, or any producer
+    (``settings()``, ``extract(job)``, e.g. the pose encoder's ``PoseProducer``)."""
     from tqdm import tqdm
 
     root, jobs = list_jobs(data_root, split, clips)
     mine = shard(jobs, rank, world_size)
-    preprocess = default_preprocess(model.config)
-    producer = producer_settings(model, preprocess)
+    maker = CNNProducer(model) if isinstance(model, CausalCNN) else model
+    producer = maker.settings()
     producer_id = settings_sha256(producer)
     folder = root / FEATURES_DIR
     work = overwrite or not all(job.done(producer_id) for job in mine)
@@ -341,7 +368,7 @@ def run_extraction(
             summary.skipped += 1
             continue
         try:
-            features, times = extract_video(model, job.video, job.timestamps, preprocess)
+            features, times = maker.extract(job)
         except (ValueError, OSError) as err:  # VideoError is a ValueError
             summary.failed.append({"video": str(job.video), "error": str(err)})
             continue
@@ -359,11 +386,9 @@ def run_extraction(
 
 
 def _extract_shard(args: tuple) -> ExtractionSummary:
-    data_root, split, model_path, clips, rank, world_size, overwrite, progress = args
-    from livefit.vision.weights import load_model
-
+    data_root, split, model_path, clips, rank, world_size, overwrite, progress, landmarks = args
     torch.set_num_threads(1)  # one process per core
-    model = load_model(model_path)
+    model = load_producer(model_path, landmarks)
     return run_extraction(
         data_root, split, model, clips, rank, world_size, overwrite, progress and rank == 0,
         model_path,
@@ -378,6 +403,7 @@ def run_extraction_parallel(
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
+    landmarks: str = "sidecar",
 ) -> ExtractionSummary:
     """``run_extraction`` over ``workers`` local processes (one thread each, the videos sharded
     round-robin as across ``RANK``s); the bar shows the first shard. Decoding is single-threaded,
@@ -386,13 +412,12 @@ def run_extraction_parallel(
     from multiprocessing import get_context
 
     if workers <= 1:
-        from livefit.vision.weights import load_model
-
+        producer = load_producer(model_path, landmarks)
         return run_extraction(
-            data_root, split, load_model(model_path), clips, 0, 1, overwrite, progress, model_path
+            data_root, split, producer, clips, 0, 1, overwrite, progress, model_path
         )
     shards = [
-        (data_root, split, model_path, clips, rank, workers, overwrite, progress)
+        (data_root, split, model_path, clips, rank, workers, overwrite, progress, landmarks)
         for rank in range(workers)
     ]
     total = ExtractionSummary(failed=[])

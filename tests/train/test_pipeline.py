@@ -25,11 +25,16 @@ PRESETS = sorted((CONFIGS_DIR / "presets").glob("*.json"))
 def test_shipped_presets_name_loadable_stage_configs(path):
     preset = load_config(PresetConfig, path)
     assert preset.name == path.stem
-    vision = load_config(VisionStageConfig, CONFIGS_DIR / preset.vision)
+    if preset.front_end == "pose":
+        from livefit.train.pose_stage import PoseStageConfig
+
+        vision = load_config(PoseStageConfig, CONFIGS_DIR / preset.pose)
+    else:
+        vision = load_config(VisionStageConfig, CONFIGS_DIR / preset.vision)
     clips = load_config(CoachStageConfig, CONFIGS_DIR / preset.clips)
     long_range = load_config(CoachStageConfig, CONFIGS_DIR / preset.long_range)
     assert (clips.stage, long_range.stage) == ("clips", "long_range")
-    # The language model reads the CNN's feature steps as they are.
+    # The language model reads the CNN's (or the pose encoder's) feature steps as they are.
     c, h, w = vision.model.feature_shape
     for cfg in (clips, long_range):
         assert (cfg.model.adapter.feature_dim, cfg.model.adapter.feature_tokens) == (c, h * w)

@@ -1,0 +1,93 @@
+"""The pose path's stage 1 and its features: a tiny pose encoder trains on the clips' true
+landmarks, exports a folder with its activity head, and ``features extract`` writes pose
+features in the official layout, on the CNN's step clock, recorded as another producer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from livefit.data.qevd import load_segments
+from livefit.train.loop import LoopConfig
+from livefit.train.pose_stage import POSE_DIR, PoseStageConfig, PoseTask, load_pose_encoder
+from livefit.train.stage import run_stage
+from livefit.train.variants import mirror_data
+from livefit.vision.activity import ActivityHead
+from livefit.vision.extract import ExtractionError, run_extraction, run_extraction_parallel
+from livefit.vision.pose import PoseEncoderConfig
+from livefit.vision.pose_extract import PoseProducer, is_pose_folder
+
+TINY = PoseEncoderConfig(hidden=16, layers=2, channels=24, tokens=4, window_frames=16)
+
+
+@pytest.fixture(scope="module")
+def pose_run(coach_root, tmp_path_factory):
+    torch.set_num_threads(1)
+    run = tmp_path_factory.mktemp("pose_run")
+    cfg = PoseStageConfig(model=TINY, loop=LoopConfig(epochs=3, batch_size=4, log_every=1))
+    summary = run_stage(PoseTask(cfg, coach_root, run, False), cfg, run, False, False)
+    return run, summary
+
+
+def test_stage1_trains_and_exports_an_encoder_with_its_activity_head(pose_run):
+    run, summary = pose_run
+    log = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert losses[-1] < losses[0]
+    assert 0 <= summary["metrics"]["exercise_accuracy"] <= 1
+    folder = run / POSE_DIR
+    assert is_pose_folder(folder)
+    assert load_pose_encoder(folder).config == TINY
+    head = ActivityHead.from_pretrained(folder)
+    assert head.linear.in_features == TINY.channels
+
+
+def test_pose_features_in_the_official_layout_on_the_cnns_clock(pose_run, coach_root, tmp_path):
+    run, _ = pose_run
+    root = mirror_data(coach_root, tmp_path / "pose_root")
+    summary = run_extraction(root, "test", PoseProducer.load(run / POSE_DIR), progress=False)
+    assert summary.done == 2 and not summary.failed
+    cnn_segments = load_segments(coach_root, "test")
+    for seg, cnn_seg in zip(load_segments(root, "test"), cnn_segments, strict=True):
+        feats, times = seg.load_features()
+        cnn_feats, cnn_times = cnn_seg.load_features()
+        assert feats.shape[1:] == (24, 1, 4)
+        np.testing.assert_array_equal(times, cnn_times)  # the same step clock
+        assert len(feats) == len(cnn_feats)
+    manifest = json.loads((root / "QEVD-FIT-COACH-Benchmark" / "efficientnet_features" /
+                           "extraction.json").read_text())  # fmt: skip
+    assert manifest["producer"]["landmarks"] == {"source": "sidecar"}
+    # Resumes (nothing to do) through the parallel entry point, from the folder.
+    again = run_extraction_parallel(root, "test", run / POSE_DIR, progress=False)
+    assert again.skipped == 2 and again.done == 0
+    # CNN features are another producer: refused in the pose folder without --overwrite.
+    from livefit.vision.weights import load_model
+
+    with pytest.raises(ExtractionError, match="other settings"):
+        run_extraction(root, "test", load_model(coach_root / "cnn"), progress=False)
+
+
+def test_tiny_pose_preset_end_to_end(tmp_path):
+    """``livefit train --preset tiny --vision pose``: the same steps, the pose encoder as stage 1,
+    a coach folder with ``pose/`` instead of ``cnn/`` and a card that says so."""
+    from typer.testing import CliRunner
+
+    from livefit.cli import app
+
+    out = tmp_path / "run"
+    args = ["train", "--preset", "tiny", "--vision", "pose", "--out", str(out), "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    coach = out / "coach"
+    assert sorted(p.name for p in coach.iterdir()) == ["MODEL_CARD.md", "configs", "pose",
+                                                       "stream_vlm"]  # fmt: skip
+    assert "causal pose encoder" in (coach / "MODEL_CARD.md").read_text()
+    manifest = json.loads((out / "data" / "QEVD-FIT-COACH-Benchmark" / "efficientnet_features" /
+                           "extraction.json").read_text())  # fmt: skip
+    assert "pose" in manifest["producer"]
+    bad = CliRunner().invoke(app, ["train", "--preset", "tiny", "--vision", "nope", "--out",
+                                   str(tmp_path / "x")])  # fmt: skip
+    assert bad.exit_code == 2 and "front_end must be cnn or pose" in bad.output
