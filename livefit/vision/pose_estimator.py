@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -379,6 +380,42 @@ class PoseEstimator:
                 ) from None
             interpreters.append(it)
         return cls(interpreters[0], interpreters[1], config)
+
+    def settings(self) -> dict:
+        """What decides its landmarks (for the features' provenance): the models' hashes and
+        the config (without the folder's path)."""
+        from livefit.provenance import file_sha256
+
+        root = self.config.resolved_models_dir()
+        config = {k: v for k, v in asdict(self.config).items() if k != "models_dir"}
+        return {
+            "models_sha256": {n: file_sha256(root / n) for n in (DETECTOR_FILE, LANDMARK_FILE)},
+            "config": config,
+        }
+
+    def track(self, video: str | Path, times: np.ndarray, fps: float = 16.0) -> Any:
+        """A whole video's landmarks at ``fps`` (``LandmarkTrack``): the frames the capture-clock
+        resampling picks (``livefit.vision.preprocess.resample_indices``, the CNN's rule), each
+        estimated once, in order, with tracking from a fresh start (``reset``)."""
+        from livefit.data.landmarks import LandmarkTrack
+        from livefit.vision.preprocess import VideoError, decode_frames, resample_indices
+
+        times = np.asarray(times, dtype=np.float64)
+        picks = resample_indices(times, fps)
+        wanted = np.bincount(picks, minlength=len(times))  # how often each source frame is used
+        self.reset()
+        points: list[np.ndarray] = []
+        width = height = 0
+        for i, (frame, _) in enumerate(decode_frames(video)):
+            if i >= len(times):
+                raise VideoError(f"{video}: more frames than its {len(times)} timestamps")
+            if wanted[i]:
+                height, width = frame.shape[:2]
+                p = self.estimate(frame, float(times[i]))
+                points += [p] * int(wanted[i])
+        if len(points) != len(picks):
+            raise VideoError(f"{video}: {len(points)} of {len(picks)} resampled frames decoded")
+        return LandmarkTrack(np.stack(points).astype(np.float32), times[picks], width, height)
 
     def reset(self) -> None:
         """Forget the tracked ROI (a new video or a cut): the next frame runs the detector."""
