@@ -512,12 +512,15 @@ def test_config_fields_are_checked_against_their_annotations() -> None:
 def test_every_shipped_config_loads_with_typed_fields() -> None:
     from livefit.config import load_config
     from livefit.model.config import StreamVLMConfig
+    from livefit.train.benchmark_preset import BenchmarkPreset
     from livefit.train.coach_stage import CoachStageConfig
     from livefit.train.pipeline import PresetConfig
+    from livefit.train.socratic_stage import SocraticLMConfig
     from livefit.train.vision_stage import VisionStageConfig
     from livefit.vision.cnn import CNNConfig
 
-    kinds = {"vision": VisionStageConfig, "coach": CoachStageConfig, "presets": PresetConfig}
+    kinds = {"vision": VisionStageConfig, "coach": CoachStageConfig, "presets": PresetConfig,
+             "benchmarks": BenchmarkPreset, "socratic": SocraticLMConfig}  # fmt: skip
     paths = sorted(CONFIGS.glob("*/*.json"))
     assert len(paths) >= 10
     for path in paths:
