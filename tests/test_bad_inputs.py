@@ -515,12 +515,14 @@ def test_every_shipped_config_loads_with_typed_fields() -> None:
     from livefit.train.benchmark_preset import BenchmarkPreset
     from livefit.train.coach_stage import CoachStageConfig
     from livefit.train.pipeline import PresetConfig
+    from livefit.train.pose_stage import PoseStageConfig
     from livefit.train.socratic_stage import SocraticLMConfig
     from livefit.train.vision_stage import VisionStageConfig
     from livefit.vision.cnn import CNNConfig
 
     kinds = {"vision": VisionStageConfig, "coach": CoachStageConfig, "presets": PresetConfig,
-             "benchmarks": BenchmarkPreset, "socratic": SocraticLMConfig}  # fmt: skip
+             "benchmarks": BenchmarkPreset, "socratic": SocraticLMConfig,
+             "pose": PoseStageConfig}  # fmt: skip
     paths = sorted(CONFIGS.glob("*/*.json"))
     assert len(paths) >= 10
     for path in paths:
