@@ -29,6 +29,13 @@ def extract(
             "features (a killed overwrite resumes with this model, with or without the flag)."
         ),
     ] = False,
+    landmarks: Annotated[
+        str,
+        typer.Option(
+            help="A pose encoder's --model: its landmarks from QEVD-SIM's sidecar (sidecar) "
+            "or the pose estimator on the frames (estimator)."
+        ),
+    ] = "sidecar",
     threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
     device: Annotated[
         str,
@@ -62,7 +69,12 @@ def extract(
             from livefit.bundled import bundled_cnn
 
             model = bundled_cnn()
-        net = load_model(model).to(target)
+        from livefit.vision.pose_extract import PoseProducer, is_pose_folder
+
+        if is_pose_folder(model):
+            net = PoseProducer.load(model, landmarks)
+        else:
+            net = load_model(model).to(target)
         summary = run_extraction(data_root, split, net, clips, rank, world, overwrite,
                                  model_path=model)  # fmt: skip
     except (QEVDFormatError, ClipFormatError, WeightsError, FileNotFoundError, ValueError) as err:
