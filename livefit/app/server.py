@@ -725,7 +725,9 @@ class _Server:
             "sessions": {"active": self.active, "max": self.limits.max_sessions,
                          "served": self.served},  # fmt: skip
             "model": {"name": self.model_name, "language_model": str(lm),
-                      "cnn_input": f"{p.width}x{p.height}", "exercises": self.exercises},
+                      "front_end": "pose" if self.coach.pose else "cnn",
+                      "cnn_input": None if self.coach.pose else f"{p.width}x{p.height}",
+                      "exercises": self.exercises},
             "versions": library_versions(("livefit", "torch", "fastapi", "uvicorn")),
             "protocol": PROTOCOL_VERSION,
             "uptime_s": round(time.time() - self.started, 1),

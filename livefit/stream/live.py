@@ -167,37 +167,66 @@ class LiveStats:
 
 
 class LiveCoach:
-    """The loaded models (CNN, activity head, Stream-VLM) and the engine; shared by streams."""
+    """The loaded models (front end: the CNN or the pose encoder; activity head; Stream-VLM) and
+    the engine; shared by streams. A pose coach (``cnn`` a ``PoseEncoder``) also needs
+    ``estimator``: a function that makes one pose estimator per stream (they track)."""
 
     def __init__(self, cnn: Any, model: Any, head: Any | None = None,
-                 engine_config: EngineConfig | None = None) -> None:  # fmt: skip
+                 engine_config: EngineConfig | None = None,
+                 estimator: Callable[[], Any] | None = None) -> None:  # fmt: skip
+        from livefit.vision.pose import PoseEncoder
+
         self.cnn = cnn.eval()
         self.model = model
         self.head = head
         self.base_engine = engine_config or EngineConfig()
         self.lock = threading.Lock()
         self._engines: dict[EngineConfig, StreamEngine] = {}
+        self.pose = isinstance(cnn, PoseEncoder)
         c = cnn.config
-        self.preprocess = PreprocessConfig(height=c.input_height, width=c.input_width)
+        if self.pose:
+            if estimator is None:
+                raise ValueError("a pose coach needs a pose estimator for the frames")
+            channels, tokens = c.channels, c.tokens
+            self.preprocess = PreprocessConfig(fps=c.fps)
+        else:
+            channels, (_, h, w) = c.feature_channels, c.feature_shape
+            tokens = h * w
+            self.preprocess = PreprocessConfig(height=c.input_height, width=c.input_width)
+        self.estimator = estimator
+        self.steps_per_second = c.steps_per_second
         a = model.config.adapter
-        if c.feature_channels != a.feature_dim:
+        if (channels, tokens) != (a.feature_dim, a.feature_tokens):
+            what = "pose encoder" if self.pose else "CNN"
             raise ValueError(
-                f"the CNN makes {c.feature_channels}-channel features but the language model "
-                f"reads {a.feature_dim}: they are not one coach"
+                f"the {what} makes {tokens} x {channels}-channel feature vectors per step but the "
+                f"language model reads {a.feature_tokens} x {a.feature_dim}: they are not one coach"
             )
 
     @classmethod
     def load(cls, model: str | Path | None = None, cnn: str | Path | None = None,
-             device: str = "cpu") -> LiveCoach:  # fmt: skip
-        """Load a coach: ``model`` a Stream-VLM folder, ``cnn`` a CNN folder (default: the
-        bundled coach's); the activity head comes from the CNN folder when it has one."""
+             device: str = "cpu", pose_models: str | Path | None = None) -> LiveCoach:  # fmt: skip
+        """Load a coach: ``model`` a Stream-VLM folder, ``cnn`` its front end's folder, a CNN or
+        a pose encoder (default: the bundled coach's CNN); the activity head comes from that
+        folder when it has one. A pose encoder gets MediaPipe Pose through LiteRT
+        (``livefit.vision.pose_estimator``; ``pose_models``: its models folder)."""
         from livefit.bundled import bundled_cnn, bundled_model
         from livefit.model.stream_vlm import StreamVLM
         from livefit.vision.activity import ActivityHead
+        from livefit.vision.pose_extract import is_pose_folder
         from livefit.vision.weights import load_model
 
         model_dir = Path(model) if model is not None else bundled_model()
         cnn_dir = Path(cnn) if cnn is not None else bundled_cnn()
+        estimator = None
+        if is_pose_folder(cnn_dir):
+            from livefit.train.pose_stage import load_pose_encoder
+            from livefit.vision.pose_estimator import PoseEstimator
+
+            PoseEstimator.load(pose_models)  # fail now, naming what is missing, not per stream
+
+            def estimator() -> Any:
+                return PoseEstimator.load(pose_models)
         vlm = StreamVLM.from_pretrained(model_dir, device=device)
         try:
             head = ActivityHead.from_pretrained(cnn_dir)
@@ -213,7 +242,8 @@ class LiveCoach:
             engine = json.loads(stage.read_text()).get("engine")
             if isinstance(engine, dict):
                 base = config_from_dict(EngineConfig, engine, str(stage))
-        return cls(load_model(cnn_dir), vlm, head, base)
+        front = load_pose_encoder(cnn_dir) if estimator is not None else load_model(cnn_dir)
+        return cls(front, vlm, head, base, estimator)
 
     def engine(self, config: LiveConfig) -> StreamEngine:
         """The (cached) engine for a live config; engines hold no per-stream state."""
@@ -261,6 +291,7 @@ class LivePipeline:
 
     def __post_init__(self) -> None:
         from livefit.vision.cnn import CNNStream
+        from livefit.vision.pose import PoseStream
 
         c = self.config
         if c.exercise is None and c.schedule is None and self.coach.head is None:
@@ -269,7 +300,11 @@ class LivePipeline:
             )
         self.engine = self.coach.engine(c)
         self.resampler = FrameResampler(self.coach.preprocess.fps)
-        self.cnn_stream = CNNStream(self.coach.cnn)
+        if self.coach.pose:
+            self.cnn_stream: Any = PoseStream(self.coach.cnn)
+            self.estimator = self.coach.estimator()  # type: ignore[misc]
+        else:
+            self.cnn_stream = CNNStream(self.coach.cnn)
         self.t0: float | None = None  # capture time of the first frame
         self.last_t = -math.inf
         self.step_frames = 0  # 16 fps frames in the current (unfinished) feature step
@@ -307,7 +342,11 @@ class LivePipeline:
         repeats = self.resampler.push(t)
         if repeats:
             s.frames_used += 1
-            x = torch.from_numpy(crop_and_resize(frame, self.coach.preprocess, self.config.bgr))
+            if self.coach.pose:  # body landmarks [33, 4] of the frame, tracked along the stream
+                rgb = frame[..., ::-1] if self.config.bgr else frame
+                x = torch.from_numpy(self.estimator.estimate(np.ascontiguousarray(rgb), t))
+            else:
+                x = torch.from_numpy(crop_and_resize(frame, self.coach.preprocess, self.config.bgr))
             with self.coach.lock:
                 for _ in range(repeats):
                     events += self._cnn_frame(x, stream_t)
@@ -387,7 +426,7 @@ class LivePipeline:
         has held for ``switch_seconds``."""
         head, c, tr = self.coach.head, self.config, self._tracker
         p = head.exercise_distribution(feature).numpy()
-        alpha = 1.0 - math.exp(-1.0 / (self.coach.cnn.config.steps_per_second
+        alpha = 1.0 - math.exp(-1.0 / (self.coach.steps_per_second
                                        * c.smoothing_seconds))  # fmt: skip
         tr.probs = p if tr.probs is None else tr.probs + alpha * (p - tr.probs)
         k = int(np.argmax(tr.probs))
