@@ -73,12 +73,12 @@ def test_live_pose_path_matches_offline_pose_features(pose_coach, tmp_path):
 
 
 def test_a_pose_coach_needs_matching_feature_shapes(pose_coach):
+    from dataclasses import replace
+
     from livefit.model.config import tiny_config
     from livefit.model.stream_vlm import StreamVLM
     from livefit.stream.live import LiveCoach
     from livefit.train.pose_stage import load_pose_encoder
-
-    from dataclasses import replace
 
     encoder = load_pose_encoder(pose_coach / "pose")  # 35 x 64 per step
     cfg = tiny_config()
