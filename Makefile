@@ -14,8 +14,9 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check livefit tests benchmarks
 
-# The tests also need Debian's chromium (the web app's browser test), which they then require.
+# The tests also need Debian's chromium (the web app's browser test) and the pose path's
+# estimator (ai-edge-litert + MediaPipe Pose's models), which they then require.
 test:
-	bash scripts/setup.sh --browser
+	bash scripts/setup.sh --browser --pose
 	.venv/bin/ruff check livefit tests benchmarks
-	LIVEFIT_REQUIRE_BROWSER=1 $(PY) -m pytest
+	LIVEFIT_REQUIRE_BROWSER=1 LIVEFIT_REQUIRE_POSE=1 $(PY) -m pytest

@@ -7,12 +7,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: WordNet (METEOR), espeak-ng (`livefit coach --speak`), and with --browser
-# Chromium (the web app's browser test).
+# Chromium (the web app's browser test). With --pose: the pose path's optional extra
+# (ai-edge-litert, which runs MediaPipe Pose's models) and the two models themselves
+# (scripts/fetch_pose_models.sh, from the mediapipe wheel on PyPI).
+browser=0; pose=0
+for arg in "$@"; do
+    case "$arg" in
+        --browser) browser=1 ;;
+        --pose) pose=1 ;;
+        *) echo "setup.sh: unknown option $arg (expected --browser, --pose)" >&2; exit 2 ;;
+    esac
+done
 debs=()
 [ -f /usr/share/wordnet/data.noun ] && [ -f /usr/share/wordnet/index.sense ] \
     || debs+=(wordnet-base wordnet-sense-index)
 command -v espeak-ng >/dev/null || debs+=(espeak-ng)
-if [ "${1:-}" = "--browser" ]; then
+if [ "$browser" = 1 ]; then
     command -v chromium >/dev/null || debs+=(chromium fonts-liberation)
 fi
 if [ ${#debs[@]} -gt 0 ]; then
@@ -30,4 +40,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q "torch==2.13.0"
     .venv/bin/python -m pip install -q -e ".[dev]"
     touch "$stamp"
+fi
+if [ "$pose" = 1 ]; then
+    if [ ! -f .venv/.livefit-pose ] || [ pyproject.toml -nt .venv/.livefit-pose ]; then
+        .venv/bin/python -m pip install -q -e ".[dev,pose]"
+        touch .venv/.livefit-pose
+    fi
+    PYTHON=.venv/bin/python bash scripts/fetch_pose_models.sh >/dev/null
 fi
