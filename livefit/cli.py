@@ -42,6 +42,8 @@ EXPECTED_ERRORS = (
     "livefit.vision.weights:DeviceError",
     "livefit.vision.preprocess:VideoError",
     "livefit.vision.extract:ExtractionError",
+    "livefit.vision.pose_estimator:PoseEstimatorError",
+    "livefit.data.landmarks:LandmarkError",
     "livefit.stream.predict:PredictError",
     "livefit.eval.benchmark:BenchmarkError",
     "livefit.train.benchmark_preset:BenchmarkPresetError",

@@ -11,7 +11,16 @@ import typer
 ModelOpt = Annotated[
     Path | None, typer.Option(help="Stream-VLM directory; default: the bundled coach.")
 ]
-CnnOpt = Annotated[Path | None, typer.Option(help="CNN directory; default: the bundled coach's.")]
+CnnOpt = Annotated[
+    Path | None,
+    typer.Option(help="Front end directory, a CNN or a pose encoder; default: the bundled "
+                      "coach's."),  # fmt: skip
+]
+VisionOpt = Annotated[
+    str,
+    typer.Option(help="cnn: the coach that sees the frames (causal 3D CNN); pose: the coach that "
+                      "sees body landmarks (MediaPipe Pose -> causal pose encoder)."),  # fmt: skip
+]
 ThreadsOpt = Annotated[
     int,
     typer.Option(
@@ -28,6 +37,7 @@ def demo(
     seed: Annotated[int | None, typer.Option(help="Seed of the synthetic workout.")] = None,
     model: ModelOpt = None,
     cnn: CnnOpt = None,
+    vision: VisionOpt = "cnn",
     workouts: Annotated[int, typer.Option(help="Synthetic workouts to coach.")] = 1,
     synth: Annotated[
         str,
@@ -68,7 +78,7 @@ def demo(
         torch.set_num_threads(threads)
     try:
         seed = DEMO_SEED if seed is None else seed
-        run_demo(out, seed, model, cnn, workouts, progress, synth, not fast, recognise)
+        run_demo(out, seed, model, cnn, workouts, progress, synth, not fast, recognise, vision)
     except (FileNotFoundError, ValueError, QEVDFormatError, WeightsError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

@@ -49,7 +49,10 @@ class CoachSettings:
     model: Path | None = None
     """Stream-VLM folder; None: the bundled coach."""
     cnn: Path | None = None
-    """CNN folder (with its activity head, if any); None: the bundled coach's."""
+    """Front end folder, a CNN or a pose encoder (with its activity head, if any); None: the
+    bundled coach's."""
+    vision: str = "cnn"
+    """cnn or pose: which bundled coach supplies the defaults of ``model`` and ``cnn``."""
     exercise: str | None = None
     """Coach this exercise throughout; None: the exercise the activity head recognises."""
     speak: bool = False
@@ -201,7 +204,7 @@ def run_coach(s: CoachSettings, console: Any) -> dict[str, Any]:
             camera = stack.enter_context(Camera(s.camera))  # type: ignore[arg-type]
             fps, total = camera.fps, None
             source = f"camera {s.camera} ({camera.fps:.0f} fps)"
-        coach = LiveCoach.load(s.model, s.cnn)
+        coach = LiveCoach.load(s.model, s.cnn, vision=s.vision)
         check_exercise(coach, s.exercise, config.rest_labels)
         pipe = coach.pipeline(config)
         window, why = open_window() if s.display else (None, "")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt
+from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt, VisionOpt
 
 
 def coach(
@@ -20,6 +20,7 @@ def coach(
     ] = Path("out/coach"),
     model: ModelOpt = None,
     cnn: CnnOpt = None,
+    vision: VisionOpt = "cnn",
     exercise: Annotated[
         str | None,
         typer.Option(
@@ -94,6 +95,7 @@ def coach(
         out=out,
         model=model,
         cnn=cnn,
+        vision=vision,
         exercise=exercise,
         speak=speak,
         speech=speech,  # type: ignore[arg-type]  # checked above

@@ -98,6 +98,7 @@ def run_demo(
     synth: str = "small",
     realtime: bool = True,
     recognise: bool = False,
+    vision: str = "cnn",
 ) -> dict[str, Any]:
     """Generate, coach live, record, score and report; returns the metrics of both rows."""
     import time
@@ -126,7 +127,7 @@ def run_demo(
     console.print(f"[bold]1/4[/bold] a new QEVD-SIM {synth} workout (seed {seed}) -> {data}")
     generate(config, data, seed, workers=1, progress=progress)
     console.print("[bold]2/4[/bold] loading the coach")
-    coach = LiveCoach.load(model, cnn)
+    coach = LiveCoach.load(model, cnn, vision=vision)
     segments = load_segments(data, "test")
     _, jobs = list_jobs(data, "test")
     pace = "at the video's pace" if realtime else "as fast as this machine goes"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt
+from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt, VisionOpt
 
 # JPEG frames do not compress: per-message deflate (which browsers offer) only spends the event
 # loop's time inflating them (a third of it at 64 sessions, before it was switched off).
@@ -20,6 +20,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     model: ModelOpt = None,
     cnn: CnnOpt = None,
+    vision: VisionOpt = "cnn",
     max_sessions: Annotated[int, typer.Option(help="Live sessions at once.")] = 8,
     max_fps: Annotated[float, typer.Option(help="Frames per second accepted per session.")] = 30.0,
     max_upload_mb: Annotated[float, typer.Option(help="Largest video upload, in MB.")] = 200.0,
@@ -54,7 +55,7 @@ def serve(
         torch.set_num_threads(threads)
     configure_logging(log_level)
     try:
-        coach = LiveCoach.load(model, cnn)
+        coach = LiveCoach.load(model, cnn, vision=vision)
     except (FileNotFoundError, ValueError, WeightsError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

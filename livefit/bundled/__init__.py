@@ -10,15 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 COACH_DIR = Path(__file__).resolve().parent / "coach"
+POSE_COACH_DIR = Path(__file__).resolve().parent / "coach_pose"
 
 
-def _path(part: str) -> Path:
-    path = COACH_DIR / part
+def _path(part: str, root: Path = COACH_DIR) -> Path:
+    path = root / part
     if not (path / "config.json").is_file():
+        flag = " --vision pose" if root == POSE_COACH_DIR else ""
         raise FileNotFoundError(
-            f"{path}: the bundled coach is missing from this installation; "
-            "pass --model, or train one with `livefit train --preset embedded --out RUN` "
-            "and copy RUN/coach to livefit/bundled/coach"
+            f"{path}: the bundled {'pose ' if flag else ''}coach is missing from this "
+            f"installation; pass --model, or train one with `livefit train --preset embedded"
+            f"{flag} --out RUN` and copy RUN/coach to {root}"
         )
     return path
 
@@ -33,4 +35,15 @@ def bundled_model() -> Path:
     return _path("stream_vlm")
 
 
-__all__ = ["COACH_DIR", "bundled_cnn", "bundled_model"]
+def bundled_pose_encoder() -> Path:
+    """The bundled pose coach's causal pose encoder (``livefit.vision.pose``)."""
+    return _path("pose", POSE_COACH_DIR)
+
+
+def bundled_pose_model() -> Path:
+    """The bundled pose coach's Stream-VLM directory."""
+    return _path("stream_vlm", POSE_COACH_DIR)
+
+
+__all__ = ["COACH_DIR", "POSE_COACH_DIR", "bundled_cnn", "bundled_model", "bundled_pose_encoder",
+           "bundled_pose_model"]  # fmt: skip

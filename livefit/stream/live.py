@@ -205,19 +205,29 @@ class LiveCoach:
 
     @classmethod
     def load(cls, model: str | Path | None = None, cnn: str | Path | None = None,
-             device: str = "cpu", pose_models: str | Path | None = None) -> LiveCoach:  # fmt: skip
+             device: str = "cpu", pose_models: str | Path | None = None,
+             vision: str = "cnn") -> LiveCoach:  # fmt: skip
         """Load a coach: ``model`` a Stream-VLM folder, ``cnn`` its front end's folder, a CNN or
         a pose encoder (default: the bundled coach's CNN); the activity head comes from that
         folder when it has one. A pose encoder gets MediaPipe Pose through LiteRT
-        (``livefit.vision.pose_estimator``; ``pose_models``: its models folder)."""
+        (``livefit.vision.pose_estimator``; ``pose_models``: its models folder). ``vision``
+        pose: the bundled pose coach's parts as the defaults instead."""
         from livefit.bundled import bundled_cnn, bundled_model
         from livefit.model.stream_vlm import StreamVLM
         from livefit.vision.activity import ActivityHead
         from livefit.vision.pose_extract import is_pose_folder
         from livefit.vision.weights import load_model
 
-        model_dir = Path(model) if model is not None else bundled_model()
-        cnn_dir = Path(cnn) if cnn is not None else bundled_cnn()
+        if vision not in ("cnn", "pose"):
+            raise ValueError(f"--vision must be cnn or pose, got {vision!r}")
+        if vision == "pose":
+            from livefit.bundled import bundled_pose_encoder, bundled_pose_model
+
+            model_dir = Path(model) if model is not None else bundled_pose_model()
+            cnn_dir = Path(cnn) if cnn is not None else bundled_pose_encoder()
+        else:
+            model_dir = Path(model) if model is not None else bundled_model()
+            cnn_dir = Path(cnn) if cnn is not None else bundled_cnn()
         estimator = None
         if is_pose_folder(cnn_dir):
             from livefit.train.pose_stage import load_pose_encoder
