@@ -32,6 +32,8 @@ FLIP_INDEX: tuple[int, ...] = tuple(
     LM[n.replace("left", "#").replace("right", "left").replace("#", "right")]
     for n in LANDMARK_NAMES
 )
+HIPS = (LM["left_hip"], LM["right_hip"])
+SHOULDERS = (LM["left_shoulder"], LM["right_shoulder"])
 SIDECAR_SUFFIX = "_groundtruth.npz"
 
 
@@ -103,6 +105,8 @@ def read_sidecar(video: str | Path, times: np.ndarray, width: int, height: int) 
 
 __all__ = [
     "FLIP_INDEX",
+    "HIPS",
+    "SHOULDERS",
     "LANDMARK_NAMES",
     "LM",
     "NUM_LANDMARKS",

@@ -30,10 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from livefit.data.landmarks import FLIP_INDEX, LM, NUM_LANDMARKS
-
-HIPS = (LM["left_hip"], LM["right_hip"])
-SHOULDERS = (LM["left_shoulder"], LM["right_shoulder"])
+from livefit.data.landmarks import FLIP_INDEX, HIPS, NUM_LANDMARKS, SHOULDERS
 
 
 @dataclass(frozen=True)
