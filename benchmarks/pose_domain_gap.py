@@ -69,9 +69,11 @@ def main() -> None:
     for root in args.data:
         name = root.parent.name if root.name == "data" else root.name
         row: dict[str, Any] = {"data": str(root)}
+        tracks = {}
         for source in ("sidecar", "estimator"):
             mirror = mirror_data(root, args.out / name / source)
             producer = PoseProducer.load(args.coach / "pose", source)
+            producer.tracks = tracks if source == "estimator" else None
             summary = run_extraction(mirror, "test", producer, progress=False)
             assert not summary.failed, summary.failed
             pred = args.out / name / f"{source}.jsonl"
@@ -79,13 +81,12 @@ def main() -> None:
             row[source] = score(mirror, pred)
         predict(root, "periodic", args.out / name / "periodic.jsonl", "test", progress=False)
         row["periodic"] = score(root, args.out / name / "periodic.jsonl")
-        # The estimator on the renders, frame by frame at 16 fps.
-        producer = PoseProducer.load(args.coach / "pose", "estimator")
+        # The estimator on the renders, frame by frame at 16 fps (the landmarks it extracted).
         hits, found, frames = [], [], 0
-        _, jobs = list_jobs(root, "test")
+        _, jobs = list_jobs(args.out / name / "estimator", "test")
         for job in jobs:
             times = load_timestamps(job.timestamps)
-            est = producer.track(job.video, job.timestamps)
+            est = tracks[str(job.video)]
             width, height = video_size(job.video)
             picks = resample_indices(times, 16.0)
             truth = read_sidecar(job.video, times, width, height).take(picks)

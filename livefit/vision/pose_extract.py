@@ -49,6 +49,7 @@ class PoseProducer:
 
             estimator = PoseEstimator.load()
         self.encoder, self.landmarks, self.estimator = encoder.eval(), landmarks, estimator
+        self.tracks: dict[str, LandmarkTrack] | None = None  # {} keeps every video's landmarks
 
     @classmethod
     def load(cls, folder: str | Path, landmarks: str = "sidecar") -> PoseProducer:
@@ -86,6 +87,8 @@ class PoseProducer:
     @torch.no_grad()
     def extract(self, job: Any) -> tuple[np.ndarray, np.ndarray]:
         track = self.track(job.video, job.timestamps)
+        if self.tracks is not None:
+            self.tracks[str(job.video)] = track
         feats = self.encoder.encode(track.points).numpy().astype(np.float32)
         step = self.encoder.config.frames_per_step
         times = np.asarray(track.times[step - 1 :: step][: len(feats)], dtype=np.float64)
