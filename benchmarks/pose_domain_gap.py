@@ -86,7 +86,7 @@ def main() -> None:
         _, jobs = list_jobs(args.out / name / "estimator", "test")
         for job in jobs:
             times = load_timestamps(job.timestamps)
-            est = tracks[str(job.video)]
+            est = tracks.get(str(job.video)) or producer.track(job.video, job.timestamps)
             width, height = video_size(job.video)
             picks = resample_indices(times, 16.0)
             truth = read_sidecar(job.video, times, width, height).take(picks)
