@@ -50,11 +50,16 @@ def torch_dtype(name: str) -> torch.dtype:
 
 def build_tiny_lm(config: StreamVLMConfig, vocab_size: int, tokenizer) -> nn.Module:
     """A randomly initialised LLaMA-architecture LM from ``config.tiny_lm`` (no download)."""
+    if config.tiny_lm is None:
+        raise ValueError("StreamVLMConfig: set lm_path or tiny_lm")
+    return tiny_llama(config.tiny_lm, vocab_size, tokenizer).to(torch_dtype(config.dtype))
+
+
+def tiny_llama(t: Any, vocab_size: int, tokenizer) -> nn.Module:
+    """A random ``LlamaForCausalLM`` of a ``TinyLMConfig``'s size (seeded by its ``seed``
+    without touching the global RNG), special ids from ``tokenizer``."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    t = config.tiny_lm
-    if t is None:
-        raise ValueError("StreamVLMConfig: set lm_path or tiny_lm")
     lm_config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=t.hidden_size,
@@ -71,8 +76,7 @@ def build_tiny_lm(config: StreamVLMConfig, vocab_size: int, tokenizer) -> nn.Mod
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(t.seed)
-        lm = LlamaForCausalLM(lm_config)
-    return lm.to(torch_dtype(config.dtype))
+        return LlamaForCausalLM(lm_config)
 
 
 def load_lm(path: str | Path, dtype: torch.dtype) -> nn.Module:

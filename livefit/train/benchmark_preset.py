@@ -139,11 +139,29 @@ def run_benchmark_preset(name_or_path: str, out: str | Path, train_run: str | Pa
         figure = [s.segment_id for s in segments[: preset.figure_segments]]
         rows = run_benchmark(root, models, out / split, settings, figure, progress)
         tables[split] = {"data": str(root), "segments": len(segments), "rows": rows}
-    summary = {"preset": asdict(preset), "train_run": str(run.resolve()), "splits": tables,
+    summary = {"preset": asdict(preset), "train_run": str(run.resolve()),
+               "train_run_preset": run_preset_differences(run, preset.train), "splits": tables,
                "findings": {s: findings(t["rows"]) for s, t in tables.items()}}  # fmt: skip
     atomic_write_json(out / "summary.json", summary)
     write_summary(out, summary)
     return summary
+
+
+def run_preset_differences(run: Path, name: str) -> dict[str, Any]:
+    """The training run's own preset (``RUN/preset.json``) and how it differs from the current
+    ``configs/presets/<name>.json`` (a run made before the preset changed, or another preset)."""
+    from livefit.config import config_to_dict
+    from livefit.provenance import changed_settings
+    from livefit.train.pipeline import PresetConfig, load_preset
+
+    saved = config_to_dict(load_config(PresetConfig, run / "preset.json"))
+    try:
+        now = config_to_dict(load_preset(name))
+    except FileNotFoundError:
+        return {"preset": saved, "differs_from": None, "differences": {}}
+    names = changed_settings(now, saved)
+    return {"preset": saved, "differs_from": f"configs/presets/{name}.json",
+            "differences": {n: {"run": saved.get(n), "now": now.get(n)} for n in names}}
 
 
 def _measured(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -188,14 +206,19 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
     """``OUT/table.md``: each split's table (ours only) and the findings checked."""
     from livefit.eval.benchmark import COLUMNS
 
+    trained = summary["train_run_preset"]
+    differences = ", ".join(f"{k} {v['run']} (now {v['now']})"
+                            for k, v in trained["differences"].items())  # fmt: skip
+    preset_note = f"training preset `{trained['preset']['name']}`"
+    if differences:
+        preset_note += f", which differs from today's `{trained['differs_from']}` in {differences}"
     lines = [
         f"# Benchmark preset `{summary['preset']['name']}`",
         "",
-        f"Full coach and its training data: `{summary['train_run']}` (training preset "
-        f"`{summary['preset']['train']}`); variants trained from it with the same recipe, seed "
-        "and length. Unseen test splits only. Each split's own folder has the table with the "
-        "paper's published rows (measured on the real QEVD-FIT-COACH benchmark: other data) and "
-        "the timeline figure.",
+        f"Full coach and its training data: `{summary['train_run']}` ({preset_note}); variants "
+        "trained from it with the same recipe, seed and length. Unseen test splits only. Each "
+        "split's own folder has the table with the paper's published rows (measured on the real "
+        "QEVD-FIT-COACH benchmark: other data) and the timeline figure.",
     ]
     for split, table in summary["splits"].items():
         lines += ["", f"## {split} ({table['segments']} segments, `{table['data']}`)", "",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -306,30 +307,9 @@ class CoachTask:
 
     def stream_validation(self, model: StreamVLM, out_dir: Path) -> dict[str, float]:
         """The engine over the held-out segments, scored paper-exact."""
-        from livefit.eval.evaluate import EvalConfig, evaluate_segments
-        from livefit.eval.predictions import Feedback
         from livefit.stream.engine import StreamEngine
-        from livefit.stream.predict import run_segment
 
-        engine = StreamEngine(model, self.config.engine)
-        predictions: dict[str, tuple[Feedback, ...]] = {}
-        lines = []
-        for seg in self.val_segments:
-            feedbacks = run_segment(engine, seg)
-            predictions[seg.segment_id] = tuple(Feedback(f["time"], f["text"]) for f in feedbacks)
-            lines.append(json.dumps({"segment_id": seg.segment_id, "feedbacks": feedbacks}))
-        atomic_write_text(out_dir / "predictions.jsonl", "\n".join(lines) + "\n")
-        evaluation = evaluate_segments(self.val_segments, predictions, EvalConfig(split="train"))
-        m, n = evaluation.metrics, evaluation.counts
-        return {
-            "t_f_score": float(m["t_f_score"] or 0.0),
-            "precision": float(m["precision"] or 0.0),
-            "recall": float(m["recall"] or 0.0),
-            "meteor": float(m["meteor"] or 0.0),
-            "rouge_l": float(m["rouge_l"] or 0.0),
-            "predicted_feedbacks": n["predicted_feedbacks"],
-            "gt_feedbacks": n["gt_feedbacks"],
-        }
+        return score_streams(StreamEngine(model, self.config.engine), self.val_segments, out_dir)
 
     def clip_validation(self, model: StreamVLM, out_dir: Path) -> dict[str, float]:
         """Greedy answers to the held-out clips' questions and feedback requests."""
@@ -395,6 +375,34 @@ class CoachTask:
         save_config(self.config, run_dir / MODEL_DIR / "stage_config.json")
 
 
+def score_streams(coach: Any, segments: list[Segment], out_dir: Path) -> dict[str, float]:
+    """Stream ``segments`` through ``coach`` (an engine or any coach with its session
+    interface) as ``livefit predict`` does, write ``out_dir/predictions.jsonl`` and score them
+    paper-exact: what the validation of a language stage watches."""
+    from livefit.eval.evaluate import EvalConfig, evaluate_segments
+    from livefit.eval.predictions import Feedback
+    from livefit.stream.predict import run_segment
+
+    predictions: dict[str, tuple[Feedback, ...]] = {}
+    lines = []
+    for seg in segments:
+        feedbacks = run_segment(coach, seg)
+        predictions[seg.segment_id] = tuple(Feedback(f["time"], f["text"]) for f in feedbacks)
+        lines.append(json.dumps({"segment_id": seg.segment_id, "feedbacks": feedbacks}))
+    atomic_write_text(out_dir / "predictions.jsonl", "\n".join(lines) + "\n")
+    evaluation = evaluate_segments(segments, predictions, EvalConfig(split="train"))
+    m, n = evaluation.metrics, evaluation.counts
+    return {
+        "t_f_score": float(m["t_f_score"] or 0.0),
+        "precision": float(m["precision"] or 0.0),
+        "recall": float(m["recall"] or 0.0),
+        "meteor": float(m["meteor"] or 0.0),
+        "rouge_l": float(m["rouge_l"] or 0.0),
+        "predicted_feedbacks": n["predicted_feedbacks"],
+        "gt_feedbacks": n["gt_feedbacks"],
+    }
+
+
 def _global_mean(total: torch.Tensor) -> torch.Tensor:
     """The mean over processes of a per-process total (itself on one process). Dividing each
     process's loss sum by it makes data-parallel training, which averages gradients over
@@ -445,6 +453,7 @@ __all__ = [
     "ValidationConfig",
     "answer",
     "paper_stage_config",
+    "score_streams",
     "split_clips",
     "split_segments",
 ]

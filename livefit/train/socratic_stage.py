@@ -234,25 +234,11 @@ def collate_turns(items: list[tuple[list[int], int]], pad_id: int) -> dict[str, 
 def build_lm(tiny: TinyLMConfig, tokenizer) -> nn.Module:
     """A random ``LlamaForCausalLM`` of ``tiny``'s size over ``tokenizer`` (vocabulary padded to
     a multiple of 64), greedy and stopping at EOS when it generates."""
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import GenerationConfig
 
-    config = LlamaConfig(
-        vocab_size=-(-len(tokenizer) // 64) * 64,
-        hidden_size=tiny.hidden_size,
-        num_hidden_layers=tiny.num_layers,
-        num_attention_heads=tiny.num_heads,
-        num_key_value_heads=tiny.num_kv_heads,
-        intermediate_size=tiny.intermediate_size,
-        max_position_embeddings=tiny.max_position_embeddings,
-        rope_theta=tiny.rope_theta,
-        tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(tiny.seed)
-        lm = LlamaForCausalLM(config)
+    from livefit.model.stream_vlm import tiny_llama
+
+    lm = tiny_llama(tiny, -(-len(tokenizer) // 64) * 64, tokenizer)
     lm.generation_config = GenerationConfig(
         do_sample=False, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
@@ -369,30 +355,10 @@ class SocraticLMTask:
     def evaluate(self, model: nn.Module, out_dir: Path) -> dict[str, float]:
         if not self.val_segments:
             return {}
-        from livefit.eval.evaluate import EvalConfig, evaluate_segments
-        from livefit.eval.predictions import Feedback
-        from livefit.stream.predict import run_segment
+        from livefit.train.coach_stage import score_streams
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        coach = self.coach(model)
-        predictions: dict[str, tuple[Feedback, ...]] = {}
-        lines = []
-        for seg in self.val_segments:
-            feedbacks = run_segment(coach, seg)  # type: ignore[arg-type]
-            predictions[seg.segment_id] = tuple(Feedback(f["time"], f["text"]) for f in feedbacks)
-            lines.append(json.dumps({"segment_id": seg.segment_id, "feedbacks": feedbacks}))
-        atomic_write_text(out_dir / "predictions.jsonl", "\n".join(lines) + "\n")
-        evaluation = evaluate_segments(self.val_segments, predictions, EvalConfig(split="train"))
-        m, n = evaluation.metrics, evaluation.counts
-        metrics = {
-            "t_f_score": float(m["t_f_score"] or 0.0),
-            "precision": float(m["precision"] or 0.0),
-            "recall": float(m["recall"] or 0.0),
-            "meteor": float(m["meteor"] or 0.0),
-            "rouge_l": float(m["rouge_l"] or 0.0),
-            "predicted_feedbacks": n["predicted_feedbacks"],
-            "gt_feedbacks": n["gt_feedbacks"],
-        }
+        metrics = score_streams(self.coach(model), self.val_segments, out_dir)
         atomic_write_json(out_dir / "metrics.json", metrics)
         return metrics
 
