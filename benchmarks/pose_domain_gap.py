@@ -5,13 +5,18 @@ estimator's accuracy on the renders.
 For each data root (a test split the coach never trained on): two mirrors of it (videos and
 annotations linked) get pose features, one from the true landmarks (``--landmarks sidecar``), one
 from MediaPipe Pose through LiteRT (``--landmarks estimator``); ``livefit predict`` (paper clock)
-runs the coach on each and the paper-exact evaluator scores both, beside the periodic floor.
+runs the coach on each and the paper-exact evaluator scores both, beside the periodic floor
+and, with ``--cnn-coach``, the CNN coach on the same videos (CNN features in a third mirror).
 The estimator's PCK@0.1 torso (a point within a tenth of the true torso length of the truth;
 visibility not used) is measured on every 16 fps frame of the split's videos. Prints the ratio
-estimated / true on T-F and writes ``benchmarks/results/pose_domain_gap.{md,json}``.
+estimated / true on T-F and writes ``benchmarks/results/pose_domain_gap.{md,json}``; with
+``--card``, the same tables into the coach's MODEL_CARD.md (section "Landmark sources").
+``--workers N`` measures N splits at once (one process and thread each).
 
-    .venv/bin/python benchmarks/pose_domain_gap.py --coach RUN/coach --data RUN/data \
-        RUN/eval_seed1001/data RUN/eval_seed1002/data RUN/eval_seed1003/data
+    .venv/bin/python benchmarks/pose_domain_gap.py --coach livefit/bundled/coach_pose \
+        --cnn-coach livefit/bundled/coach --card livefit/bundled/coach_pose/MODEL_CARD.md \
+        --workers 2 --data RUN/data RUN/eval_seed1001/data RUN/eval_seed1002/data \
+        RUN/eval_seed1003/data
 """
 
 from __future__ import annotations
@@ -56,76 +61,136 @@ def score(root: Path, predictions: Path) -> dict[str, float]:
     return {k: float(ev.metrics[k] or 0.0) for k in KEYS}
 
 
+def measure(args: tuple[Path, Path, Path | None, Path]) -> dict[str, Any]:
+    """One test split: the pose coach on true and on estimated landmarks, the CNN coach (when
+    given), the periodic floor, the estimator's PCK. One process, one thread."""
+    root, coach, cnn_coach, out = args
+    torch.set_num_threads(1)
+    name = root.parent.name if root.name == "data" else root.name
+    row: dict[str, Any] = {"data": str(root), "name": name}
+    tracks: dict[str, Any] = {}
+    producer = None
+    for source in ("sidecar", "estimator"):
+        mirror = mirror_data(root, out / name / source)
+        producer = PoseProducer.load(coach / "pose", source)
+        producer.tracks = tracks if source == "estimator" else None
+        summary = run_extraction(mirror, "test", producer, progress=False)
+        assert not summary.failed, summary.failed
+        pred = out / name / f"{source}.jsonl"
+        predict(mirror, coach / "stream_vlm", pred, "test", progress=False)
+        row[source] = score(mirror, pred)
+    if cnn_coach is not None:
+        from livefit.vision.weights import load_model
+
+        mirror = mirror_data(root, out / name / "cnn")
+        summary = run_extraction(mirror, "test", load_model(cnn_coach / "cnn"), progress=False)
+        assert not summary.failed, summary.failed
+        predict(mirror, cnn_coach / "stream_vlm", out / name / "cnn.jsonl", "test", progress=False)
+        row["cnn"] = score(mirror, out / name / "cnn.jsonl")
+    predict(root, "periodic", out / name / "periodic.jsonl", "test", progress=False)
+    row["periodic"] = score(root, out / name / "periodic.jsonl")
+    # The estimator on the renders, frame by frame at 16 fps (the landmarks it extracted).
+    hits, found, frames = 0.0, 0.0, 0
+    _, jobs = list_jobs(out / name / "estimator", "test")
+    for job in jobs:
+        times = load_timestamps(job.timestamps)
+        est = tracks.get(str(job.video)) or producer.track(job.video, job.timestamps)
+        width, height = video_size(job.video)
+        truth = read_sidecar(job.video, times, width, height).take(resample_indices(times, 16.0))
+        p, f = pck(est.points, truth.points)
+        hits, found, frames = hits + p * len(est), found + f * len(est), frames + len(est)
+    row["estimator_pck@0.1"] = hits / frames
+    row["estimator_detection_rate"] = found / frames
+    row["frames"] = frames
+    return row
+
+
+LABELS = {"sidecar": "pose coach, true landmarks (sidecar)",
+          "estimator": "pose coach, estimated landmarks (MediaPipe Pose, LiteRT)",
+          "cnn": "CNN coach (the frames)", "periodic": "periodic floor (every 5 s)"}  # fmt: skip
+
+
+def tables(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["| split | row | T-F | P | R | METEOR | ROUGE-L |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for r in rows:
+        for source in ("sidecar", "estimator", "cnn", "periodic"):
+            if source in r:
+                lines.append(f"| {r['name']} | {LABELS[source]} | "
+                             + " | ".join(f"{r[source][k]:.3f}" for k in KEYS) + " |")
+    sources = [s for s in ("sidecar", "estimator", "cnn", "periodic") if all(s in r for r in rows)]
+    for source in sources:
+        mean = {k: float(np.mean([r[source][k] for r in rows])) for k in KEYS}
+        lines.append(f"| **mean of {len(rows)}** | {LABELS[source]} | "
+                     + " | ".join(f"{mean[k]:.3f}" for k in KEYS) + " |")
+    lines += ["", "| split | estimator PCK@0.1 torso | detection rate | frames |",
+              "| --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['estimator_pck@0.1']:.3f} | "
+                     f"{r['estimator_detection_rate']:.3f} | {r['frames']} |")
+    return lines
+
+
 def main() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--coach", type=Path, required=True,
                         help="a coach folder: pose/ + stream_vlm/")
     parser.add_argument("--data", type=Path, nargs="+", required=True, help="test data roots")
+    parser.add_argument("--cnn-coach", type=Path, default=None,
+                        help="a CNN coach folder (cnn/ + stream_vlm/) to score on the same splits")
     parser.add_argument("--out", type=Path, default=Path("out/pose_domain_gap"))
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/pose_domain_gap"))
+    parser.add_argument("--card", type=Path, default=None,
+                        help="a MODEL_CARD.md whose 'Landmark sources' section gets the tables")
+    parser.add_argument("--workers", type=int, default=1, help="splits measured at once")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    rows, tic = [], time.time()
-    for root in args.data:
-        name = root.parent.name if root.name == "data" else root.name
-        row: dict[str, Any] = {"data": str(root)}
-        tracks = {}
-        for source in ("sidecar", "estimator"):
-            mirror = mirror_data(root, args.out / name / source)
-            producer = PoseProducer.load(args.coach / "pose", source)
-            producer.tracks = tracks if source == "estimator" else None
-            summary = run_extraction(mirror, "test", producer, progress=False)
-            assert not summary.failed, summary.failed
-            pred = args.out / name / f"{source}.jsonl"
-            predict(mirror, args.coach / "stream_vlm", pred, "test", progress=False)
-            row[source] = score(mirror, pred)
-        predict(root, "periodic", args.out / name / "periodic.jsonl", "test", progress=False)
-        row["periodic"] = score(root, args.out / name / "periodic.jsonl")
-        # The estimator on the renders, frame by frame at 16 fps (the landmarks it extracted).
-        hits, found, frames = [], [], 0
-        _, jobs = list_jobs(args.out / name / "estimator", "test")
-        for job in jobs:
-            times = load_timestamps(job.timestamps)
-            est = tracks.get(str(job.video)) or producer.track(job.video, job.timestamps)
-            width, height = video_size(job.video)
-            picks = resample_indices(times, 16.0)
-            truth = read_sidecar(job.video, times, width, height).take(picks)
-            p, f = pck(est.points, truth.points)
-            hits.append(p * len(est))
-            found.append(f * len(est))
-            frames += len(est)
-        row["estimator_pck@0.1"] = sum(hits) / frames
-        row["estimator_detection_rate"] = sum(found) / frames
-        row["frames"] = frames
-        rows.append(row)
+    tic = time.time()
+    jobs = [(root, args.coach, args.cnn_coach, args.out) for root in args.data]
+    with ProcessPoolExecutor(max(1, args.workers), mp_context=get_context("spawn")) as pool:
+        rows = list(pool.map(measure, jobs))
+    for row in rows:
         gap = row["estimator"]["t_f_score"] - row["sidecar"]["t_f_score"]
-        print(f"{name}: T-F true {row['sidecar']['t_f_score']:.3f} estimated "
+        print(f"{row['name']}: T-F true {row['sidecar']['t_f_score']:.3f} estimated "
               f"{row['estimator']['t_f_score']:.3f} ({gap:+.3f}), METEOR "
               f"{row['sidecar']['meteor']:.3f} / {row['estimator']['meteor']:.3f}, "
               f"PCK@0.1 {row['estimator_pck@0.1']:.3f}", flush=True)
     true_tf = np.mean([r["sidecar"]["t_f_score"] for r in rows])
     est_tf = np.mean([r["estimator"]["t_f_score"] for r in rows])
-    print(f"ratio estimated / true landmarks, mean T-F: {est_tf / max(true_tf, 1e-9):.3f}")
-    report = {"coach": str(args.coach), "rows": rows, "machine": machine_info(),
-              "git": git_state(), "seconds": round(time.time() - tic, 1)}  # fmt: skip
+    print(f"mean T-F true {true_tf:.3f}, estimated {est_tf:.3f} ({est_tf - true_tf:+.3f}); "
+          f"ratio estimated / true: {est_tf / max(true_tf, 1e-9):.3f}")
+    report = {"coach": str(args.coach), "cnn_coach": str(args.cnn_coach), "rows": rows,
+              "machine": machine_info(), "git": git_state(),
+              "seconds": round(time.time() - tic, 1)}  # fmt: skip
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    lines = ["# Pose coach: true landmarks against estimated ones (unseen test splits)", "",
-             "| split | landmarks | T-F | P | R | METEOR | ROUGE-L |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
-    for r in rows:
-        for source in ("sidecar", "estimator", "periodic"):
-            m = r[source]
-            label = {"sidecar": "true (sidecar)", "estimator": "estimated (MediaPipe Pose, "
-                     "LiteRT)", "periodic": "periodic floor"}[source]  # fmt: skip
-            lines.append(f"| {Path(r['data']).parent.name} | {label} | "
-                         + " | ".join(f"{m[k]:.3f}" for k in KEYS) + " |")
-    lines += ["", "| split | estimator PCK@0.1 torso | detection rate | frames |",
-              "| --- | --- | --- | --- |"]
-    for r in rows:
-        lines.append(f"| {Path(r['data']).parent.name} | {r['estimator_pck@0.1']:.3f} | "
-                     f"{r['estimator_detection_rate']:.3f} | {r['frames']} |")
-    args.results.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    body = tables(rows)
+    title = "# Pose coach: true landmarks against estimated ones (unseen test splits)"
+    args.results.with_suffix(".md").write_text("\n".join([title, ""] + body) + "\n")
+    if args.card is not None:
+        write_card_section(args.card, body, report)
+
+
+CARD_SECTION = "## Landmark sources"
+
+
+def write_card_section(card: Path, body: list[str], report: dict[str, Any]) -> None:
+    """Replace (or add) the card's landmark-sources section: the same coach on true and on
+    estimated landmarks, the CNN coach and the floor, on the same unseen splits."""
+    m = report["machine"]
+    intro = [CARD_SECTION, "",
+             "The same coach fed QEVD-SIM's true landmarks (the sidecar) and the landmarks "
+             "MediaPipe Pose (LiteRT) finds in the rendered pixels (160x224), on unseen test "
+             "splits; the bundled CNN coach and the periodic floor on the same splits. Measured by "
+             "`benchmarks/pose_domain_gap.py` on these files (" + f"{m['cpu']}, "
+             f"{report['seconds'] / 60:.0f} min). PCK@0.1 torso: estimated points within a tenth "
+             "of the true torso length of the truth.", ""]  # fmt: skip
+    text = card.read_text()
+    head, _, rest = text.partition(CARD_SECTION)
+    tail = rest[rest.find("\n## "):] if rest and "\n## " in rest else ""
+    card.write_text(head.rstrip("\n") + "\n\n" + "\n".join(intro + body) + "\n" + tail)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -36,8 +37,7 @@ def serve(
     import torch
     import uvicorn
 
-    from livefit.app.server import ServerLimits, configure_logging, create_app
-    from livefit.stream.live import LiveCoach
+    from livefit.app.server import ServerLimits, configure_logging
     from livefit.vision.weights import WeightsError
 
     if min(max_sessions, workers) < 1 or max_fps <= 0 or max_upload_mb <= 0:
@@ -54,19 +54,17 @@ def serve(
     if threads:
         torch.set_num_threads(threads)
     configure_logging(log_level)
-    try:
-        coach = LiveCoach.load(model, cnn, vision=vision)
-    except (FileNotFoundError, ValueError, WeightsError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
     limits = ServerLimits(
         max_sessions=max_sessions,
         max_fps=max_fps,
         max_upload_bytes=int(max_upload_mb * 2**20),
         worker_threads=workers,
     )
-    name = "bundled coach" if model is None else str(model)
-    app = create_app(coach, limits, model_name=name)
+    try:
+        app = serve_app(model, cnn, vision, limits)
+    except (FileNotFoundError, ValueError, WeightsError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"livefit serve: open http://{host}:{port}/ (Ctrl-C stops)", err=True)
     uvicorn.run(
         app,
@@ -76,6 +74,20 @@ def serve(
         log_level=log_level.lower(),
         **UVICORN_WEBSOCKETS,
     )
+
+
+def serve_app(model: Path | None, cnn: Path | None, vision: str, limits: Any) -> Any:
+    """The app ``livefit serve`` runs: the coach (``--vision``'s bundled one unless ``--model``
+    or ``--cnn`` say otherwise) behind the web app, with ``limits`` (``ServerLimits``)."""
+    from livefit.app.server import create_app
+    from livefit.stream.live import LiveCoach
+
+    coach = LiveCoach.load(model, cnn, vision=vision)
+    if model is not None:
+        name = str(model)
+    else:
+        name = "bundled pose coach" if vision == "pose" else "bundled coach"
+    return create_app(coach, limits, model_name=name)
 
 
 def _cannot_listen(host: str, port: int) -> str | None:

@@ -3,6 +3,11 @@
 ``coach/MODEL_CARD.md``; ``coach/configs``). It is the default model wherever a command takes
 ``--model`` (``livefit features extract`` its CNN, ``livefit predict`` its language model), so
 every command works offline the moment the package is installed.
+
+Beside it, ``coach_pose``: the coach that sees body landmarks (``livefit train --preset embedded
+--vision pose``; ``coach_pose/pose``: the causal pose encoder), the default of ``--vision pose``
+in ``livefit demo``, ``coach`` and ``serve``. Its weights are stored in bfloat16
+(``livefit.train.bundle``) to fit the package's size budget; they run in float32.
 """
 
 from __future__ import annotations

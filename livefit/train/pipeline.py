@@ -194,7 +194,8 @@ class Pipeline:
             from livefit.train.pose_stage import PoseStageConfig, PoseTask
 
             cfg = with_seed(self.stage_config(PoseStageConfig, self.preset.pose), self.preset.seed)
-            return self._stage(PoseTask(cfg, self.data, folder, self.progress), cfg, folder)
+            task = PoseTask(cfg, self.data, folder, self.progress, self.preset.workers)
+            return self._stage(task, cfg, folder)
         from livefit.train.vision_stage import VisionStageConfig, VisionTask
 
         cfg = with_seed(self.stage_config(VisionStageConfig, self.preset.vision), self.preset.seed)
@@ -204,15 +205,29 @@ class Pipeline:
         from livefit.vision.extract import run_extraction_parallel
 
         counts = {}
-        cnn = self.front_end_dir
+        cnn, noise = self.front_end_dir, self.training_noise()
         for split, clips in (("train", False), ("test", False), ("train", True)):
             summary = run_extraction_parallel(
-                self.data, split, cnn, clips, workers=self.preset.workers, progress=self.progress
-            )
+                self.data, split, cnn, clips, workers=self.preset.workers, progress=self.progress,
+                noise=noise if split == "train" else None,
+            )  # fmt: skip
             if summary.failed:
                 raise ValueError(f"feature extraction failed: {summary.failed[0]['error']}")
             counts[f"{split}{'_clips' if clips else ''}"] = summary.done + summary.skipped
         return counts
+
+    def training_noise(self) -> Path | None:
+        """The pose encoder's recorded estimator errors, when its stage 1 used them and asks for
+        them in the training features (``ResidualsConfig.features``); else None."""
+        if self.preset.front_end != "pose":
+            return None
+        from livefit.train.pose_stage import PoseStageConfig
+        from livefit.vision.pose_residuals import BANK_FILE
+
+        residuals = self.stage_config(PoseStageConfig, self.preset.pose).residuals
+        if residuals.workouts <= 0 or not residuals.features:
+            return None
+        return self.out / "vision" / BANK_FILE
 
     def clips(self) -> dict[str, Any]:
         from livefit.train.coach_stage import CoachStageConfig, CoachTask

@@ -43,6 +43,12 @@ from livefit.vision.pose import (
     normalise,
     step_windows,
 )
+from livefit.vision.pose_residuals import (
+    BANK_FILE,
+    ResidualBank,
+    ResidualsConfig,
+    collect_residuals,
+)
 from livefit.vision.preprocess import load_timestamps, resample_indices
 
 IGNORE = -100
@@ -59,6 +65,8 @@ class PoseStageConfig:
     """Classifier dropout before the Linear."""
     noise: DetectorNoise = field(default_factory=DetectorNoise)
     """Training augmentation: what a detector does to true landmarks."""
+    residuals: ResidualsConfig = field(default_factory=ResidualsConfig)
+    """Training on the pose estimator's own errors, recorded on training workouts."""
     eval_noise: bool = False
     """Evaluate on noisy landmarks too (default: the sidecar's clean ones)."""
     steps_per_clip: int = 16
@@ -124,7 +132,10 @@ class StepDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         clip, cfg = self.clips[i], self.task.config
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        points, mirrored = augment(clip.points, clip.width, clip.height, rng, cfg.noise)
+        bank = self.task.bank
+        if bank is not None and rng.random() >= cfg.residuals.share:
+            bank = None
+        points, mirrored = augment(clip.points, clip.width, clip.height, rng, cfg.noise, bank)
         labels = self.task.flip[clip.labels] if mirrored else clip.labels
         windows, targets = self.task.steps(points, labels)
         if len(windows) > cfg.steps_per_clip:
@@ -151,9 +162,10 @@ class PoseTask:
     """Stage 1 of the pose encoder as a ``livefit.train.loop.Task``."""
 
     def __init__(self, config: PoseStageConfig, data_root: Path, run_dir: Path,
-                 progress: bool = True) -> None:  # fmt: skip
+                 progress: bool = True, workers: int = 1) -> None:  # fmt: skip
         self.config, self.data_root, self.run_dir = config, Path(data_root), Path(run_dir)
-        self.progress = progress
+        self.progress, self.workers = progress, workers
+        self.bank: ResidualBank | None = None
         self.labels = load_labels(self.data_root)
         self.flip = self.labels.flip_ids()
         self._eval: list[LandmarkClip] | None = None
@@ -174,6 +186,9 @@ class PoseTask:
         return PoseClassifier(c.model, len(self.labels.fine_grained), c.dropout)
 
     def train_dataset(self) -> StepDataset:
+        if self.config.residuals.workouts > 0 and self.bank is None:
+            self.bank = record_errors(self.config, self.data_root, self.run_dir, self.workers,
+                                      self.progress)  # fmt: skip
         return StepDataset(self, self.clips(self.config.train_split), self.config.loop.seed)
 
     def collate(self, items: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -216,6 +231,14 @@ class PoseTask:
         save_pose_encoder(core.encoder, run_dir / POSE_DIR)
         head = ActivityHead.from_classifier(core.head[1], list(self.labels.fine_grained))
         head.save_pretrained(run_dir / POSE_DIR)
+
+
+def record_errors(config: PoseStageConfig, data_root: Path, run_dir: Path, workers: int = 1,
+                  progress: bool = True) -> ResidualBank:  # fmt: skip
+    """The estimator's errors on ``config.residuals.workouts`` train workouts:
+    ``<run>/residuals.safetensors`` (recorded once; a rerun reads it)."""
+    return collect_residuals(data_root, Path(run_dir) / BANK_FILE, config.residuals.workouts,
+                             workers, progress=progress)  # fmt: skip
 
 
 def save_pose_encoder(encoder: PoseEncoder, folder: Path) -> None:

@@ -318,14 +318,18 @@ class CNNProducer:
         return extract_video(self.model, job.video, job.timestamps, self.preprocess)
 
 
-def load_producer(model_path: str | Path, landmarks: str = "sidecar") -> Any:
+def load_producer(model_path: str | Path, landmarks: str = "sidecar",
+                  noise: str | Path | None = None) -> Any:  # fmt: skip
     """The producer a folder holds: a pose encoder (``livefit.vision.pose_extract``; its
-    landmarks from ``landmarks``: the sidecar or the estimator) or a CNN."""
+    landmarks from ``landmarks``: the sidecar or the estimator; ``noise``: a residual bank whose
+    recorded estimator errors are added to them, for training features) or a CNN."""
     from livefit.vision.pose_extract import PoseProducer, is_pose_folder
     from livefit.vision.weights import load_model
 
     if is_pose_folder(model_path):
-        return PoseProducer.load(model_path, landmarks)
+        return PoseProducer.load(model_path, landmarks, noise)
+    if noise is not None:
+        raise ValueError(f"{model_path}: landmark noise needs a pose encoder, not a CNN")
     return CNNProducer(load_model(model_path))
 
 
@@ -386,9 +390,11 @@ def run_extraction(
 
 
 def _extract_shard(args: tuple) -> ExtractionSummary:
-    data_root, split, model_path, clips, rank, world_size, overwrite, progress, landmarks = args
+    data_root, split, model_path, clips, rank, world_size, overwrite, progress, landmarks, noise = (
+        args
+    )
     torch.set_num_threads(1)  # one process per core
-    model = load_producer(model_path, landmarks)
+    model = load_producer(model_path, landmarks, noise)
     return run_extraction(
         data_root, split, model, clips, rank, world_size, overwrite, progress and rank == 0,
         model_path,
@@ -404,6 +410,7 @@ def run_extraction_parallel(
     overwrite: bool = False,
     progress: bool = True,
     landmarks: str = "sidecar",
+    noise: str | Path | None = None,
 ) -> ExtractionSummary:
     """``run_extraction`` over ``workers`` local processes (one thread each, the videos sharded
     round-robin as across ``RANK``s); the bar shows the first shard. Decoding is single-threaded,
@@ -412,12 +419,12 @@ def run_extraction_parallel(
     from multiprocessing import get_context
 
     if workers <= 1:
-        producer = load_producer(model_path, landmarks)
+        producer = load_producer(model_path, landmarks, noise)
         return run_extraction(
             data_root, split, producer, clips, 0, 1, overwrite, progress, model_path
         )
     shards = [
-        (data_root, split, model_path, clips, rank, workers, overwrite, progress, landmarks)
+        (data_root, split, model_path, clips, rank, workers, overwrite, progress, landmarks, noise)
         for rank in range(workers)
     ]
     total = ExtractionSummary(failed=[])

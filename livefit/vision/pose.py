@@ -24,6 +24,7 @@ swapped (``mirror``) live here too, so stage 1 and the coach stages share them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,9 +104,11 @@ class DetectorNoise:
 
 
 def augment(points: np.ndarray, width: int, height: int, rng: np.random.Generator,
-            noise: DetectorNoise) -> tuple[np.ndarray, bool]:  # fmt: skip
+            noise: DetectorNoise, recorded: Any = None) -> tuple[np.ndarray, bool]:  # fmt: skip
     """``[T, 33, 4]`` true landmarks -> (what a detector might report for the same clip, whether
-    it was mirrored: then the clip's left/right classes swap too)."""
+    it was mirrored: then the clip's left/right classes swap too). ``recorded``: a
+    ``ResidualBank`` (``livefit.vision.pose_residuals``) whose real estimator errors replace the
+    jitter, drop-outs and missed frames (after the camera's mirror, zoom and shift)."""
     p = points.astype(np.float32, copy=True)
     mirrored = bool(rng.random() < noise.mirror_p)
     if mirrored:
@@ -115,6 +118,8 @@ def augment(points: np.ndarray, width: int, height: int, rng: np.random.Generato
     offset = rng.uniform(-noise.shift, noise.shift, size=2) * np.array([width, height])
     p[..., :2] = (p[..., :2] - centre) * zoom + centre + offset.astype(np.float32)
     p[..., 2] *= zoom
+    if recorded is not None:
+        return recorded.apply(p, rng), mirrored
     torso = np.linalg.norm(p[:, SHOULDERS, :2].mean(1) - p[:, HIPS, :2].mean(1), axis=-1)
     p[..., :3] += rng.normal(size=p[..., :3].shape).astype(np.float32) * (
         noise.jitter * torso[:, None, None]

@@ -13,6 +13,7 @@ the producer recorded in ``extraction.json``, so pose features and CNN features 
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import torch
 
 from livefit.data.landmarks import LandmarkTrack, read_sidecar
 from livefit.vision.pose import PoseEncoder
+from livefit.vision.pose_residuals import ResidualBank
 from livefit.vision.preprocess import load_timestamps, resample_indices
 
 LANDMARK_SOURCES = ("sidecar", "estimator")
@@ -40,8 +42,8 @@ def is_pose_folder(path: str | Path) -> bool:
 class PoseProducer:
     """The pose encoder plus a landmark source, as ``run_extraction``'s producer."""
 
-    def __init__(self, encoder: PoseEncoder, landmarks: str = "sidecar",
-                 estimator: Any = None) -> None:  # fmt: skip
+    def __init__(self, encoder: PoseEncoder, landmarks: str = "sidecar", estimator: Any = None,
+                 noise: ResidualBank | None = None, noise_seed: int = 0) -> None:  # fmt: skip
         if landmarks not in LANDMARK_SOURCES:
             raise ValueError(f"unknown landmark source {landmarks!r}: expected {LANDMARK_SOURCES}")
         if landmarks == "estimator" and estimator is None:
@@ -49,13 +51,16 @@ class PoseProducer:
 
             estimator = PoseEstimator.load()
         self.encoder, self.landmarks, self.estimator = encoder.eval(), landmarks, estimator
+        self.noise, self.noise_seed = noise, noise_seed
         self.tracks: dict[str, LandmarkTrack] | None = None  # {} keeps every video's landmarks
 
     @classmethod
-    def load(cls, folder: str | Path, landmarks: str = "sidecar") -> PoseProducer:
+    def load(cls, folder: str | Path, landmarks: str = "sidecar",
+             noise: str | Path | None = None) -> PoseProducer:  # fmt: skip
         from livefit.train.pose_stage import load_pose_encoder
 
-        return cls(load_pose_encoder(folder), landmarks)
+        bank = ResidualBank.load(noise) if noise is not None else None
+        return cls(load_pose_encoder(folder), landmarks, noise=bank)
 
     def settings(self) -> dict[str, Any]:
         from livefit.config import config_to_dict
@@ -64,6 +69,15 @@ class PoseProducer:
         source: dict[str, Any] = {"source": self.landmarks}
         if self.estimator is not None:
             source["estimator"] = self.estimator.settings()
+        if self.noise is not None:
+            import hashlib
+
+            blob = self.noise.error.tobytes() + self.noise.seen.tobytes()
+            source["recorded_errors"] = {
+                "bank_sha256": hashlib.sha256(blob).hexdigest(),
+                "frames": len(self.noise),
+                "seed": self.noise_seed,
+            }
         return {
             "pose": {
                 "config": config_to_dict(self.encoder.config),
@@ -89,7 +103,12 @@ class PoseProducer:
         track = self.track(job.video, job.timestamps)
         if self.tracks is not None:
             self.tracks[str(job.video)] = track
-        feats = self.encoder.encode(track.points).numpy().astype(np.float32)
+        points = track.points
+        if self.noise is not None:  # one draw per video, fixed by its name
+            name = zlib.crc32(Path(job.video).name.encode())
+            rng = np.random.default_rng([self.noise_seed, name])
+            points = self.noise.apply(points, rng)
+        feats = self.encoder.encode(points).numpy().astype(np.float32)
         step = self.encoder.config.frames_per_step
         times = np.asarray(track.times[step - 1 :: step][: len(feats)], dtype=np.float64)
         return feats, times

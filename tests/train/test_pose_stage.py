@@ -19,6 +19,7 @@ from livefit.vision.activity import ActivityHead
 from livefit.vision.extract import ExtractionError, run_extraction, run_extraction_parallel
 from livefit.vision.pose import PoseEncoderConfig
 from livefit.vision.pose_extract import PoseProducer, is_pose_folder
+from livefit.vision.pose_residuals import BANK_FILE, ResidualBank
 
 TINY = PoseEncoderConfig(hidden=16, layers=2, channels=24, tokens=4, window_frames=16)
 
@@ -71,8 +72,10 @@ def test_pose_features_in_the_official_layout_on_the_cnns_clock(pose_run, coach_
 
 
 def test_tiny_pose_preset_end_to_end(tmp_path):
-    """``livefit train --preset tiny --vision pose``: the same steps, the pose encoder as stage 1,
-    a coach folder with ``pose/`` instead of ``cnn/`` and a card that says so."""
+    """``livefit train --preset tiny --vision pose``: the same steps, the pose encoder as stage 1
+    (with the estimator's errors recorded on a train workout), training features made with those
+    errors and test features from the true landmarks, a coach folder with ``pose/`` instead of
+    ``cnn/`` and a card that says so."""
     from typer.testing import CliRunner
 
     from livefit.cli import app
@@ -88,6 +91,12 @@ def test_tiny_pose_preset_end_to_end(tmp_path):
     manifest = json.loads((out / "data" / "QEVD-FIT-COACH-Benchmark" / "efficientnet_features" /
                            "extraction.json").read_text())  # fmt: skip
     assert "pose" in manifest["producer"]
+    assert "recorded_errors" not in manifest["producer"]["landmarks"]  # the test split: true
+    train = json.loads((out / "data" / "QEVD-FIT-COACH" / "efficientnet_features" /
+                        "extraction.json").read_text())  # fmt: skip
+    recorded = train["producer"]["landmarks"]["recorded_errors"]  # training: the estimator's
+    bank = ResidualBank.load(out / "vision" / BANK_FILE)
+    assert recorded["frames"] == len(bank) and len(bank.meta["sources"]) == 1
     bad = CliRunner().invoke(app, ["train", "--preset", "tiny", "--vision", "nope", "--out",
                                    str(tmp_path / "x")])  # fmt: skip
     assert bad.exit_code == 2 and "front_end must be cnn or pose" in bad.output

@@ -1,0 +1,84 @@
+"""The bundled pose coach in the apps (``--vision pose``): ``livefit coach --video`` and the web
+app ``livefit serve`` builds, each on a fresh rendered workout, through MediaPipe Pose (LiteRT),
+the causal pose encoder and its Stream-VLM. Needs the pose estimator (``make test`` installs it
+and sets LIVEFIT_REQUIRE_POSE=1, which turns a skip into a failure)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from livefit.app.server import ServerLimits, encode_jpeg, frame_message
+from livefit.cli import app
+
+FRAME_MS = 1000.0 / 16
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _estimator():
+    from livefit.vision.pose_estimator import PoseEstimator, PoseEstimatorError
+
+    try:
+        PoseEstimator.load()
+    except PoseEstimatorError as err:
+        if os.environ.get("LIVEFIT_REQUIRE_POSE") == "1":
+            raise
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_coach_video_with_the_pose_coach(workout_video, tmp_path):
+    out = tmp_path / "coach"
+    args = ["coach", "--video", str(workout_video), "--vision", "pose", "--out", str(out),
+            "--fast", "--no-progress", "--no-display"]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    events = [json.loads(x) for x in (out / "events.jsonl").read_text().splitlines()]
+    kinds = {e["kind"] for e in events}
+    assert "feedback" in kinds, kinds
+    recognised = {e["text"] for e in events if e["kind"] == "exercise"} - {"general"}
+    assert recognised, "the pose coach recognised no exercise"
+    assert (out / "annotated.mp4").stat().st_size > 0
+
+
+def test_serve_with_the_pose_coach_coaches_a_streamed_workout(workout_frames):
+    from livefit.app.serve_cli import serve_app
+
+    limits = ServerLimits(max_fps=1e6, max_queue_frames=100_000, max_lag_seconds=1e9)
+    web = serve_app(None, None, "pose", limits)
+    messages = [frame_message(encode_jpeg(f), k * FRAME_MS) for k, f in enumerate(workout_frames)]
+    with TestClient(web) as client:
+        health = client.get("/health").json()
+        assert health["model"]["name"] == "bundled pose coach"
+        with client.websocket_connect("/ws") as ws:
+            assert ws.receive_json()["type"] == "ready"
+            ws.send_text(json.dumps({"type": "start", "exercise": None}))
+            for m in messages:
+                ws.send_bytes(m)
+            ws.send_text(json.dumps({"type": "stop"}))
+            sent = []
+            while not sent or sent[-1]["type"] != "end":
+                sent.append(ws.receive_json())
+    feedback = [m for m in sent if m["type"] == "event" and m["kind"] == "feedback"]
+    assert feedback and all(f["text"] for f in feedback)
+    exercises = {m["text"] for m in sent if m["type"] == "event" and m["kind"] == "exercise"}
+    assert exercises - {"general"}, "no exercise recognised"
+    assert sent[-1]["frames_in"] == len(messages) and sent[-1]["frames_dropped_total"] == 0
+
+
+def test_serve_vision_pose_refuses_a_bad_encoder_with_one_error_line(tmp_path):
+    result = CliRunner().invoke(app, ["serve", "--vision", "pose", "--cnn", str(tmp_path)])
+    assert result.exit_code == 2 and result.output.startswith("error: "), result.output
+    assert str(tmp_path) in result.output and "Traceback" not in result.output
