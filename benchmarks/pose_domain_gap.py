@@ -61,37 +61,47 @@ def score(root: Path, predictions: Path) -> dict[str, float]:
     return {k: float(ev.metrics[k] or 0.0) for k in KEYS}
 
 
+def split_name(root: Path) -> str:
+    """"seed S test" for a QEVD-SIM root (its ``synth_run.json``), else the folder's name."""
+    run = root / "synth_run.json"
+    if run.is_file():
+        return f"seed {json.loads(run.read_text())['seed']} test"
+    return root.parent.name if root.name == "data" else root.name
+
+
 def measure(args: tuple[Path, Path, Path | None, Path]) -> dict[str, Any]:
     """One test split: the pose coach on true and on estimated landmarks, the CNN coach (when
     given), the periodic floor, the estimator's PCK. One process, one thread."""
     root, coach, cnn_coach, out = args
     torch.set_num_threads(1)
-    name = root.parent.name if root.name == "data" else root.name
+    name = split_name(root)
+    folder = name.replace(" ", "_")
     row: dict[str, Any] = {"data": str(root), "name": name}
     tracks: dict[str, Any] = {}
     producer = None
     for source in ("sidecar", "estimator"):
-        mirror = mirror_data(root, out / name / source)
+        mirror = mirror_data(root, out / folder / source)
         producer = PoseProducer.load(coach / "pose", source)
         producer.tracks = tracks if source == "estimator" else None
         summary = run_extraction(mirror, "test", producer, progress=False)
         assert not summary.failed, summary.failed
-        pred = out / name / f"{source}.jsonl"
+        pred = out / folder / f"{source}.jsonl"
         predict(mirror, coach / "stream_vlm", pred, "test", progress=False)
         row[source] = score(mirror, pred)
     if cnn_coach is not None:
         from livefit.vision.weights import load_model
 
-        mirror = mirror_data(root, out / name / "cnn")
+        mirror = mirror_data(root, out / folder / "cnn")
         summary = run_extraction(mirror, "test", load_model(cnn_coach / "cnn"), progress=False)
         assert not summary.failed, summary.failed
-        predict(mirror, cnn_coach / "stream_vlm", out / name / "cnn.jsonl", "test", progress=False)
-        row["cnn"] = score(mirror, out / name / "cnn.jsonl")
-    predict(root, "periodic", out / name / "periodic.jsonl", "test", progress=False)
-    row["periodic"] = score(root, out / name / "periodic.jsonl")
+        pred = out / folder / "cnn.jsonl"
+        predict(mirror, cnn_coach / "stream_vlm", pred, "test", progress=False)
+        row["cnn"] = score(mirror, pred)
+    predict(root, "periodic", out / folder / "periodic.jsonl", "test", progress=False)
+    row["periodic"] = score(root, out / folder / "periodic.jsonl")
     # The estimator on the renders, frame by frame at 16 fps (the landmarks it extracted).
     hits, found, frames = 0.0, 0.0, 0
-    _, jobs = list_jobs(out / name / "estimator", "test")
+    _, jobs = list_jobs(out / folder / "estimator", "test")
     for job in jobs:
         times = load_timestamps(job.timestamps)
         est = tracks.get(str(job.video)) or producer.track(job.video, job.timestamps)

@@ -79,7 +79,8 @@ def read_sidecar(video: str | Path, times: np.ndarray, width: int, height: int) 
     ``times``: the video's frame times (seconds), one per sidecar frame."""
     path = sidecar_path(video)
     if not path.is_file():
-        raise LandmarkError(f"{path}: no ground-truth sidecar (only QEVD-SIM videos have one)")
+        raise LandmarkError(f"{path}: no ground-truth sidecar (only QEVD-SIM videos have one; "
+                            "--landmarks estimator finds landmarks in any video)")  # fmt: skip
     try:
         with np.load(path) as data:
             lm2d = np.asarray(data["landmarks_2d"], dtype=np.float32)

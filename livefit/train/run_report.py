@@ -133,7 +133,8 @@ def render(info: dict[str, Any], card: bool = False) -> str:
             "A small Stream-VLM coach that sees body landmarks, trained entirely on synthetic "
             "QEVD-SIM data on a CPU: the stage-1 causal pose encoder (`pose/`: MediaPipe's 33 "
             "landmarks at 16 fps -> 4 feature steps per second, trained on QEVD-SIM's true "
-            "landmarks made to look like a detector's) and a from-scratch LLaMA-architecture "
+            "landmarks made to look like a detector's: errors the pose estimator itself made on "
+            "training renders, replayed) and a from-scratch LLaMA-architecture "
             "language model with cross-attention adapters and action tokens (`stream_vlm/`, "
             "tokenizer included).",
             "",
@@ -194,6 +195,9 @@ def render(info: dict[str, Any], card: bool = False) -> str:
             name = "stage 1 (pose encoder)"
         lines.append(f"| {name} | {s['steps']} | {s['train_seconds']:.0f} | {text} |")
     lines += ["", "## Metrics on unseen test splits (paper clock, paper matching)", ""]
+    if p.get("front_end") == "pose":
+        lines += ["Fed the sidecar's true landmarks (what the run measures; "
+                  "`benchmarks/pose_domain_gap.py` adds the pose estimator's).", ""]  # fmt: skip
     for name, ev in info["evaluations"].items():
         if name == "eval":
             title = (f"Test split of seed {p['seed']} ({p['test_workouts']} workouts, "
@@ -241,9 +245,10 @@ POSE_LIMIT_FROM = (
     "sees\n  a different world; do not expect it to coach real users well."
 )
 POSE_LIMIT_TO = (
-    "- Trained only on synthetic bodies' landmarks (QEVD-SIM's true ones, with detector-like\n"
-    "  noise): landmarks look alike on a render and on a person, but real movement, clothing and\n"
-    "  cameras differ from the simulator's; the estimator's errors on real people are not measured."
+    "- Trained only on synthetic bodies' landmarks (QEVD-SIM's true ones, with the estimator's\n"
+    "  errors on renders): landmarks look alike on a render and on a person, but real movement,\n"
+    "  clothing and cameras differ from the simulator's; the estimator's errors on real people\n"
+    "  are not measured."
 )
 
 KNOWN_LIMITS = """## Known limits

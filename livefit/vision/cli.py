@@ -1,4 +1,5 @@
-"""``livefit features extract``: causal 3D-CNN features for a split, in the official layout."""
+"""``livefit features extract``: causal 3D-CNN (or pose-encoder) features for a split, in the
+official layout."""
 
 from __future__ import annotations
 
@@ -29,11 +30,18 @@ def extract(
             "features (a killed overwrite resumes with this model, with or without the flag)."
         ),
     ] = False,
+    vision: Annotated[
+        str | None,
+        typer.Option(
+            help="cnn: 3D-CNN features; pose: pose-encoder features (default --model: the "
+            "bundled pose coach's encoder). Default: what --model holds, else cnn."
+        ),
+    ] = None,
     landmarks: Annotated[
         str,
         typer.Option(
-            help="A pose encoder's --model: its landmarks from QEVD-SIM's sidecar (sidecar) "
-            "or the pose estimator on the frames (estimator)."
+            help="Pose features: landmarks from QEVD-SIM's sidecar (sidecar) or the pose "
+            "estimator on the frames (estimator)."
         ),
     ] = "sidecar",
     threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
@@ -65,12 +73,18 @@ def extract(
         if device == "auto":
             device = _auto_device()
         target = resolve_device(device)
-        if model is None:
-            from livefit.bundled import bundled_cnn
-
-            model = bundled_cnn()
+        if vision not in (None, "cnn", "pose"):
+            raise ValueError(f"--vision must be cnn or pose, got {vision!r}")
         from livefit.vision.pose_extract import PoseProducer, is_pose_folder
 
+        if model is None:
+            from livefit.bundled import bundled_cnn, bundled_pose_encoder
+
+            model = bundled_pose_encoder() if vision == "pose" else bundled_cnn()
+        if vision is not None and is_pose_folder(model) != (vision == "pose"):
+            kind = "a pose encoder" if is_pose_folder(model) else "not a pose encoder"
+            raise ValueError(f"--model {model} is {kind}; pass --vision "
+                             f"{'pose' if is_pose_folder(model) else 'cnn'} with it")  # fmt: skip
         if is_pose_folder(model):
             net = PoseProducer.load(model, landmarks)
         else:

@@ -100,3 +100,24 @@ def test_tiny_pose_preset_end_to_end(tmp_path):
     bad = CliRunner().invoke(app, ["train", "--preset", "tiny", "--vision", "nope", "--out",
                                    str(tmp_path / "x")])  # fmt: skip
     assert bad.exit_code == 2 and "front_end must be cnn or pose" in bad.output
+
+
+def test_features_extract_vision_pose_uses_the_bundled_pose_encoder(coach_root, pose_run, tmp_path):
+    """``livefit features extract --vision pose``: the bundled pose coach's encoder by default;
+    a --model of the other kind is refused with one error line."""
+    from typer.testing import CliRunner
+
+    from livefit.bundled import bundled_pose_encoder
+    from livefit.cli import app
+
+    root = mirror_data(coach_root, tmp_path / "root")
+    args = ["features", "extract", str(root), "--split", "test", "--vision", "pose"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (seg, *_) = load_segments(root, "test")
+    channels, _, tokens = load_pose_encoder(bundled_pose_encoder()).config.feature_shape
+    assert seg.load_features()[0].shape[1:] == (channels, 1, tokens)
+    run, _ = pose_run
+    bad = CliRunner().invoke(app, ["features", "extract", str(root), "--vision", "cnn",
+                                   "--model", str(run / POSE_DIR)])  # fmt: skip
+    assert bad.exit_code == 2 and "is a pose encoder; pass --vision pose" in bad.output
