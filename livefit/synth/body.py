@@ -17,21 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# MediaPipe Pose's 33 landmarks, in its order ("left" is the subject's left).
-LANDMARK_NAMES: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
-    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
-    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-    "right_heel", "left_foot_index", "right_foot_index",
-)  # fmt: skip
-LM = {name: i for i, name in enumerate(LANDMARK_NAMES)}
-# Index permutation that swaps left and right landmarks (used for horizontal mirroring).
-FLIP_INDEX: tuple[int, ...] = tuple(
-    LM[n.replace("left", "#").replace("right", "left").replace("#", "right")]
-    for n in LANDMARK_NAMES
-)
+# MediaPipe Pose's 33 landmarks in its order and their left/right swap: the sidecar's format.
+from livefit.data.landmarks import FLIP_INDEX, LANDMARK_NAMES, LM
 
 # Joint angles (degrees) that drive the body; per-side angles end in _l / _r.
 SIDE_ANGLES = (

@@ -6,7 +6,6 @@ and sets LIVEFIT_REQUIRE_POSE=1, which turns a skip into a failure)."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,15 +18,8 @@ FRAME_MS = 1000.0 / 16
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _estimator():
-    from livefit.vision.pose_estimator import PoseEstimator, PoseEstimatorError
-
-    try:
-        PoseEstimator.load()
-    except PoseEstimatorError as err:
-        if os.environ.get("LIVEFIT_REQUIRE_POSE") == "1":
-            raise
-        pytest.skip(str(err))
+def _estimator(pose_estimator_available):
+    """Every test here runs the estimator."""
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -6,28 +6,16 @@ sets ``LIVEFIT_REQUIRE_POSE=1``, so there a missing piece fails instead of skipp
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
 
-from livefit.vision.pose_estimator import PoseEstimator, PoseEstimatorError
-
-
-def _estimator_or_skip() -> None:
-    try:
-        PoseEstimator.load()
-    except PoseEstimatorError as err:
-        if os.environ.get("LIVEFIT_REQUIRE_POSE") == "1":
-            raise
-        pytest.skip(str(err))
+from livefit.vision.pose_estimator import PoseEstimator
 
 
 @pytest.fixture(scope="module")
-def pose_coach(tmp_path_factory):
+def pose_coach(tmp_path_factory, pose_estimator_available):
     """A tiny random pose encoder + a tiny random Stream-VLM that reads its features."""
-    _estimator_or_skip()
     from dataclasses import replace
 
     from livefit.model.config import tiny_config
