@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from livefit.data.landmarks import HIPS, SHOULDERS, read_sidecar
+from livefit.data.landmarks import read_sidecar, torso_length
 from livefit.data.qevd import load_segments
 from livefit.eval.evaluate import EvalConfig, evaluate_segments
 from livefit.eval.predictions import load_predictions
@@ -47,7 +47,7 @@ KEYS = ("t_f_score", "precision", "recall", "meteor", "rouge_l")
 
 def pck(estimated: np.ndarray, truth: np.ndarray, threshold: float = 0.1) -> tuple[float, float]:
     """(PCK over frames with a detection, detection rate): ``[T, 33, 4]`` against ``[T, 33, 4]``."""
-    torso = np.linalg.norm(truth[:, SHOULDERS, :2].mean(1) - truth[:, HIPS, :2].mean(1), axis=-1)
+    torso = torso_length(truth)
     found = estimated[..., 3].max(axis=1) > 0
     dist = np.linalg.norm(estimated[..., :2] - truth[..., :2], axis=-1)  # [T, 33]
     ok = dist <= threshold * torso[:, None]
@@ -112,6 +112,7 @@ def measure(args: tuple[Path, Path, Path | None, Path]) -> dict[str, Any]:
     row["estimator_pck@0.1"] = hits / frames
     row["estimator_detection_rate"] = found / frames
     row["frames"] = frames
+    row["frame_size"] = "x".join(map(str, video_size(jobs[0].video)))
     return row
 
 
@@ -190,9 +191,11 @@ def write_card_section(card: Path, body: list[str], report: dict[str, Any]) -> N
     """Replace (or add) the card's landmark-sources section: the same coach on true and on
     estimated landmarks, the CNN coach and the floor, on the same unseen splits."""
     m = report["machine"]
+    sizes = sorted({r["frame_size"] for r in report["rows"] if "frame_size" in r})
+    where = f" ({', '.join(sizes)})" if sizes else ""
     intro = [CARD_SECTION, "",
              "The same coach fed QEVD-SIM's true landmarks (the sidecar) and the landmarks "
-             "MediaPipe Pose (LiteRT) finds in the rendered pixels (160x224), on unseen test "
+             f"MediaPipe Pose (LiteRT) finds in the rendered pixels{where}, on unseen test "
              "splits; the bundled CNN coach and the periodic floor on the same splits. Measured by "
              "`benchmarks/pose_domain_gap.py` on these files (" + f"{m['cpu']}, "
              f"{report['seconds'] / 60:.0f} min). PCK@0.1 torso: estimated points within a tenth "

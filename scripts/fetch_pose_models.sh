@@ -2,7 +2,7 @@
 # Fetch MediaPipe Pose's two TFLite models (detector + full landmark model, Apache-2.0) for
 # livefit.vision.pose_estimator. Setup-time only: the library never downloads anything.
 #
-#   bash scripts/fetch_pose_models.sh            # -> $LIVEFIT_POSE_MODELS or .cache/pose_models/
+#   bash scripts/fetch_pose_models.sh            # -> $LIVEFIT_POSE_MODELS or <repo>/.cache/pose_models/
 #   bash scripts/fetch_pose_models.sh DIR        # -> DIR
 #
 # Idempotent: when both files are already there with the right sha256 it does nothing.
@@ -11,7 +11,8 @@
 set -euo pipefail
 
 MP_VERSION="0.10.14"
-DEST="${1:-${LIVEFIT_POSE_MODELS:-.cache/pose_models}}"
+REPO="$(cd "$(dirname "$0")/.." && pwd)"  # the default folder is the repo's, wherever we run
+DEST="${1:-${LIVEFIT_POSE_MODELS:-$REPO/.cache/pose_models}}"
 PYTHON="${PYTHON:-python3}"
 
 # sha256 of the files inside mediapipe-0.10.14 (same in every platform's wheel).

@@ -25,7 +25,7 @@ def _path(part: str, root: Path = COACH_DIR) -> Path:
         raise FileNotFoundError(
             f"{path}: the bundled {'pose ' if flag else ''}coach is missing from this "
             f"installation; pass --model, or train one with `livefit train --preset embedded"
-            f"{flag} --out RUN` and copy RUN/coach to {root}"
+            f"{flag} --out RUN` and bundle it: `python -m livefit.train.bundle RUN/coach {root}`"
         )
     return path
 

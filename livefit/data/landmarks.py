@@ -66,6 +66,14 @@ class LandmarkTrack:
         return LandmarkTrack(self.points[index], self.times[index], self.width, self.height)
 
 
+def torso_length(points: np.ndarray, dims: int = 2) -> np.ndarray:
+    """``[T, 33, >=dims]`` -> ``[T]``: the distance between the shoulder and hip midpoints over
+    the first ``dims`` coordinates (the body's scale: pixels for x, y)."""
+    return np.linalg.norm(
+        points[:, SHOULDERS, :dims].mean(1) - points[:, HIPS, :dims].mean(1), axis=-1
+    )
+
+
 def sidecar_path(video: str | Path) -> Path:
     video = Path(video)
     return video.with_name(video.stem + SIDECAR_SUFFIX)
@@ -95,11 +103,8 @@ def read_sidecar(video: str | Path, times: np.ndarray, width: int, height: int) 
     if len(lm2d) != len(times):
         raise LandmarkError(f"{path}: {len(lm2d)} landmark frames but the video has {len(times)}")
     # Depth in pixels: metres times the frame's pixels per metre (the 2D torso over the 3D one).
-    hips, shoulders = [LM["left_hip"], LM["right_hip"]], [LM["left_shoulder"], LM["right_shoulder"]]
-    torso_px = np.linalg.norm(lm2d[:, shoulders].mean(1) - lm2d[:, hips].mean(1), axis=-1)
-    torso_m = np.linalg.norm(lm3d[:, shoulders].mean(1) - lm3d[:, hips].mean(1), axis=-1)
-    scale = torso_px / np.maximum(torso_m, 1e-6)
-    z = (lm3d[..., 2] - lm3d[:, hips, 2].mean(1, keepdims=True)) * scale[:, None]
+    scale = torso_length(lm2d) / np.maximum(torso_length(lm3d, dims=3), 1e-6)
+    z = (lm3d[..., 2] - lm3d[:, HIPS, 2].mean(1, keepdims=True)) * scale[:, None]
     points = np.concatenate([lm2d, z[..., None], np.ones_like(z)[..., None]], axis=-1)
     return LandmarkTrack(points.astype(np.float32), np.asarray(times, np.float64), width, height)
 
@@ -115,4 +120,5 @@ __all__ = [
     "LandmarkTrack",
     "read_sidecar",
     "sidecar_path",
+    "torso_length",
 ]

@@ -63,7 +63,8 @@ class PresetConfig:
     """torch CPU threads for training and evaluation."""
     front_end: str = "cnn"
     """What the coach sees: cnn (the causal 3D CNN on the frames) or pose (body landmarks ->
-    the causal pose encoder, ``livefit.vision.pose``; trained on QEVD-SIM's true landmarks)."""
+    the causal pose encoder, ``livefit.vision.pose``; trained on QEVD-SIM's true landmarks plus
+    the pose estimator's errors recorded on training workouts, ``vision.pose_residuals``)."""
     vision: str = "vision/small.json"
     """Stage-1 config of the CNN, relative to ``configs/``."""
     pose: str = "pose/small.json"

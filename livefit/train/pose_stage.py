@@ -4,9 +4,12 @@ The twin of ``vision_stage`` (the CNN's stage 1) for the landmark front end
 (``livefit.vision.pose``), and a ``Task`` for ``livefit.train.loop.fit`` like it. Data: each
 clip's true landmarks from QEVD-SIM's sidecar (``livefit.data.landmarks``), resampled to 16 fps
 on the capture clock exactly as the CNN's frames are, with the clip's per-frame classes. Training
-makes them look like a detector's (``DetectorNoise``: jitter, missed frames, visibility
-drop-outs, camera zoom and position, and mirroring with the classes' left and right swapped
-through ``labels.json["flip"]``), fresh for every clip and epoch, seeded by (seed, epoch, clip).
+makes them look like a detector's, fresh for every clip and epoch, seeded by (seed, epoch, clip):
+camera zoom and position, mirroring with the classes' left and right swapped through
+``labels.json["flip"]``, then, with ``residuals.workouts`` > 0, for a ``share`` of the clips a
+run of the pose estimator's own errors recorded on training workouts
+(``livefit.vision.pose_residuals``, ``<run>/residuals.safetensors``), else ``DetectorNoise``'s
+jitter, missed frames and visibility drop-outs.
 Each step of a clip is a sample: its window of the last 2 s, labelled with the class of the
 step's last frame (4k + 3), as the CNN's steps are.
 

@@ -58,8 +58,8 @@ def extract(
 
     from livefit.data.clips import ClipFormatError
     from livefit.data.qevd import QEVDFormatError
-    from livefit.vision.extract import dist_rank, run_extraction
-    from livefit.vision.weights import WeightsError, load_model, resolve_device
+    from livefit.vision.extract import dist_rank, load_producer, run_extraction
+    from livefit.vision.weights import WeightsError, resolve_device
 
     if threads < 0:
         typer.echo(
@@ -75,20 +75,17 @@ def extract(
         target = resolve_device(device)
         if vision not in (None, "cnn", "pose"):
             raise ValueError(f"--vision must be cnn or pose, got {vision!r}")
-        from livefit.vision.pose_extract import PoseProducer, is_pose_folder
+        from livefit.vision.pose_extract import is_pose_folder
 
         if model is None:
             from livefit.bundled import bundled_cnn, bundled_pose_encoder
 
             model = bundled_pose_encoder() if vision == "pose" else bundled_cnn()
-        if vision is not None and is_pose_folder(model) != (vision == "pose"):
-            kind = "a pose encoder" if is_pose_folder(model) else "not a pose encoder"
-            raise ValueError(f"--model {model} is {kind}; pass --vision "
-                             f"{'pose' if is_pose_folder(model) else 'cnn'} with it")  # fmt: skip
-        if is_pose_folder(model):
-            net = PoseProducer.load(model, landmarks)
-        else:
-            net = load_model(model).to(target)
+        pose = is_pose_folder(model)
+        if vision is not None and pose != (vision == "pose"):
+            raise ValueError(f"--model {model} is {'a' if pose else 'not a'} pose encoder; pass "
+                             f"--vision {'pose' if pose else 'cnn'} with it")  # fmt: skip
+        net = load_producer(model, landmarks, device=target)
         summary = run_extraction(data_root, split, net, clips, rank, world, overwrite,
                                  model_path=model)  # fmt: skip
     except (QEVDFormatError, ClipFormatError, WeightsError, FileNotFoundError, ValueError) as err:

@@ -319,10 +319,11 @@ class CNNProducer:
 
 
 def load_producer(model_path: str | Path, landmarks: str = "sidecar",
-                  noise: str | Path | None = None) -> Any:  # fmt: skip
+                  noise: str | Path | None = None, device: Any = "cpu") -> Any:  # fmt: skip
     """The producer a folder holds: a pose encoder (``livefit.vision.pose_extract``; its
     landmarks from ``landmarks``: the sidecar or the estimator; ``noise``: a residual bank whose
-    recorded estimator errors are added to them, for training features) or a CNN."""
+    recorded estimator errors are added to them, for training features) or a CNN (on
+    ``device``)."""
     from livefit.vision.pose_extract import PoseProducer, is_pose_folder
     from livefit.vision.weights import load_model
 
@@ -330,7 +331,7 @@ def load_producer(model_path: str | Path, landmarks: str = "sidecar",
         return PoseProducer.load(model_path, landmarks, noise)
     if noise is not None:
         raise ValueError(f"{model_path}: landmark noise needs a pose encoder, not a CNN")
-    return CNNProducer(load_model(model_path))
+    return CNNProducer(load_model(model_path).to(device))
 
 
 @dataclass

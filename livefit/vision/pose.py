@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from livefit.data.landmarks import FLIP_INDEX, HIPS, NUM_LANDMARKS, SHOULDERS
+from livefit.data.landmarks import FLIP_INDEX, HIPS, NUM_LANDMARKS, SHOULDERS, torso_length
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def augment(points: np.ndarray, width: int, height: int, rng: np.random.Generato
     p[..., 2] *= zoom
     if recorded is not None:
         return recorded.apply(p, rng), mirrored
-    torso = np.linalg.norm(p[:, SHOULDERS, :2].mean(1) - p[:, HIPS, :2].mean(1), axis=-1)
+    torso = torso_length(p)
     p[..., :3] += rng.normal(size=p[..., :3].shape).astype(np.float32) * (
         noise.jitter * torso[:, None, None]
     )

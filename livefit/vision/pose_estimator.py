@@ -40,7 +40,8 @@ from livefit.data.landmarks import NUM_LANDMARKS
 
 DETECTOR_FILE = "pose_detection.tflite"
 LANDMARK_FILE = "pose_landmark_full.tflite"
-DEFAULT_MODELS_DIR = Path(".cache/pose_models")
+# Where scripts/fetch_pose_models.sh puts them: the checkout's .cache, whatever the working dir.
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / ".cache" / "pose_models"
 FETCH_COMMAND = "bash scripts/fetch_pose_models.sh"
 INSTALL_COMMAND = "pip install ai-edge-litert"
 
@@ -62,7 +63,7 @@ class PoseEstimatorConfig:
     """How the estimator runs; defaults are MediaPipe Pose's (``model_complexity=1``)."""
 
     models_dir: Path | None = None
-    """Folder holding the two .tflite files; None: ``$LIVEFIT_POSE_MODELS`` or
+    """Folder holding the two .tflite files; None: ``$LIVEFIT_POSE_MODELS`` or the checkout's
     ``.cache/pose_models`` (what ``scripts/fetch_pose_models.sh`` fills)."""
     detection_threshold: float = 0.5
     """Minimum sigmoid score of a detector box (MediaPipe's ``min_detection_confidence``)."""

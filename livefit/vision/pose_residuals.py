@@ -27,14 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from livefit.data.landmarks import FLIP_INDEX, HIPS, NUM_LANDMARKS, SHOULDERS
+from livefit.data.landmarks import FLIP_INDEX, NUM_LANDMARKS, torso_length
 
 BANK_FILE = "residuals.safetensors"
-
-
-def torso_length(points: np.ndarray) -> np.ndarray:
-    """``[T, 33, >=2]`` -> ``[T]`` distance between the shoulder and hip midpoints (pixels)."""
-    return np.linalg.norm(points[:, SHOULDERS, :2].mean(1) - points[:, HIPS, :2].mean(1), axis=-1)
 
 
 def residuals(estimated: np.ndarray, truth: np.ndarray,
@@ -211,4 +206,4 @@ def collect_residuals(
 
 
 __all__ = ["BANK_FILE", "ResidualBank", "ResidualsConfig", "bank_sources", "collect_residuals",
-           "residuals", "torso_length"]  # fmt: skip
+           "residuals"]  # fmt: skip

@@ -4,19 +4,16 @@ its seen flags), the bank file, and training features made with it."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from livefit.data.landmarks import FLIP_INDEX, LM
+from livefit.data.landmarks import FLIP_INDEX, LM, torso_length
 from livefit.vision.pose import DetectorNoise, PoseEncoder, PoseEncoderConfig, augment
 from livefit.vision.pose_residuals import (
     ResidualBank,
     bank_sources,
     collect_residuals,
     residuals,
-    torso_length,
 )
 
 TINY = PoseEncoderConfig(hidden=16, layers=2, channels=24, tokens=4, window_frames=16)
@@ -152,9 +149,12 @@ def test_training_features_with_recorded_errors(coach_root, tmp_path):
 def test_collect_residuals_records_and_resumes(coach_root, tmp_path, pose_estimator_available):
     out = tmp_path / "bank.safetensors"
     bank = collect_residuals(coach_root, out, 1, progress=False)
-    assert len(bank.meta["sources"]) == 1 and bank.meta["unit"] == "true torso lengths"
+    (source,) = bank_sources(coach_root, 1)
+    assert bank.meta["sources"] == [source.video.name] and bank.meta["unit"] == "true torso lengths"
+    models = {"pose_detection.tflite", "pose_landmark_full.tflite"}
+    assert set(bank.meta["estimator"]["models_sha256"]) == models
     assert len(bank) > 100 and np.isfinite(bank.error).all()
-    assert json.dumps(bank.meta)  # what the file's metadata holds
+    assert ResidualBank.load(out).meta == bank.meta  # the file's metadata holds its provenance
     assert (tmp_path / "bank.safetensors.parts").is_dir()
     again = collect_residuals(coach_root, out, 1, progress=False)  # read back, not recorded again
     np.testing.assert_array_equal(again.error, bank.error)
