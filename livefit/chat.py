@@ -158,15 +158,23 @@ class TransformersChat:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from livefit.model.hf_folder import SAFE_LOAD, open_folder
+
         path = config.model_path
         if not path or not Path(path).is_dir():
             raise self.error(f"{path}: {self.role} model directory is missing")
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self.tokenizer = open_folder(
+                path, "tokenizer", lambda: AutoTokenizer.from_pretrained(path, **SAFE_LOAD)
+            )
             # On GPUs, spread a large model over all of them (accelerate's device_map).
             placement = {"device_map": "auto"} if torch.cuda.is_available() else {}
-            self.model = AutoModelForCausalLM.from_pretrained(
-                path, local_files_only=True, dtype="auto", **placement
+            self.model = open_folder(
+                path,
+                "model",
+                lambda: AutoModelForCausalLM.from_pretrained(
+                    path, dtype="auto", **placement, **SAFE_LOAD
+                ),
             )
         except (OSError, ValueError) as err:
             raise self.error(f"{path}: cannot load the {self.role} model ({err})") from None

@@ -12,6 +12,7 @@ report it, exit 1, and the traceback only with ``livefit --debug`` (or ``LIVEFIT
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -30,6 +31,8 @@ EXPECTED_ERRORS = (
     "livefit.cli:OptionError",
     "livefit.config:ConfigError",
     "livefit.io:OutputPathError",
+    "livefit.io:JSONInputError",
+    "livefit.model.hf_folder:ModelFolderError",
     "livefit.data.qevd:QEVDFormatError",
     "livefit.data.clips:ClipFormatError",
     "livefit.eval.predictions:PredictionsError",
@@ -84,6 +87,9 @@ def _expected_types() -> tuple[type[BaseException], ...]:
 
 def error_line(err: BaseException) -> str:
     """The one ``error:`` line of an expected failure."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:  # strerror says "device"
+        where = f"{err.filename}: " if err.filename is not None else ""
+        return f"error: {where}no space left on the disk"
     if isinstance(err, OSError) and err.filename is not None and err.strerror:
         return f"error: {err.filename}: {err.strerror}"
     text = " ".join(str(err).split()) or type(err).__name__

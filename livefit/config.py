@@ -3,7 +3,9 @@
 ``save_config`` / ``load_config`` round-trip any (nested) dataclass of plain fields. Every value
 is checked against its field's annotation (int, float, bool, str, Literal, tuples, optionals,
 nested dataclasses) and unknown keys are an error: the message names the file and the dotted
-field, so a typo or a quoted number in a config never passes silently.
+field, so a typo or a quoted number in a config never passes silently. A field declared with
+``bounded(default, ge=..., gt=..., le=..., lt=...)`` also has its range checked on load (a batch
+size of 0, a negative learning rate), and a key repeated in one object is refused.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from livefit.io import atomic_write_text
+from livefit.io import JSONInputError, atomic_write_text, parse_json
 
 T = TypeVar("T")
+# A config is a few KB; anything past this is not one (refused before it is parsed).
+MAX_CONFIG_BYTES = 4 * 2**20
 
 
 class ConfigError(ValueError):
@@ -63,6 +67,56 @@ def _kind_name(kind: Any) -> str:
     if dataclasses.is_dataclass(kind):
         return f"an object ({kind.__name__})"
     return getattr(kind, "__name__", str(kind))
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Bounds of a numeric config field (each None: no bound), checked by ``config_from_dict``."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def problem(self, value: float) -> str | None:
+        """What ``value`` breaks, as in "must be >= 1", or None when it is in range."""
+        for bound, op, fails in (
+            (self.ge, ">=", lambda b: value < b),
+            (self.gt, ">", lambda b: value <= b),
+            (self.le, "<=", lambda b: value > b),
+            (self.lt, "<", lambda b: value >= b),
+        ):
+            if bound is not None and fails(bound):
+                return f"{op} {bound:g}"
+        return None
+
+
+def bounded(
+    default: T,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> T:
+    """A dataclass field with a default whose value (each element, for a tuple) must lie in the
+    given range when the config is loaded, e.g. ``lr: float = bounded(1e-4, gt=0)``. Checked
+    where configs enter (``config_from_dict``), so a bad file is refused before anything runs."""
+    meta = {"range": Range(ge, gt, le, lt)}
+    return typing.cast(T, dataclasses.field(default=default, metadata=meta))
+
+
+def _check_range(field: dataclasses.Field, value: Any, where: str, name: str) -> None:
+    limits = field.metadata.get("range")
+    if limits is None:
+        return
+    many = isinstance(value, (list, tuple))
+    for i, v in enumerate(value if many else (value,)):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            broken = limits.problem(v)
+            if broken is not None:
+                at = f"{name}[{i}]" if many else name
+                raise ConfigError(f"{where}: field {at} must be {broken}, got {_describe(v)}")
 
 
 class _Mismatch(Exception):
@@ -166,6 +220,7 @@ def config_from_dict(cls: type[T], data: dict, where: str = "config", prefix: st
             raise ConfigError(
                 f"{where}: field {err.field} must be {want}, got {_describe(err.value)}"
             ) from None
+        _check_range(fields[key], value, where, f"{prefix}{key}")  # as written in the file
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:  # a __post_init__ check: say which file broke it
@@ -179,11 +234,17 @@ def save_config(config: Any, path: str | Path) -> None:
 
 
 def load_config(cls: type[T], path: str | Path) -> T:
+    """Read ``cls`` from a JSON file: bounded in size and nesting, every key once per object
+    (the last of two would otherwise win silently), every field checked as in
+    ``config_from_dict``."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: config file is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid JSON ({err})") from None
+    try:
+        data = parse_json(raw, str(path), max_bytes=MAX_CONFIG_BYTES, unique_keys=True)
+    except JSONInputError as err:
+        raise ConfigError(str(err)) from None
     return config_from_dict(cls, data, str(path))

@@ -154,6 +154,9 @@ DATA_CASES = [
         lambda r: edit_npy(r / VIDEO_TS, lambda a: a // 10**6), VIDEO_TS)),
     Case("video_times_not_increasing", segments_case(
         lambda r: edit_npy(r / VIDEO_TS, lambda a: a[::-1].copy()), VIDEO_TS)),
+    Case("video_times_jump_an_hour", segments_case(  # resampling would fill 57,600 frames
+        lambda r: edit_npy(r / VIDEO_TS, lambda a: a + (np.arange(len(a)) >= 5) * 3600 * 10**9),
+        VIDEO_TS)),
     Case("feedback_time_nan", segments_case(
         _set("feedback_timestamps", 1, math.nan), "record 0 (long_range_videos/0001.mp4)")),
     Case("feedback_time_infinite", segments_case(
@@ -377,6 +380,196 @@ OTHER_CASES = [
 ]  # fmt: skip
 
 
+# ---- hostile sizes, nesting and keys (issue 20): bounded where they enter ------------------------
+def _deep(depth: int) -> str:
+    """JSON nested ``depth`` arrays deep (1 MB at 10^6): a RecursionError to a plain parser."""
+    return "[" * depth + "]" * depth
+
+
+def _annotations_over_the_bound(root: Path) -> None:
+    from livefit.data.qevd import MAX_ANNOTATION_BYTES
+
+    with open(root / ANNOTATIONS, "r+b") as f:  # sparse: costs no disk, refused before reading
+        f.truncate(MAX_ANNOTATION_BYTES + 1)
+
+
+def _video_name_over_the_bound(records: list[dict]) -> None:
+    from livefit.data.qevd import MAX_PATH_CHARS
+
+    records[0]["long_range_video_file"] = "long_range_videos/" + "v" * MAX_PATH_CHARS + ".mp4"
+
+
+def _feedback_over_the_bound(records: list[dict]) -> None:
+    from livefit.data.qevd import MAX_FEEDBACK_CHARS
+
+    records[0]["feedbacks"][3] = "Go lower. " * (MAX_FEEDBACK_CHARS // 10 + 1)
+
+
+def _clips_with_a_long_id(tmp: Path) -> list[str]:
+    """A QEVD-FIT-300K train split of one clip whose id is just over the bound."""
+    from livefit.data.qevd import MAX_PATH_CHARS
+
+    root = tmp / "clips_root" / "QEVD-FIT-300K"
+    (root / "train").mkdir(parents=True)
+    fine = "squats - good form"
+    labels = {"exercises": ["squats"], "fine_grained": [fine], "flip": {}, "mistakes": []}
+    (root / "labels.json").write_text(json.dumps(labels))
+    clip = {"clip_id": "c" * (MAX_PATH_CHARS + 1), "video_file": "videos/c.mp4",
+            "video_timestamps": "videos/c_timestamps.npy", "participant": "p",
+            "exercise": "squats", "fine_grained": [fine], "frame_labels": [fine],
+            "attributes": {}, "qa": [], "feedbacks": []}  # fmt: skip
+    (root / "train" / "clips.json").write_text(json.dumps([clip]))
+    return ["train", "vision", "--data", str(root.parent), "--out", str(tmp / "run"),
+            "--config", str(CONFIGS / "vision" / "tiny.json")]  # fmt: skip
+
+
+def _line_over_the_bound() -> bytes:
+    from livefit.eval.predictions import MAX_LINE_BYTES
+
+    head = b'{"segment_id": "0001:0", "feedbacks": [{"time": 1.0, "text": "'
+    return head + b"x" * (MAX_LINE_BYTES + 1 - len(head))  # the newline comes after the bound
+
+
+def _text_over_the_bound() -> dict:
+    from livefit.data.qevd import MAX_FEEDBACK_CHARS
+
+    return fb(1.0, "x" * (MAX_FEEDBACK_CHARS + 1))
+
+
+def _raw_config(tmp: Path, text: str) -> Path:
+    path = tmp / "config.json"
+    path.write_text(text)
+    return path
+
+
+def _duplicate_key(base: str, key: str) -> Callable[[Path], Path]:
+    """``base`` with its top-level ``key`` given a second time (json.loads keeps the last)."""
+    text = json.dumps(json.loads((CONFIGS / base).read_text()))
+    return lambda tmp: _raw_config(tmp, text[:-1] + f', "{key}": {{}}}}')
+
+
+def _train(tmp: Path, stage: str, config: Path) -> list[str]:
+    return ["train", stage, "--data", str(tmp / "nodata"), "--out", str(tmp / "run"),
+            "--config", str(config)]  # fmt: skip
+
+
+def _preset(tmp: Path, preset: dict) -> list[str]:
+    """``train --preset FILE``; synth "none" makes a run that gets past the checks fail at once."""
+    path = tmp / "preset.json"
+    path.write_text(json.dumps({"synth": "none", **preset}))
+    return ["train", "--preset", str(path), "--out", str(tmp / "run"), "--no-progress"]
+
+
+def _model_folder(tmp: Path, lm_files: dict[str, bytes], tokenizer_config: dict | None = None,
+                  config: str | None = None) -> Path:  # fmt: skip
+    """The bundled Stream-VLM's config and tokenizer with its base LM read from ``lm_path``, a
+    folder of ``lm_files`` (the weights are never reached: the LM or tokenizer fails first)."""
+    import shutil
+
+    folder, lm = tmp / "vlm", tmp / "lm"
+    folder.mkdir()
+    lm.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(BUNDLED / "stream_vlm" / name, folder / name)
+    saved = json.loads((BUNDLED / "stream_vlm" / "config.json").read_text())
+    (folder / "config.json").write_text(config or json.dumps({**saved, "lm_path": str(lm)}))
+    (folder / "model.safetensors").write_bytes(b"")
+    if tokenizer_config is not None:
+        tok = json.loads((folder / "tokenizer_config.json").read_text())
+        (folder / "tokenizer_config.json").write_text(json.dumps({**tok, **tokenizer_config}))
+    for name, data in lm_files.items():
+        (lm / name).write_bytes(data)
+    return folder
+
+
+def _lm_config(**extra: object) -> bytes:
+    config = json.loads((BUNDLED / "stream_vlm" / "lm" / "config.json").read_text())
+    return json.dumps({**config, **extra}).encode()
+
+
+def _a_pickle() -> bytes:
+    import pickle
+
+    return pickle.dumps({"weight": 1})  # plain data, yet not what torch's weights_only accepts
+
+
+def _predict_with(tmp: Path, folder: Path) -> list[str]:
+    return ["predict", "--data", str(tree(tmp)), "--model", str(folder), "--out",
+            str(tmp / "p.jsonl")]  # fmt: skip
+
+
+CUSTOM_CODE = b"raise SystemExit('custom code ran')\n"  # never imported: the test would stop
+AUTO_MAP = {"AutoConfig": "custom.Config", "AutoModelForCausalLM": "custom.Model"}
+
+INPUT_BOUND_CASES = [
+    Case("annotations_nested_a_million_deep", segments_case(
+        lambda r: (r / ANNOTATIONS).write_text(_deep(10**6)),
+        f"{ANNOTATIONS}: JSON nested too deeply")),
+    Case("annotations_file_over_the_bound", segments_case(
+        _annotations_over_the_bound, f"{ANNOTATIONS}: 67,108,865 bytes, more than the limit")),
+    Case("annotation_video_name_over_the_bound", segments_case(
+        lambda r: edit_records(r, _video_name_over_the_bound),
+        "'long_range_video_file' is 4,118 characters")),
+    Case("annotation_feedback_over_the_bound", segments_case(
+        lambda r: edit_records(r, _feedback_over_the_bound),
+        "record 0 (long_range_videos/0001.mp4): 'feedbacks'[3] is 4,100 characters")),
+    Case("clip_id_over_the_bound", lambda tmp: (
+        _clips_with_a_long_id(tmp), f"record 0 ({'c' * 97}...): 'clip_id' is 4,097 characters")),
+    Case("prediction_line_nested_100k_deep", lambda tmp: (
+        evaluate(tmp, _deep(10**5)), "pred.jsonl:1: JSON nested too deeply")),
+    Case("prediction_line_over_the_bound", lambda tmp: (
+        evaluate(tmp, fb(1.0), _line_over_the_bound()), "pred.jsonl:2: line longer than")),
+    Case("prediction_text_over_the_bound", lambda tmp: (
+        evaluate(tmp, _text_over_the_bound()),
+        "pred.jsonl:1: feedback 0 of 0001:0: text is 4,097 characters")),
+    Case("config_key_twice", lambda tmp: (
+        _train(tmp, "vision", _duplicate_key("vision/tiny.json", "loop")(tmp)),
+        "config.json: the key 'loop' appears twice")),
+    Case("config_nested_a_million_deep", lambda tmp: (
+        _train(tmp, "vision", _raw_config(tmp, _deep(10**6))),
+        "config.json: JSON nested too deeply")),
+    Case("config_batch_size_zero", lambda tmp: (
+        _train_vision(tmp, _put("loop", "batch_size", 0)),
+        "field loop.batch_size must be >= 1, got 0")),
+    Case("config_lr_negative", lambda tmp: (
+        _train_clips(tmp, _put("optim", "lr", -1)), "field optim.lr must be > 0, got -1")),
+    Case("config_beta_one", lambda tmp: (
+        _train_clips(tmp, _put("optim", "betas", [0.9, 1.0])),
+        "field optim.betas[1] must be < 1, got 1.0")),
+    Case("config_epochs_zero", lambda tmp: (
+        _train_vision(tmp, _put("loop", "epochs", 0)), "field loop.epochs must be >= 1")),
+    Case("config_weight_decay_negative", lambda tmp: (
+        _train_clips(tmp, _put("optim", "weight_decay", -0.1)),
+        "field optim.weight_decay must be >= 0")),
+    Case("preset_workers_zero", lambda tmp: (
+        _preset(tmp, {"workers": 0}), "preset.json: field workers must be >= 1, got 0")),
+    Case("preset_stage_config_out_of_range", lambda tmp: (
+        _preset(tmp, {"vision": str(config_file(tmp, "vision/tiny.json",
+                                                _put("optim", "lr", 0)))}),
+        "config.json: field optim.lr must be > 0, got 0")),
+    Case("model_lm_weights_a_pickle", lambda tmp: (
+        _predict_with(tmp, _model_folder(tmp, {
+            "config.json": _lm_config(),
+            "pytorch_model.bin": _a_pickle(),
+        })), "lm/pytorch_model.bin: a pickled weights file")),
+    Case("model_lm_custom_code", lambda tmp: (
+        _predict_with(tmp, _model_folder(tmp, {
+            "config.json": _lm_config(model_type="custom", auto_map=AUTO_MAP),
+            "custom.py": CUSTOM_CODE,
+        })), "lm/config.json: asks to run Python code")),
+    Case("model_tokenizer_custom_code", lambda tmp: (
+        _predict_with(tmp, _model_folder(tmp, {"config.json": _lm_config()}, {
+            "tokenizer_class": "CustomTokenizer",
+            "auto_map": {"AutoTokenizer": ["custom.Tokenizer", None]},
+        })), "vlm/tokenizer_config.json: asks to run Python code")),
+    Case("model_config_nested_a_million_deep", lambda tmp: (
+        _predict_with(tmp, _model_folder(tmp, {}, config=_deep(10**6))),
+        "vlm/config.json: JSON nested too deeply")),
+]  # fmt: skip
+# Refused before the run folder is made: the folder must not exist after the error.
+RUN_FOLDER_CASES = [c for c in INPUT_BOUND_CASES if c.id.startswith(("config_", "preset_"))]
+
+
 # ---- the checks every row shares -----------------------------------------------------------------
 def snapshot(root: Path) -> dict[str, str]:
     return {
@@ -409,7 +602,9 @@ def _params(cases: list[Case]) -> list:
 
 
 @pytest.mark.parametrize(
-    "case", _params(DATA_CASES + PREDICTION_CASES + OPTION_CASES + CONFIG_CASES + OTHER_CASES)
+    "case",
+    _params(DATA_CASES + PREDICTION_CASES + OPTION_CASES + CONFIG_CASES + OTHER_CASES)
+    + _params(INPUT_BOUND_CASES),
 )
 def test_bad_input_is_one_clean_error(case: Case, tmp_path: Path) -> None:
     argv, culprit = case.build(tmp_path)
@@ -420,6 +615,13 @@ def test_bad_input_is_one_clean_error(case: Case, tmp_path: Path) -> None:
 def test_bad_video_is_one_clean_error(case: Case, tmp_path: Path, sim_root: Path) -> None:
     argv, culprit = case.build(tmp_path, sim_root)  # type: ignore[call-arg]
     check_clean_error(tmp_path, argv, culprit)
+
+
+@pytest.mark.parametrize("case", _params(RUN_FOLDER_CASES))
+def test_a_refused_config_leaves_no_run_folder(case: Case, tmp_path: Path) -> None:
+    argv, culprit = case.build(tmp_path)
+    check_clean_error(tmp_path, argv, culprit)
+    assert not (tmp_path / "run").exists()
 
 
 # ---- the one error path itself ------------------------------------------------------------------
@@ -542,3 +744,57 @@ def test_serve_on_a_taken_port_is_one_clean_error():
     assert result.exit_code == 2, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0], result.output
+
+
+# ---- float options: finite and within their range (issue 20) ------------------------------------
+def _float_options() -> list[tuple[tuple[str, ...], str]]:
+    """Every float option of every command, as (command path, option), read from the commands'
+    signatures: a float option added later is checked here without a new row."""
+    import inspect
+    import types
+    import typing
+
+    import typer
+
+    def is_float(hint: object) -> bool:
+        args = set(typing.get_args(hint))
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        return hint is float or (union and args == {float, type(None)})
+
+    def walk(cmd, path: tuple[str, ...]):
+        if cmd.callback is not None:
+            hints = typing.get_type_hints(inspect.unwrap(cmd.callback))
+            for param in cmd.params:
+                if is_float(hints.get(param.name)):
+                    yield path, max(param.opts, key=len)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, (*path, name))
+
+    return list(walk(typer.main.get_command(app), ()))
+
+
+FLOAT_OPTIONS = _float_options()
+FLOAT_CASES = [(p, o, v) for p, o in FLOAT_OPTIONS for v in ("nan", "inf", "-inf")] + [
+    (("serve",), "--max-fps", "0"),
+    (("serve",), "--max-upload-mb", "1e9"),
+    (("coach",), "--seconds", "0"),
+    (("predict",), "--temperature", "0"),
+]
+
+
+def test_the_float_options_are_found() -> None:
+    found = {option for _, option in FLOAT_OPTIONS}
+    assert {"--max-fps", "--max-upload-mb", "--seconds", "--temperature", "--tolerance"} <= found
+
+
+@pytest.mark.parametrize(
+    "path,option,value", FLOAT_CASES, ids=[" ".join((*p, o, v)) for p, o, v in FLOAT_CASES]
+)
+def test_a_float_option_out_of_range_is_one_clean_error(
+    path: tuple[str, ...], option: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import livefit.app.serve_cli as serve_cli
+
+    # a value the check lets through must not start a server here (serve --max-fps nan did)
+    monkeypatch.setattr(serve_cli, "_cannot_listen", lambda host, port: "no server in a test")
+    check_clean_error(tmp_path, [*path, option, value], option)

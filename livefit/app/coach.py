@@ -30,7 +30,7 @@ import numpy as np
 from livefit.app.camera import Camera
 from livefit.app.runner import EVENTS_FILE, SUMMARY_FILE, VIDEO_FILE, LiveRun
 from livefit.io import atomic_write_json
-from livefit.stream.live import LiveCoach, LiveConfig, LiveEvent, LivePipeline
+from livefit.stream.live import MIN_FRAME_SIDE, LiveCoach, LiveConfig, LiveEvent, LivePipeline
 
 # (frame, stream time, events, copies: how many frames of the constant-rate mp4 it fills)
 Item = tuple[np.ndarray, float, list[LiveEvent], int]
@@ -85,11 +85,17 @@ def probe_video(path: Path) -> VideoInfo:
     frame rate, before the model is loaded."""
     import av
 
-    from livefit.vision.preprocess import decode_frames
+    from livefit.vision.preprocess import VideoError, decode_frames
 
     frames = decode_frames(path)
-    next(frames)  # missing, not a video, no stream or no decodable frame: VideoError
+    first, _ = next(frames)  # missing, not a video, no stream or no decodable frame: VideoError
     frames.close()
+    height, width = first.shape[:2]
+    if min(height, width) < MIN_FRAME_SIDE:
+        raise VideoError(
+            f"{path}: frames of {width}x{height} pixels are too small to coach (the live "
+            f"pipeline needs at least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE})"
+        )
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         rate = float(stream.average_rate or stream.guessed_rate or 0)
@@ -174,11 +180,11 @@ def camera_items(pipe: LivePipeline, camera: Camera) -> Iterator[Item]:
     rate on the capture clock (a frame fills the slots since the previous one, or none)."""
     from livefit.vision.preprocess import FrameResampler
 
-    slots = FrameResampler(camera.fps)
+    slots = FrameResampler(camera.fps, pipe.config.max_fill_seconds)  # a gap is not recorded
     for frame, t in camera.frames():
         events = pipe.push(frame, t, lag=time.monotonic() - t)
         t0 = pipe.t0 if pipe.t0 is not None else t
-        yield frame, t - t0, events, slots.push(t)
+        yield frame, t - t0, events, slots.push(t).fill
 
 
 def run_coach(s: CoachSettings, console: Any) -> dict[str, Any]:
@@ -290,6 +296,10 @@ def _report(summary: dict[str, Any], out: Path, console: Any) -> None:
         f"{st['frames_late']}), feature steps unseen {st['steps_unseen']} of {st['steps']}, "
         f"feedbacks {st['feedbacks']}"
     )
+    if st["gaps"]:
+        console.print(f"capture time has {st['gaps']} gap(s): {st['gap_seconds']:.1f} s without "
+                      f"frames ({st['steps_in_gaps']} feature steps not seen); coaching "
+                      "restarted after each")  # fmt: skip
     if speech is not None:
         console.print(f"speech ({speech['mode']}): {speech['said']} said, {speech['dropped']} "
                       f"dropped, {speech['failed']} failed"

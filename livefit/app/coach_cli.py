@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt, VisionOpt
+from livefit.options import finite
 
 
 def coach(
@@ -45,7 +46,8 @@ def coach(
         ),
     ] = True,
     seconds: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds of video.")
+        float | None,
+        typer.Option(help="Stop after this many seconds of video.", callback=finite(above=0)),
     ] = None,
     timestamps: Annotated[
         Path | None,
@@ -66,8 +68,6 @@ def coach(
         _fail("give exactly one of --video PATH and --camera N")
     if speech not in ("auto", "audio", "wav"):
         _fail(f"unknown --speech {speech!r}: expected auto, audio or wav")
-    if seconds is not None and seconds <= 0:
-        _fail("--seconds must be positive")
     if threads < 0:
         _fail("--threads must be 0 or more")
     if timestamps is not None and video is None:
@@ -108,7 +108,9 @@ def coach(
     try:
         run_coach(settings, Console(highlight=False))
     except (OSError, ValueError, CameraError, SpeechError, WeightsError) as err:
-        _fail(str(err))
+        from livefit.cli import error_line  # the one wording: a full disk names its file
+
+        _fail(error_line(err).removeprefix("error: "))
 
 
 def _fail(message: str) -> None:

@@ -7,11 +7,26 @@ from typing import Annotated, Any
 
 import typer
 
+from livefit.app.access import AccessPolicy, host_name, is_loopback
 from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt, VisionOpt
+from livefit.options import finite
 
 # JPEG frames do not compress: per-message deflate (which browsers offer) only spends the event
 # loop's time inflating them (a third of it at 64 sessions, before it was switched off).
 UVICORN_WEBSOCKETS = {"ws_per_message_deflate": False, "ws_max_size": 16 * 2**20}
+# Shutdown (SIGTERM, Ctrl-C) within 5 s whatever the worker threads do: at most 1 s for live
+# sockets to be told and closed (1001), 2 s for requests to finish (then uvicorn cancels them),
+# 0.5 s for the worker threads' current jobs; threads still busy then are left (``os._exit``).
+CLOSE_SOCKETS_SECONDS = 1.0
+GRACEFUL_SECONDS = 2
+WORKERS_SECONDS = 0.5
+
+ALLOW_ORIGIN_HELP = (
+    "Another web page (an origin, like http://mybox.local:8000) that may use the server; "
+    "repeatable. Default: only the server's own page."
+)
+ALLOW_HOST_HELP = "Another host name the server is reached by (like mybox.local); repeatable."
+TOKEN_HELP = "Token every request must carry; made up when --host is beyond loopback."
 
 
 def serve(
@@ -23,11 +38,24 @@ def serve(
     cnn: CnnOpt = None,
     vision: VisionOpt = "cnn",
     max_sessions: Annotated[int, typer.Option(help="Live sessions at once.")] = 8,
-    max_fps: Annotated[float, typer.Option(help="Frames per second accepted per session.")] = 30.0,
-    max_upload_mb: Annotated[float, typer.Option(help="Largest video upload, in MB.")] = 200.0,
+    max_fps: Annotated[
+        float,
+        typer.Option(
+            help="Frames per second accepted per session.", callback=finite(above=0, at_most=1000)
+        ),
+    ] = 30.0,
+    max_upload_mb: Annotated[
+        float,
+        typer.Option(help="Largest video upload, in MB.", callback=finite(above=0, at_most=1e6)),
+    ] = 200.0,
     threads: ThreadsOpt = 1,
     workers: Annotated[int, typer.Option(help="Threads that decode and coach frames.")] = 2,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    allow_origin: Annotated[list[str] | None, typer.Option(help=ALLOW_ORIGIN_HELP)] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(help=ALLOW_HOST_HELP)] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="LIVEFIT_SERVE_TOKEN", help=TOKEN_HELP)
+    ] = None,
 ) -> None:
     """Serve the live coach as a web app (browser camera or video file).
 
@@ -35,14 +63,12 @@ def serve(
     as captions, a timeline and speech.
     """
     import torch
-    import uvicorn
 
     from livefit.app.server import ServerLimits, configure_logging
     from livefit.vision.weights import WeightsError
 
-    if min(max_sessions, workers) < 1 or max_fps <= 0 or max_upload_mb <= 0:
-        typer.echo("error: --max-sessions, --workers, --max-fps and --max-upload-mb must be "
-                   "positive", err=True)  # fmt: skip
+    if min(max_sessions, workers) < 1:  # the float options are checked by ``finite``
+        typer.echo("error: --max-sessions and --workers must be positive", err=True)
         raise typer.Exit(2)
     problem = _cannot_listen(host, port)
     if problem:
@@ -51,6 +77,20 @@ def serve(
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         typer.echo(f"error: unknown --log-level {log_level!r}", err=True)
         raise typer.Exit(2)
+    try:
+        access = AccessPolicy.for_bind(
+            host, allow_hosts=allow_host or (), allow_origins=allow_origin or (), token=token
+        )
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    if not is_loopback(host):
+        typer.echo(
+            f"warning: --host {host} listens beyond this machine: anyone who reaches it with "
+            "the token can use the coach, and nothing is encrypted (no TLS); see docs/serve.md, "
+            "Security model",
+            err=True,
+        )
     if threads:
         torch.set_num_threads(threads)
     configure_logging(log_level)
@@ -61,24 +101,65 @@ def serve(
         worker_threads=workers,
     )
     try:
-        app = serve_app(model, cnn, vision, limits)
+        app = serve_app(model, cnn, vision, limits, access)
     except (FileNotFoundError, ValueError, WeightsError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"livefit serve: open http://{host}:{port}/ (Ctrl-C stops)", err=True)
-    uvicorn.run(
+    shown = "localhost" if host in ("0.0.0.0", "::") else host_name(host, "--host")
+    query = f"?token={access.token}" if access.token else ""
+    typer.echo(f"livefit serve: open http://{shown}:{port}/{query} (Ctrl-C stops)", err=True)
+    run_server(app, host, port, log_level.lower())
+
+
+def run_server(app: Any, host: str, port: int, log_level: str) -> None:
+    """Serve ``app`` (``create_app``'s) with uvicorn until SIGTERM or Ctrl-C, then stop within
+    5 s whatever its worker threads do: live sockets are closed (1001) first, uvicorn cancels
+    the requests still running after ``GRACEFUL_SECONDS``, and worker threads still busy after
+    that (a stuck job) do not hold the process: it exits without joining them."""
+    import os
+    import sys
+
+    import uvicorn
+
+    state = app.state.server  # livefit.app.server._Server
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            await state.shut_down(CLOSE_SOCKETS_SECONDS)
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_config=None,
-        log_level=log_level.lower(),
+        log_level=log_level,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
         **UVICORN_WEBSOCKETS,
     )
+    server = Server(config)
+    try:
+        server.run()  # SIGTERM: uvicorn raises it again once stopped, which ends the process
+    except KeyboardInterrupt:  # Ctrl-C stops the server: not an error (as ``uvicorn.run``)
+        pass
+    if state.stop_workers(WORKERS_SECONDS):  # logged; exiting normally would join them forever
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0 if server.started else 3)
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn could not start (it logged why), as ``uvicorn.run``
 
 
-def serve_app(model: Path | None, cnn: Path | None, vision: str, limits: Any) -> Any:
+def serve_app(
+    model: Path | None,
+    cnn: Path | None,
+    vision: str,
+    limits: Any,
+    access: AccessPolicy | None = None,
+) -> Any:
     """The app ``livefit serve`` runs: the coach (``--vision``'s bundled one unless ``--model``
-    or ``--cnn`` say otherwise) behind the web app, with ``limits`` (``ServerLimits``)."""
+    or ``--cnn`` say otherwise) behind the web app, with ``limits`` (``ServerLimits``) and
+    ``access`` (``AccessPolicy``; None: this machine's pages only)."""
     from livefit.app.server import create_app
     from livefit.stream.live import LiveCoach
 
@@ -87,7 +168,7 @@ def serve_app(model: Path | None, cnn: Path | None, vision: str, limits: Any) ->
         name = str(model)
     else:
         name = "bundled pose coach" if vision == "pose" else "bundled coach"
-    return create_app(coach, limits, model_name=name)
+    return create_app(coach, limits, model_name=name, access=access)
 
 
 def _cannot_listen(host: str, port: int) -> str | None:

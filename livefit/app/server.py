@@ -6,9 +6,12 @@ worker thread: ``cv2.imdecode`` -> the session's own ``LivePipeline.push`` (all 
 one ``LiveCoach``) -> every ``LiveEvent`` back to the page as JSON, stamped with the server-side
 latency from the arrival of the frame that caused it.
 
-Endpoints: ``GET /`` the page (``static/``); ``GET /health`` status, sessions, model, versions,
-uptime; ``WS /ws`` one live session per socket; ``POST /upload`` a whole video file coached
-server-side (multipart field ``video``, optional field ``exercise``), events returned as JSON.
+Endpoints: ``GET /`` the page (``static/``); ``GET /health`` status, sessions, worker jobs,
+model, versions, uptime (``"status": "degraded"``, HTTP 503, while a job has run in a worker
+thread longer than ``stuck_seconds``); ``WS /ws`` one live session per socket; ``POST /upload``
+a whole video file coached server-side (multipart field ``video``, optional field
+``exercise``), events returned as JSON.
+Every request first passes ``livefit.app.access`` (Host, Origin and token checks).
 
 WebSocket protocol (version 1; docs/serve.md has examples):
 
@@ -19,6 +22,8 @@ client -> server
   non-decreasing; the page uses ``performance.now()``) followed by the JPEG bytes;
 - text ``{"type": "stop"}``: the remaining frames are coached, the closing events, a final
   ``end`` message follow, then the server closes with code 1000.
+Text messages are at most ``max_text_bytes`` and a few per second (``max_texts_per_second``);
+frames arriving faster than ``flood_factor`` x ``max_fps``, sustained, close the socket.
 
 server -> client (text JSON, each with a ``type``)
 - ``ready``: ``session`` id, ``protocol``, ``exercises`` the coach knows, ``limits``;
@@ -31,12 +36,17 @@ server -> client (text JSON, each with a ``type``)
   ``step_latency_ms``: server-side latencies of the feature steps completed since the last
   ``stats`` (arrival of the frame that completed the step -> its events sent);
 - ``error``: ``message`` and ``fatal``; a fatal error is followed by a close: 1008 (a limit or
-  a bad ``start``: too many pixels, unknown exercise, idle), 1009 (frame message too big), 1003
-  (too many undecodable frames in a row), 1013 (server full: try again later), 1011 (internal);
+  a bad ``start``: too many pixels, unknown exercise, idle, a flood of text messages or frames),
+  1009 (frame or text message too big), 1003 (too many undecodable frames in a row), 1013
+  (server full: try again later), 1001 (the server is shutting down), 1011 (internal); at most
+  ``max_pending_errors`` non-fatal ones wait to be sent, more are counted and dropped;
 - ``end``: the final ``stats`` after ``stop``.
 
 Limits (``ServerLimits``) are answered with a clear message; one session's failure never touches
-another's. Logs are JSON lines (``JsonLogFormatter``), one per session start, end and error.
+another's. An upload takes its session slot before its body is read (full: 503 at once). On
+shutdown every live socket is closed (1001); ``livefit.app.serve_cli`` bounds the rest (uvicorn's
+graceful timeout, then leaving worker threads that are still stuck behind). Logs are JSON
+lines (``JsonLogFormatter``), one per session start, end and error.
 """
 
 from __future__ import annotations
@@ -48,10 +58,11 @@ import math
 import os
 import struct
 import tempfile
+import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
@@ -66,6 +77,8 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from livefit.app.access import AccessPolicy, protect
+from livefit.io import JSONInputError, parse_json
 from livefit.stream.live import LiveCoach, LiveConfig, LiveEvent, LiveInputError, LivePipeline
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -75,6 +88,7 @@ log = logging.getLogger("livefit.serve")
 
 # WebSocket close codes (RFC 6455 section 7.4.1)
 CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED = 1003
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
@@ -112,6 +126,24 @@ class ServerLimits:
     worker_threads: int = 2
     """Threads that decode and coach frames; model calls are serialised by the coach's lock, so
     more threads only overlap JPEG decoding with the model."""
+    flood_factor: float = 4.0
+    """A socket whose frames arrive faster than this times ``max_fps``, sustained (one second's
+    worth in a burst), is closed (1008): frames over ``max_fps`` are dropped cheaply, but
+    receiving them still costs the event loop that every session shares."""
+    max_text_bytes: int = 4096
+    """Largest text (control) message; a larger one ends the session (1009). ``start`` and
+    ``stop`` are a few dozen bytes."""
+    max_texts_per_second: float = 2.0
+    """Text messages per second per socket, sustained (bursts of ``text_burst``); one more
+    closes the socket (1008). A session needs two: ``start`` and ``stop``."""
+    text_burst: int = 8
+    """Text messages a socket may send at once before ``max_texts_per_second`` applies."""
+    max_pending_errors: int = 4
+    """Non-fatal error replies waiting to be sent per socket; more are counted
+    (``errors_dropped``) and dropped, so bad messages cannot queue replies without bound."""
+    stuck_seconds: float = 10.0
+    """A job in a worker thread (one frame, a session's close, an upload's next frame) running
+    longer than this is stuck: ``/health`` answers ``degraded`` (503) and counts it."""
 
 
 class FrameError(ValueError):
@@ -240,16 +272,18 @@ def decode_jpeg(jpeg: bytes | memoryview) -> np.ndarray:
 
 
 class RateLimiter:
-    """Token bucket: ``rate`` frames per second sustained, bursts of up to ``rate`` frames."""
+    """Token bucket: ``rate`` messages per second sustained, bursts of up to ``burst`` messages
+    (default: one second's worth)."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, burst: float | None = None) -> None:
         self.rate = rate
-        self.tokens = rate
+        self.burst = rate if burst is None else burst
+        self.tokens = self.burst
         self.last: float | None = None
 
     def allow(self, now: float) -> bool:
         if self.last is not None:
-            self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
         self.last = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
@@ -276,6 +310,7 @@ class _Counters:
     frames_expired: int = 0  # waited longer than max_lag_seconds: dropped before decoding
     frames_bad: int = 0
     bad_in_a_row: int = 0
+    errors_dropped: int = 0  # non-fatal error replies over max_pending_errors: not sent
     step_latency_ms: list[float] = field(default_factory=list)  # since the last stats message
 
     def to_json(self) -> dict[str, Any]:
@@ -285,6 +320,7 @@ class _Counters:
             "frames_over_rate": self.frames_over_rate,
             "frames_expired": self.frames_expired,
             "frames_bad": self.frames_bad,
+            "errors_dropped": self.errors_dropped,
         }
 
 
@@ -311,6 +347,9 @@ class LiveSession:
         self.exercise: str | None = None
         self.counters = _Counters()
         self.rate = RateLimiter(self.limits.max_fps)
+        self.flood = RateLimiter(self.limits.max_fps * self.limits.flood_factor)
+        self.text_rate = RateLimiter(self.limits.max_texts_per_second, self.limits.text_burst)
+        self.pending_errors = 0  # non-fatal error replies not sent yet
         self.last_message = time.perf_counter()
         self.started = time.perf_counter()
         self.send_lock = asyncio.Lock()
@@ -319,6 +358,18 @@ class LiveSession:
         self.warned_rate = False
 
     async def run(self) -> None:
+        self.server.sessions.add(self)  # so that a shutdown can close it (1001)
+        try:
+            await self._run()
+        finally:
+            self.server.sessions.discard(self)
+
+    async def going_away(self) -> None:
+        """Server shutdown: tell the client and close the socket (1001); the session then ends
+        as if the client had gone."""
+        await self._fatal("the server is shutting down: try again later", CLOSE_GOING_AWAY)
+
+    async def _run(self) -> None:
         try:
             await self._send({
                 "type": "ready", "session": self.id, "protocol": PROTOCOL_VERSION,
@@ -375,6 +426,12 @@ class LiveSession:
     def _on_frame(self, message: bytes, now: float) -> None:
         c = self.counters
         c.frames_received += 1
+        if not self.flood.allow(now):  # checked first: the cheapest refusal
+            raise FrameError(
+                f"frames arrive at more than {self.limits.flood_factor:g} times the limit of "
+                f"{self.limits.max_fps:g} per second: session closed (send at 16 fps)",
+                fatal=True,
+            )
         try:
             capture_ms, jpeg = parse_frame(message, self.limits)
         except FrameError as err:
@@ -403,13 +460,35 @@ class LiveSession:
         self.wake.set()
 
     async def _on_text(self, text: str) -> bool:
-        """A control message; False when the session should stop receiving."""
+        """A control message; False when the session should stop receiving. Bounded before it
+        is read: a socket sending more than a few, or a big one, is closed."""
+        limits = self.limits
+        if not self.text_rate.allow(self.last_message):
+            raise FrameError(
+                f"more than {limits.text_burst} text messages at once or "
+                f"{limits.max_texts_per_second:g} per second: session closed (a session needs "
+                "only 'start' and 'stop')",
+                fatal=True,
+            )
+        size = len(text.encode())
+        if size > limits.max_text_bytes:
+            raise FrameError(
+                f"text message of {size:,} bytes is larger than the limit "
+                f"({limits.max_text_bytes:,} bytes)",
+                fatal=True,
+                code=CLOSE_TOO_BIG,
+            )
         try:
-            message = json.loads(text)
-            kind = message["type"]
-        except (json.JSONDecodeError, TypeError, KeyError):
-            self._post_error(f"text messages must be JSON objects with a 'type', got {text[:80]!r}")
+            message = parse_json(text, "text message")  # deep nesting: an error, not a crash
+        except JSONInputError as err:
+            self._post_error(f"text messages must be JSON objects with a 'type' ({err})")
             return True
+        if not isinstance(message, dict) or "type" not in message:
+            self._post_error(
+                f"text messages must be JSON objects with a 'type', got {_short(text)}"
+            )
+            return True
+        kind = message["type"]
         if kind == "stop":
             self.end_reason = "stopped by the client"
             return False
@@ -423,7 +502,7 @@ class LiveSession:
                 raise FrameError(problem, fatal=True)
             self._start_pipeline(exercise)
             return True
-        self._post_error(f"unknown message type {kind!r} (expected 'start' or 'stop')")
+        self._post_error(f"unknown message type {_short(kind)} (expected 'start' or 'stop')")
         return True
 
     def _start_pipeline(self, exercise: str | None) -> None:
@@ -448,17 +527,27 @@ class LiveSession:
         self._post_error(f"frame {index} dropped: {message}")
 
     def _post_error(self, message: str) -> None:
-        """A non-fatal error message, sent from a task so the receiver never waits on it."""
+        """A non-fatal error message, sent from a task so the receiver never waits on it; at
+        most ``max_pending_errors`` wait at once (a client that does not read its replies, or
+        sends nothing but bad messages, must not pile them up in the server)."""
+        if self.pending_errors >= self.limits.max_pending_errors:
+            self.counters.errors_dropped += 1
+            return
+        self.pending_errors += 1
         task = asyncio.create_task(self._send({"type": "error", "message": message,
                                                "fatal": False}))  # fmt: skip
+        task.add_done_callback(self._error_sent)
+
+    def _error_sent(self, task: asyncio.Task[None]) -> None:
+        self.pending_errors -= 1
         # a socket closed meanwhile is not an error here: retrieve it so asyncio does not log it
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        if not task.cancelled():
+            task.exception()
 
     # -- working ------------------------------------------------------------------------------
     async def _work(self) -> None:
         """Queue -> executor -> events sent, oldest frame first; returns when the queue is empty
         and receiving has stopped."""
-        loop = asyncio.get_running_loop()
         while True:
             if not self.queue:
                 if not self.receiving:
@@ -468,8 +557,8 @@ class LiveSession:
                 continue
             frame = self.queue.popleft()
             try:
-                events, stepped = await loop.run_in_executor(
-                    self.server.executor, self._process, frame
+                events, stepped = await self.server.run_job(
+                    _Job("frame", self.id), self._process, frame
                 )
             except (FrameError, LiveInputError) as err:
                 try:
@@ -579,8 +668,7 @@ class LiveSession:
         and the final stats; log the session's end."""
         closing: list[LiveEvent] = []
         if self.pipe is not None:
-            loop = asyncio.get_running_loop()
-            closing = await loop.run_in_executor(self.server.executor, self.pipe.close)
+            closing = await self.server.run_job(_Job("close", self.id), self.pipe.close)
         if not self.closed:
             try:
                 for event in closing:
@@ -606,6 +694,15 @@ class LiveSession:
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 2)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``value`` echoed in a reply: a scalar's repr cut to ``limit`` characters, else its kind
+    (a client's list or object may be deep enough to break ``repr``, and is not worth echoing)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        text = repr(value)
+        return text if len(text) <= limit else text[:limit] + "..."
+    return {"list": "a list", "dict": "an object"}.get(type(value).__name__, "a value")
 
 
 def _client(ws: WebSocket | Request) -> str:
@@ -634,10 +731,12 @@ async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[by
         yield chunk
 
 
-def coach_video(coach: LiveCoach, path: Path, config: LiveConfig, name: str,
-                max_pixels: int) -> dict[str, Any]:  # fmt: skip
+def coach_video(coach: LiveCoach, path: Path, config: LiveConfig, name: str, max_pixels: int,
+                progress: Callable[[], None] | None = None) -> dict[str, Any]:  # fmt: skip
     """Worker thread: every frame of a video file through one pipeline at full speed (stream
-    times from the video's timestamps) -> the ``POST /upload`` answer."""
+    times from the video's timestamps) -> the ``POST /upload`` answer. ``progress`` is called
+    after each frame (``/health`` tells a long upload from a stuck one by it). A video the
+    pipeline cannot use (frames too small, a time jump) is an ``UploadError`` (422) naming it."""
     from livefit.vision.preprocess import VideoError, decode_frames
 
     pipe = coach.pipeline(config)
@@ -651,8 +750,13 @@ def coach_video(coach: LiveCoach, path: Path, config: LiveConfig, name: str,
                     f"than the limit ({max_pixels:,} pixels)", 422,
                 )  # fmt: skip
             t = pts if pts is not None else frames / 30.0  # no timestamps: assume 30 fps
-            events += pipe.push(frame, t)
+            try:
+                events += pipe.push(frame, t)
+            except LiveInputError as err:
+                raise UploadError(f"{name}: frame {frames + 1}: {err}", 422) from None
             frames += 1
+            if progress is not None:
+                progress()
     except VideoError as err:
         raise UploadError(str(err).replace(str(path), name), 422) from None
     finally:
@@ -669,14 +773,33 @@ def coach_video(coach: LiveCoach, path: Path, config: LiveConfig, name: str,
 
 
 # -- the app ----------------------------------------------------------------------------------
+@dataclass(eq=False)
+class _Job:
+    """One call in a worker thread: a frame, a session's close or an upload (``session``: the
+    session id or the uploaded file's name). ``beat`` is its last sign of progress (its start,
+    or an upload's last frame); None while it waits for a thread."""
+
+    kind: str
+    session: str
+    beat: float | None = None
+
+    def touch(self) -> None:
+        self.beat = time.perf_counter()
+
+
 class _Server:
-    """State shared by the endpoints: the coach, limits, worker threads, session count."""
+    """State shared by the endpoints: the coach, limits, worker threads and the jobs they run,
+    session count and the live sessions."""
 
     def __init__(self, coach: LiveCoach, limits: ServerLimits, model_name: str) -> None:
         self.coach = coach
         self.limits = limits
         self.model_name = model_name
         self.executor = ThreadPoolExecutor(limits.worker_threads, thread_name_prefix="livefit")
+        self.jobs: set[_Job] = set()  # running in a worker thread now
+        self.jobs_lock = threading.Lock()  # the threads add and remove them
+        self.sessions: set[LiveSession] = set()
+        self.closing = False  # shutting down: no new sessions
         self.active = 0
         self.served = 0
         self.started = time.time()
@@ -692,13 +815,13 @@ class _Server:
             return None
         known = [e for e in self.exercises if e not in self.rest_labels]
         if not isinstance(exercise, str) or not exercise.strip() or len(exercise) > 64:
-            return f"'exercise' must be null or an exercise name, got {exercise!r}"
+            return f"'exercise' must be null or an exercise name, got {_short(exercise)}"
         if known and exercise not in known:
-            return f"unknown exercise {exercise!r}; this coach knows: {', '.join(known)}"
+            return f"unknown exercise {_short(exercise)}; this coach knows: {', '.join(known)}"
         return None
 
     def acquire(self) -> bool:
-        if self.active >= self.limits.max_sessions:
+        if self.closing or self.active >= self.limits.max_sessions:
             return False
         self.active += 1
         self.served += 1
@@ -708,8 +831,62 @@ class _Server:
         self.active -= 1
 
     def full_message(self) -> str:
+        if self.closing:
+            return "the server is shutting down: try again later"
         return (f"the server is busy: {self.active} of {self.limits.max_sessions} sessions in "
                 "use; try again later")  # fmt: skip
+
+    # -- worker jobs and shutdown -------------------------------------------------------------
+    async def run_job(self, job: _Job, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in a worker thread, tracked as ``job`` while it runs (``/health``)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self._tracked, job, fn, args)
+
+    def _tracked(self, job: _Job, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        # Registered by the thread itself: a job whose awaiting task was cancelled still counts
+        # for as long as its thread is busy with it.
+        job.touch()
+        with self.jobs_lock:
+            self.jobs.add(job)
+        try:
+            return fn(*args)
+        finally:
+            with self.jobs_lock:
+                self.jobs.discard(job)
+
+    def stuck_jobs(self) -> tuple[int, list[_Job]]:
+        """(jobs running now, those without progress for longer than ``stuck_seconds``)."""
+        now = time.perf_counter()
+        with self.jobs_lock:
+            running = list(self.jobs)
+        limit = self.limits.stuck_seconds
+        return len(running), [j for j in running if j.beat is not None and now - j.beat > limit]
+
+    async def shut_down(self, timeout: float) -> None:
+        """Server shutdown, before uvicorn's own: no new sessions, and every live session is
+        told and closed (1001) within ``timeout`` seconds (a client that reads nothing cannot
+        hold it up)."""
+        self.closing = True
+        sessions = list(self.sessions)
+        if sessions:
+            _log(logging.INFO, "shutting down", sessions=len(sessions))
+            tasks = [asyncio.create_task(s.going_away()) for s in sessions]
+            await asyncio.wait(tasks, timeout=timeout)
+
+    def stop_workers(self, timeout: float) -> int:
+        """After the server stopped: cancel the queued jobs, wait up to ``timeout`` seconds for
+        the running ones -> how many are still running (stuck threads the process must not
+        wait for at exit; logged)."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        while self.jobs and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with self.jobs_lock:
+            left = list(self.jobs)
+        if left:
+            jobs = [f"{j.kind} of {j.session}" for j in left]
+            _log(logging.ERROR, "worker threads still busy after shutdown: leaving them", jobs=jobs)
+        return len(left)
 
     def health(self) -> dict[str, Any]:
         from livefit.provenance import library_versions
@@ -720,10 +897,14 @@ class _Server:
             if model.tiny_lm is not None else "unknown"
         )  # fmt: skip
         p = self.coach.preprocess
+        running, stuck = self.stuck_jobs()
         return {
-            "status": "ok",
+            "status": "degraded" if stuck else "ok",
             "sessions": {"active": self.active, "max": self.limits.max_sessions,
                          "served": self.served},  # fmt: skip
+            "workers": {"threads": self.limits.worker_threads, "busy": running,
+                        "stuck": len(stuck), "stuck_seconds": self.limits.stuck_seconds,
+                        "stuck_jobs": [{"kind": j.kind, "session": j.session} for j in stuck]},
             "model": {"name": self.model_name, "language_model": str(lm),
                       "front_end": "pose" if self.coach.pose else "cnn",
                       "cnn_input": None if self.coach.pose else f"{p.width}x{p.height}",
@@ -735,8 +916,10 @@ class _Server:
 
 
 def create_app(coach: LiveCoach, limits: ServerLimits = ServerLimits(),
-               model_name: str = "bundled coach") -> FastAPI:  # fmt: skip
-    """The web app over one loaded coach; every session shares it (see the module docstring)."""
+               model_name: str = "bundled coach",
+               access: AccessPolicy | None = None) -> FastAPI:  # fmt: skip
+    """The web app over one loaded coach; every session shares it (see the module docstring).
+    ``access`` says who may use it (``livefit.app.access``; None: this machine's pages only)."""
     server = _Server(coach, limits, model_name)
 
     @asynccontextmanager
@@ -744,7 +927,9 @@ def create_app(coach: LiveCoach, limits: ServerLimits = ServerLimits(),
         yield
         server.executor.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="livefit live coach", lifespan=lifespan)
+    # No /docs or /redoc: Swagger UI and ReDoc load their scripts from a CDN.
+    app = FastAPI(title="livefit live coach", lifespan=lifespan, docs_url=None, redoc_url=None)
+    protect(app, access if access is not None else AccessPolicy.for_bind("127.0.0.1"))
     app.state.server = server
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -753,8 +938,9 @@ def create_app(coach: LiveCoach, limits: ServerLimits = ServerLimits(),
         return FileResponse(STATIC_DIR / "index.html")
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return server.health()
+    async def health() -> JSONResponse:
+        status = server.health()  # 503 when degraded: a load balancer's probe sees it too
+        return JSONResponse(status, status_code=200 if status["status"] == "ok" else 503)
 
     @app.websocket("/ws")
     async def live(ws: WebSocket) -> None:
@@ -783,7 +969,9 @@ def create_app(coach: LiveCoach, limits: ServerLimits = ServerLimits(),
 
 
 async def _upload(server: _Server, request: Request) -> dict[str, Any]:
-    """``POST /upload``: store the ``video`` part (within the size limit), coach it, answer."""
+    """``POST /upload``: take a session slot, store the ``video`` part (within the size limit),
+    coach it, answer. The slot comes first: with every slot taken the upload is refused (503)
+    before a byte of its body is read or spooled."""
     limit = server.limits.max_upload_bytes
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
@@ -793,29 +981,29 @@ async def _upload(server: _Server, request: Request) -> dict[str, Any]:
         )  # fmt: skip
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise UploadError("send the video as multipart/form-data in a field named 'video'", 400)
-    parser = MultiPartParser(request.headers, _limited(request.stream(), limit),
-                             max_files=1, max_fields=4)  # fmt: skip
+    if not server.acquire():
+        raise UploadError(server.full_message(), 503)
     try:
-        form = await parser.parse()
-    except MultiPartException as err:
-        raise UploadError(f"malformed upload: {err.message}", 400) from None
-    try:
-        video = form.get("video")
-        if not isinstance(video, UploadFile):
-            raise UploadError("the upload has no file in a field named 'video'", 400)
-        exercise = form.get("exercise") or None
-        problem = server.check_exercise(exercise)
-        if problem:
-            raise UploadError(problem, 422)
-        name = Path(video.filename or "upload").name
-        if not server.acquire():
-            raise UploadError(server.full_message(), 503)
+        parser = MultiPartParser(request.headers, _limited(request.stream(), limit),
+                                 max_files=1, max_fields=4)  # fmt: skip
         try:
+            form = await parser.parse()
+        except MultiPartException as err:
+            raise UploadError(f"malformed upload: {err.message}", 400) from None
+        try:
+            video = form.get("video")
+            if not isinstance(video, UploadFile):
+                raise UploadError("the upload has no file in a field named 'video'", 400)
+            exercise = form.get("exercise") or None
+            problem = server.check_exercise(exercise)
+            if problem:
+                raise UploadError(problem, 422)
+            name = Path(video.filename or "upload").name
             return await _coach_upload(server, video, name, exercise)  # type: ignore[arg-type]
         finally:
-            server.release()
+            await form.close()
     finally:
-        await form.close()
+        server.release()
 
 
 async def _coach_upload(server: _Server, video: UploadFile, name: str,
@@ -826,11 +1014,11 @@ async def _coach_upload(server: _Server, video: UploadFile, name: str,
         with os.fdopen(fd, "wb") as out:
             while chunk := await video.read(1 << 20):
                 out.write(chunk)
-        loop = asyncio.get_running_loop()
         config = LiveConfig(exercise=exercise, max_frame_pixels=server.limits.max_upload_pixels)
-        result = await loop.run_in_executor(
-            server.executor, coach_video, server.coach, Path(tmp), config, name,
-            server.limits.max_upload_pixels,
+        job = _Job("upload", name)
+        result = await server.run_job(
+            job, coach_video, server.coach, Path(tmp), config, name,
+            server.limits.max_upload_pixels, job.touch,
         )  # fmt: skip
     finally:
         os.unlink(tmp)

@@ -165,6 +165,7 @@ class Speaker:
 
     def _speak(self, index: int, t: float, text: str) -> None:
         """Play ``text`` or write its WAV; log it."""
+        t = round(t, 3)  # once: the file name and the log must agree (44.4749 vs 44.475)
         file: str | None = None
         ok = False
         if self.mode == "audio":
@@ -191,7 +192,7 @@ class Speaker:
                     self.failed += 1
             return
         self.said += 1
-        self._write_log({"index": index, "time": round(t, 3), "text": text, "file": file})
+        self._write_log({"index": index, "time": t, "text": text, "file": file})
 
     def _espeak(self, text: str, wav: Path | None = None) -> tuple[bool, str]:
         """Run espeak-ng once; (succeeded, stderr's last line)."""

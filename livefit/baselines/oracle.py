@@ -38,7 +38,6 @@ and sidecars (not QEVD-SIM), it refuses with ``PredictError``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from livefit.baselines.coaches import RuleCoach, RuleSession
+from livefit.io import parse_json
 from livefit.stream.predict import PredictError
 
 ORACLE_TAG = 0x0AC1E  # separates the oracle's coach streams from every stream of the generator
@@ -127,7 +127,7 @@ def workout_plans(ref: WorkoutRef, oracle_seed: int) -> tuple[Any, Any, float]:
 
     run_path = ref.root / "synth_run.json"
     try:
-        run = json.loads(run_path.read_text())
+        run = parse_json(run_path.read_bytes(), str(run_path))
         seed, cfg = int(run["seed"]), SynthConfig(**run["config"])
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise PredictError(f"{run_path}: not a QEVD-SIM run record ({err})") from None
@@ -151,7 +151,7 @@ def workout_plans(ref: WorkoutRef, oracle_seed: int) -> tuple[Any, Any, float]:
 
 def _check_reproduced(sidecar: Path, lines: list[Any]) -> None:
     try:
-        recorded = json.loads(sidecar.read_text())["lines"]
+        recorded = parse_json(sidecar.read_bytes(), str(sidecar))["lines"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise PredictError(f"{sidecar}: unreadable QEVD-SIM sidecar ({err})") from None
     ours = [(round(ln.t0, 4), ln.text) for ln in lines]

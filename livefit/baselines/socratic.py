@@ -224,15 +224,12 @@ def trained_settings(model_path: str | None) -> dict[str, Any]:
     """The settings a model folder trained by ``livefit.train.socratic_stage`` was made for
     (its ``socratic.json``: its CNN's activity head, greedy decoding, ...); {} for any other
     model. Spec options override them."""
-    import json
+    from livefit.io import parse_json
 
     saved = Path(model_path) / SETTINGS_FILE if model_path else None
     if saved is None or not saved.is_file():
         return {}
-    try:
-        settings = json.loads(saved.read_text())
-    except ValueError as err:
-        raise ValueError(f"{saved}: not valid JSON ({err})") from None
+    settings = parse_json(saved.read_bytes(), str(saved), unique_keys=True)  # a config
     known = set(SocraticConfig.__dataclass_fields__) - {"url", "model", "model_path"}
     if not isinstance(settings, dict) or not set(settings) <= known:
         raise ValueError(f"{saved}: expected an object with some of {sorted(known)}")

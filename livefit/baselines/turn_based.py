@@ -159,6 +159,8 @@ class ImageTextChat(TransformersChat):
         import torch
         from transformers import AutoProcessor
 
+        from livefit.model.hf_folder import SAFE_LOAD, open_folder
+
         try:
             from transformers import AutoModelForImageTextToText as AutoModel
         except ImportError:  # transformers < 4.46
@@ -168,10 +170,14 @@ class ImageTextChat(TransformersChat):
         if not path or not Path(path).is_dir():
             raise self.error(f"{path}: {self.role} directory is missing")
         try:
-            self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+            self.processor = open_folder(
+                path, "processor", lambda: AutoProcessor.from_pretrained(path, **SAFE_LOAD)
+            )
             placement = {"device_map": "auto"} if torch.cuda.is_available() else {}
-            self.model = AutoModel.from_pretrained(
-                path, local_files_only=True, dtype="auto", **placement
+            self.model = open_folder(
+                path,
+                "model",
+                lambda: AutoModel.from_pretrained(path, dtype="auto", **placement, **SAFE_LOAD),
             )
         except (OSError, ValueError, KeyError) as err:
             raise self.error(f"{path}: cannot load the {self.role} ({err})") from None

@@ -9,7 +9,6 @@ and the problem. The synthetic generator (``livefit.synth``) writes this layout.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -18,10 +17,14 @@ import numpy as np
 
 from livefit.data.qevd import (
     FEATURES_DIR,
+    MAX_FEEDBACK_CHARS,
+    MAX_PATH_CHARS,
     QEVDFormatError,
     check_finite,
     load_feature_file,
+    read_json_file,
     read_video_timestamps,
+    record_name,
 )
 
 ClipSplit = Literal["train", "test"]
@@ -29,6 +32,11 @@ CLIPS_DIR = "QEVD-FIT-300K"
 LABELS_FILE = "labels.json"
 CLIPS_FILE = "clips.json"
 QA_KINDS = ("high_level", "fine_grained")
+# Size bounds of the two files, refused before they are read. labels.json: ~1,800 class names.
+# clips.json: one label per frame, ~5 KB a clip; the full 300K release's train split in this
+# layout would be ~1.5 GB (QEVD-SIM's presets write a few MB).
+MAX_LABELS_BYTES = 16 * 2**20
+MAX_CLIPS_BYTES = 2 * 2**30
 
 
 class ClipFormatError(ValueError):
@@ -116,7 +124,7 @@ def clips_root(data_root: str | Path) -> Path:
 def load_labels(data_root: str | Path) -> Labels:
     """Parse and validate ``QEVD-FIT-300K/labels.json``."""
     path = clips_root(data_root) / LABELS_FILE
-    data = _read_json(path)
+    data = _read_json(path, MAX_LABELS_BYTES)
     if not isinstance(data, dict):
         raise ClipFormatError(f"{path}: expected an object")
     for key in ("exercises", "fine_grained", "mistakes"):
@@ -141,19 +149,16 @@ def load_labels(data_root: str | Path) -> Labels:
     )
 
 
-def _read_json(path: Path) -> object:
+def _read_json(path: Path, max_bytes: int) -> object:
     if not path.is_file():
         raise ClipFormatError(f"{path}: file is missing")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ClipFormatError(f"{path}: not valid JSON ({err})") from None
+    return read_json_file(path, max_bytes, ClipFormatError)
 
 
 def _check(record: object, index: int, path: Path, labels: Labels | None) -> dict:
     if not isinstance(record, dict):
         raise ClipFormatError(f"{path}: record {index} is not an object")
-    where = f"{path}: record {index} ({record.get('clip_id', '?')})"
+    where = f"{path}: record {index} ({record_name(record.get('clip_id'))})"
     kinds = {
         "clip_id": str, "video_file": str, "video_timestamps": str, "participant": str,
         "exercise": str, "fine_grained": list, "frame_labels": list, "attributes": dict,
@@ -164,6 +169,12 @@ def _check(record: object, index: int, path: Path, labels: Labels | None) -> dic
             raise ClipFormatError(f"{where}: missing key {key!r}")
         if not isinstance(record[key], kind):
             raise ClipFormatError(f"{where}: {key!r} should be a {kind.__name__}")
+    for key in ("clip_id", "video_file", "video_timestamps"):
+        if len(record[key]) > MAX_PATH_CHARS:
+            raise ClipFormatError(
+                f"{where}: {key!r} is {len(record[key]):,} characters, more than a path "
+                f"({MAX_PATH_CHARS:,})"
+            )
     for key in ("fine_grained", "frame_labels", "feedbacks"):
         if not all(isinstance(v, str) for v in record[key]):
             raise ClipFormatError(f"{where}: {key!r} must hold strings")
@@ -176,13 +187,23 @@ def _check(record: object, index: int, path: Path, labels: Labels | None) -> dic
                 f"{where}: each 'qa' entry needs string 'question'/'answer' and a 'kind' in "
                 f"{list(QA_KINDS)}"
             )
+    qa_texts = (text for q in record["qa"] for text in (q["question"], q["answer"]))
+    if any(len(text) > MAX_FEEDBACK_CHARS for text in [*record["feedbacks"], *qa_texts]):
+        raise ClipFormatError(
+            f"{where}: a feedback, question or answer is longer than a spoken sentence "
+            f"({MAX_FEEDBACK_CHARS:,} characters)"
+        )
     if labels is not None:
         if record["exercise"] not in labels.exercise_index:
-            raise ClipFormatError(f"{where}: exercise {record['exercise']!r} not in labels.json")
+            raise ClipFormatError(
+                f"{where}: exercise {record_name(record['exercise'])!r} not in labels.json"
+            )
         index = labels.fine_index
         unknown = [c for c in record["frame_labels"] + record["fine_grained"] if c not in index]
         if unknown:
-            raise ClipFormatError(f"{where}: fine-grained class {unknown[0]!r} not in labels.json")
+            raise ClipFormatError(
+                f"{where}: fine-grained class {record_name(unknown[0])!r} not in labels.json"
+            )
     return record
 
 
@@ -199,7 +220,7 @@ def load_clips(
     root = clips_root(data_root)
     labels = load_labels(data_root) if (root / LABELS_FILE).is_file() else None
     path = root / split / CLIPS_FILE
-    records = _read_json(path)
+    records = _read_json(path, MAX_CLIPS_BYTES)
     if not isinstance(records, list):
         raise ClipFormatError(f"{path}: expected a list of clip records")
     split_dir = root / split

@@ -11,15 +11,15 @@ shifted clock. A segment's ``response_times`` are seconds from its ``start``.
 Values are checked where they enter, not only shapes: video timestamps must be integer
 nanoseconds at a plausible frame rate, feedback and feature times finite seconds on the video's
 shifted clock, features finite (per segment on load; whole files with ``check_features``), and
-every workout must have the transitions that split it into segments. Each failure is a
-``QEVDFormatError`` naming the file and record.
+every workout must have the transitions that split it into segments. Sizes are bounded where
+they enter: the annotation file before it is read, its nesting as it is parsed, and each path and
+feedback string after. Each failure is a ``QEVDFormatError`` naming the file and record.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 
 from livefit.data.prompts import full_workout_prompt, single_exercise_prompt
+from livefit.io import JSONInputError, parse_json
 
 Split = Literal["test", "train"]
 Mode = Literal["single_exercise", "full_workout"]
@@ -43,8 +44,18 @@ LABEL_RENAMES = {"armcrosschest": "deltoid stretch"}
 PAPER_FEATURE_SHAPE = (1280, 7, 5)  # channels, grid height, grid width per feature step
 # Plausibility bounds that catch a wrong unit or clock, far from any real value.
 MAX_SECONDS = 1e11  # shifted-clock seconds stay below this (year 5138); nanoseconds are ~1e18
+MAX_FRAME_GAP_S = 60.0  # largest interval between two frames of one video (a continuous take)
 FRAME_INTERVAL_NS = (1e5, 1e11)  # median frame interval: 0.1 ms .. 100 s (ms or s stored: error)
 CLOCK_SLACK_S = 60.0  # feedback and feature times may lie this far outside their video
+# Size bounds, well above any real value, so hostile input is refused before it costs memory.
+# The annotation file holds one string per video frame: the train split (the larger) has ~1M
+# frames (149 workouts of ~3.6 min at 30 fps), about half of them silent ("") and the rest
+# carrying a sentence of ~45 characters while it is spoken (5,403 feedbacks of ~3 s): ~25 MB.
+MAX_ANNOTATION_BYTES = 64 * 2**20
+MAX_PATH_CHARS = 4096  # a path inside a record (Linux PATH_MAX)
+# One spoken feedback: the engine stops at 128 tokens (``MAX_FEEDBACK_TOKENS``, the paper's limit),
+# and a real one is a sentence or two; also the bound on a prediction's text (livefit.eval).
+MAX_FEEDBACK_CHARS = 4096
 
 
 class QEVDFormatError(ValueError):
@@ -192,10 +203,19 @@ def read_video_timestamps(path: str | Path, where: str | None = None) -> np.ndar
                 f"{step:g} units apart (milliseconds or seconds stored?)"
             )
     seconds = ns.astype(np.float64) / 1e9 + CLOCK_SHIFT_S
-    bad = np.flatnonzero(np.diff(seconds) <= 0)
+    steps = np.diff(seconds)
+    bad = np.flatnonzero(steps <= 0)
     if bad.size:
         raise QEVDFormatError(
             f"{where}: video timestamps are not strictly increasing (frame {bad[0] + 1})"
+        )
+    # The 16 fps resampling fills a gap with repeats of the next frame: a clock that jumps
+    # by hours would ask for millions of them (work and memory without bound).
+    bad = np.flatnonzero(steps > MAX_FRAME_GAP_S)
+    if bad.size:
+        raise QEVDFormatError(
+            f"{where}: frames {bad[0]} and {bad[0] + 1} are {steps[bad[0]]:.6g} s apart (more "
+            f"than {MAX_FRAME_GAP_S:g} s: the recording's clock jumped)"
         )
     return seconds
 
@@ -232,10 +252,34 @@ def _rename_labels(text: str) -> str:
     return text
 
 
+def read_json_file(path: Path, max_bytes: int, error: type[ValueError] = QEVDFormatError) -> object:
+    """The JSON in ``path``: a file over ``max_bytes`` is refused before it is read, and bad
+    UTF-8, bad JSON or nesting too deep to parse are ``error`` naming the file."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise error(f"{path}: {size:,} bytes, more than the limit for this file ({max_bytes:,})")
+    with open(path, "rb") as f:
+        raw = f.read(max_bytes + 1)  # it may have grown since the stat
+    try:
+        return parse_json(raw.decode("utf-8"), str(path), max_bytes=max_bytes)
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except JSONInputError as err:
+        raise error(str(err)) from None
+
+
+def record_name(value: object, limit: int = 100) -> str:
+    """A record's name (video file, clip id) as an error message shows it: cut short, since it
+    comes from the input and may be huge."""
+    if not isinstance(value, str):
+        return "?"
+    return value if len(value) <= limit else f"{value[: limit - 3]}..."
+
+
 def _check_record(record: object, index: int, json_path: Path) -> dict:
     if not isinstance(record, dict):
         raise QEVDFormatError(f"{json_path}: record {index} is not an object")
-    where = f"{json_path}: record {index} ({record.get('long_range_video_file', '?')})"
+    where = f"{json_path}: record {index} ({record_name(record.get('long_range_video_file'))})"
     types = {
         "long_range_video_file": str,
         "video_timestamps": str,
@@ -248,8 +292,20 @@ def _check_record(record: object, index: int, json_path: Path) -> dict:
             raise QEVDFormatError(f"{where}: missing key {key!r}")
         if not isinstance(record[key], kind):
             raise QEVDFormatError(f"{where}: {key!r} should be a {kind.__name__}")
+    for key in ("long_range_video_file", "video_timestamps"):
+        if len(record[key]) > MAX_PATH_CHARS:
+            raise QEVDFormatError(
+                f"{where}: {key!r} is {len(record[key]):,} characters, more than a path "
+                f"({MAX_PATH_CHARS:,})"
+            )
     if not all(isinstance(t, str) for t in record["feedbacks"]):
         raise QEVDFormatError(f"{where}: 'feedbacks' must hold one string per frame")
+    long = next((i for i, t in enumerate(record["feedbacks"]) if len(t) > MAX_FEEDBACK_CHARS), -1)
+    if long >= 0:
+        raise QEVDFormatError(
+            f"{where}: 'feedbacks'[{long}] is {len(record['feedbacks'][long]):,} characters, more "
+            f"than a spoken feedback ({MAX_FEEDBACK_CHARS:,})"
+        )
     stamps = record["feedback_timestamps"]
     if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in stamps):
         raise QEVDFormatError(f"{where}: 'feedback_timestamps' must be numbers")
@@ -270,17 +326,14 @@ def load_workouts(data_root: str | Path, split: Split) -> list[Workout]:
     json_path = root / ANNOTATION_FILE
     if not json_path.is_file():
         raise QEVDFormatError(f"{json_path}: annotation file is missing")
-    try:
-        records = json.loads(json_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise QEVDFormatError(f"{json_path}: not valid JSON ({err})") from None
+    records = read_json_file(json_path, MAX_ANNOTATION_BYTES)
     if not isinstance(records, list):
         raise QEVDFormatError(f"{json_path}: expected a list of workout records")
     workouts = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(records):
         record = _check_record(raw, index, json_path)
-        where = f"{json_path}: record {index} ({record['long_range_video_file']})"
+        where = f"{json_path}: record {index} ({record_name(record['long_range_video_file'])})"
         stem = Path(record["long_range_video_file"]).stem
         if stem in seen:  # segment ids are "<stem>:<k>", so stems must be unique
             raise QEVDFormatError(f"{where}: video {stem!r} already appears in record {seen[stem]}")
@@ -410,6 +463,7 @@ def load_segments(
 
 
 EXTRACTION_MANIFEST = "extraction.json"  # written by livefit.vision.extract
+MAX_MANIFEST_BYTES = 2**20  # a few hundred bytes when livefit wrote it
 
 
 def check_extraction_finished(features: Path) -> None:
@@ -421,7 +475,7 @@ def check_extraction_finished(features: Path) -> None:
     if manifest is None or not manifest.is_file():
         return
     try:
-        record = json.loads(manifest.read_text())
+        record = read_json_file(manifest, MAX_MANIFEST_BYTES)
     except (OSError, ValueError):
         raise QEVDFormatError(f"{manifest}: unreadable extraction record") from None
     if isinstance(record, dict) and record.get("status") == "in_progress" and record.get(
@@ -532,6 +586,9 @@ def data_fingerprint(data_root: str | Path, split: Split) -> str:
 __all__ = [
     "ANNOTATION_FILE",
     "CLOCK_SHIFT_S",
+    "MAX_ANNOTATION_BYTES",
+    "MAX_FEEDBACK_CHARS",
+    "MAX_PATH_CHARS",
     "PAPER_FEATURE_SHAPE",
     "SPLIT_DIRS",
     "QEVDFormatError",
@@ -545,7 +602,9 @@ __all__ = [
     "load_feature_file",
     "load_segments",
     "load_workouts",
+    "read_json_file",
     "read_video_timestamps",
+    "record_name",
     "split_dir",
     "transition_exercise",
     "workout_segments",

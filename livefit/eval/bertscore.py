@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,7 +83,17 @@ def resolve(config: BERTScoreConfig) -> tuple[Path, int, dict]:
     model_dir = default_model_dir() if is_default else Path(config.model or "")
     if not (model_dir / "config.json").is_file():
         raise BERTScoreError(f"{model_dir}: not a transformers model directory (no config.json)")
-    model_config = json.loads((model_dir / "config.json").read_text())
+    from livefit.model.hf_folder import ModelFolderError, custom_code_files, read_folder_json
+
+    try:
+        model_config = read_folder_json(model_dir / "config.json")
+        custom = custom_code_files(model_dir)
+    except ModelFolderError as err:
+        raise BERTScoreError(str(err)) from None
+    if custom:  # bert_score loads with transformers' defaults, which may ask to run it
+        raise BERTScoreError(f"{custom[0]}: asks to run the folder's own code (auto_map); refused")
+    if not isinstance(model_config, dict):
+        raise BERTScoreError(f"{model_dir / 'config.json'}: not a model config (a JSON object)")
     n_layers = model_config.get("num_hidden_layers") or model_config.get("n_layers")
     layer = config.layer if config.layer is not None else (DEFAULT_LAYER if is_default else None)
     if layer is None:

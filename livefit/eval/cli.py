@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from livefit.options import finite
+
 _JUDGE = "LLM-Acc judge"
 _BERT = "BERTScore"
 
@@ -30,7 +32,11 @@ def evaluate(
         ),
     ] = "paper",
     tolerance: Annotated[
-        float, typer.Option(help="Window in s; a match needs |dt| < tolerance/2 (paper: 3.0).")
+        float,
+        typer.Option(
+            help="Window in s; a match needs |dt| < tolerance/2 (paper: 3.0).",
+            callback=finite(above=0, at_most=1e6),
+        ),
     ] = 3.0,
     bertscore: Annotated[
         bool,
@@ -57,9 +63,17 @@ def evaluate(
         str | None, typer.Option(help="Or: a local transformers model dir.", rich_help_panel=_JUDGE)
     ] = None,
     judge_temperature: Annotated[
-        float, typer.Option(help="Paper: 0.6.", rich_help_panel=_JUDGE)
+        float,
+        typer.Option(
+            help="Paper: 0.6.", rich_help_panel=_JUDGE, callback=finite(at_least=0, at_most=1e6)
+        ),
     ] = 0.6,
-    judge_top_p: Annotated[float, typer.Option(help="Paper: 0.9.", rich_help_panel=_JUDGE)] = 0.9,
+    judge_top_p: Annotated[
+        float,
+        typer.Option(
+            help="Paper: 0.9.", rich_help_panel=_JUDGE, callback=finite(above=0, at_most=1)
+        ),
+    ] = 0.9,
     judge_top_k: Annotated[
         int,
         typer.Option(help="Reference: 50 (transformers' default); 0: off.", rich_help_panel=_JUDGE),
@@ -75,13 +89,23 @@ def evaluate(
         int, typer.Option(help="Parallel HTTP requests.", rich_help_panel=_JUDGE)
     ] = 4,
     judge_timeout: Annotated[
-        float, typer.Option(help="Seconds per HTTP request.", rich_help_panel=_JUDGE)
+        float,
+        typer.Option(
+            help="Seconds per HTTP request.",
+            rich_help_panel=_JUDGE,
+            callback=finite(above=0, at_most=1e6),
+        ),
     ] = 120.0,
     judge_retries: Annotated[
         int, typer.Option(help="Retries per pair (408/429/5xx, network).", rich_help_panel=_JUDGE)
     ] = 4,
     judge_backoff: Annotated[
-        float, typer.Option(help="First retry wait in s, doubling.", rich_help_panel=_JUDGE)
+        float,
+        typer.Option(
+            help="First retry wait in s, doubling.",
+            rich_help_panel=_JUDGE,
+            callback=finite(at_least=0, at_most=1e6),
+        ),
     ] = 1.0,
 ) -> None:
     """Score PREDICTIONS on a split: temporal F-score, METEOR, ROUGE-L (+ BERTScore, LLM-Acc)."""
@@ -170,20 +194,16 @@ def _check_number(params: dict, name: str, low: float, high: float = math.inf,
 
 
 def check_options(params: dict) -> None:
-    """Values the evaluator cannot use are refused before anything is read or written."""
+    """Values the evaluator cannot use are refused before anything is read or written (the
+    float options already were, as they were parsed: ``livefit.options.finite``)."""
     from livefit.io import check_output_dir
 
-    _check_number(params, "tolerance", 0.0, low_open=True, high=1e6)
     _check_number(params, "bertscore_batch_size", 1)
-    _check_number(params, "judge_temperature", 0.0, high=1e6)
-    _check_number(params, "judge_top_p", 0.0, 1.0, low_open=True)
     _check_number(params, "judge_top_k", 0)
     _check_number(params, "judge_max_new_tokens", 1)
     _check_number(params, "judge_seed", 0)
     _check_number(params, "judge_concurrency", 1)
-    _check_number(params, "judge_timeout", 0.0, low_open=True, high=1e6)
     _check_number(params, "judge_retries", 0)
-    _check_number(params, "judge_backoff", 0.0, high=1e6)
     url = params.get("judge_url")
     if url is not None:
         from livefit.cli import OptionError

@@ -35,6 +35,7 @@ import torch
 from livefit.config import load_config, save_config
 from livefit.io import atomic_write
 from livefit.model.config import StreamVLMConfig
+from livefit.model.hf_folder import SAFE_LOAD, open_folder
 from livefit.model.stream_vlm import StreamVLM, load_lm, resize_vocab, torch_dtype
 from livefit.model.tokenizer import load_tokenizer
 
@@ -150,7 +151,10 @@ def load_pretrained(
     tokenizer = load_tokenizer(path)
     dtype = torch_dtype(config.dtype)
     if (path / "lm" / "config.json").is_file():
-        lm_config = AutoConfig.from_pretrained(str(path / "lm"), local_files_only=True)
+        lm_dir = str(path / "lm")
+        lm_config = open_folder(
+            lm_dir, "language model config", lambda: AutoConfig.from_pretrained(lm_dir, **SAFE_LOAD)
+        )
         lm = AutoModelForCausalLM.from_config(lm_config, dtype=dtype)
         with_base = True
     elif config.lm_path is not None:

@@ -83,13 +83,16 @@ def load_lm(path: str | Path, dtype: torch.dtype) -> nn.Module:
     """An LM from a local Hugging Face directory; a clear error when it is not one."""
     from transformers import AutoModelForCausalLM
 
+    from livefit.model.hf_folder import SAFE_LOAD, open_folder
+
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a Hugging Face model directory (no config.json)")
-    try:
-        return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: cannot load the language model ({err})") from None
+    return open_folder(
+        path,
+        "language model",
+        lambda: AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, **SAFE_LOAD),
+    )
 
 
 @torch.no_grad()

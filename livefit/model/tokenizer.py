@@ -74,13 +74,14 @@ def load_tokenizer(path: str | Path):
     """A tokenizer from a local directory (no hub); a clear error when it is not one."""
     from transformers import AutoTokenizer
 
+    from livefit.model.hf_folder import SAFE_LOAD, open_folder
+
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: tokenizer directory is missing")
-    try:
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable tokenizer directory ({err})") from None
+    return open_folder(
+        path, "tokenizer", lambda: AutoTokenizer.from_pretrained(str(path), **SAFE_LOAD)
+    )
 
 
 __all__ = ["SEED_TEXT", "add_special_tokens", "load_tokenizer", "train_tokenizer"]

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from livefit.options import finite
+
 
 def predict_command(
     data: Annotated[Path, typer.Option(help="Folder holding QEVD-FIT-COACH[-Benchmark]/.")],
@@ -22,7 +24,9 @@ def predict_command(
     mode: Annotated[str, typer.Option(help="single_exercise or full_workout.")] = "single_exercise",
     device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
     sample: Annotated[bool, typer.Option(help="Sample instead of greedy decoding.")] = False,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    temperature: Annotated[
+        float, typer.Option(help="Sampling temperature.", callback=finite(above=0, at_most=1e6))
+    ] = 1.0,
     window: Annotated[
         int | None, typer.Option(help="Bounded memory: keep the prompt + this many recent tokens.")
     ] = None,
@@ -50,7 +54,7 @@ def predict_command(
     from livefit.stream.predict import PredictError, engine_config, predict
     from livefit.vision.weights import DeviceError, resolve_device
 
-    problem = _bad_option(clock, limit, window, cache_capacity, temperature)
+    problem = _bad_option(clock, limit, window, cache_capacity)
     if problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
@@ -88,19 +92,14 @@ def predict_command(
         )
 
 
-def _bad_option(
-    clock: str, limit: int | None, window: int | None, capacity: int, temperature: float
-) -> str | None:
-    """The first option value that cannot work, described for an ``error:`` line."""
-    import math
-
+def _bad_option(clock: str, limit: int | None, window: int | None, capacity: int) -> str | None:
+    """The first option value that cannot work, described for an ``error:`` line (floats:
+    ``livefit.options.finite``, as they are parsed)."""
     if clock not in ("paper", "wall"):
         return f"--clock must be paper or wall, not {clock!r}"
     for name, value in (("--limit", limit), ("--window", window), ("--cache-capacity", capacity)):
         if value is not None and value < 1:
             return f"{name} must be a positive count, not {value}"
-    if not math.isfinite(temperature) or temperature <= 0:
-        return f"--temperature must be a positive number, not {temperature}"
     return None
 
 

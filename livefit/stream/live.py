@@ -21,6 +21,14 @@ Which exercise the coach's prompt names ("The user should be doing {exercise}.")
   leads with probability >= ``min_confidence`` for ``switch_seconds`` starts a new session (a
   rest label such as "general" ends the current one).
 
+Capture times are only trusted so far, so that the work per frame is bounded whatever they say:
+a frame at most ``max_fill_seconds`` after the previous one fills the 16 fps slots between (a
+camera that skipped frames, the offline rule); a longer gap is a gap: its slots stay empty and
+count as unseen steps, the coaching sessions end at the last frame before it, and the front end
+starts afresh after it (``gap`` in ``stats``); a jump of more than ``max_jump_seconds``, or a
+capture time beyond ``MAX_CAPTURE_SECONDS``, is refused (``LiveInputError`` for that frame, the
+stream goes on).
+
 Real time: the pipeline never falls behind without bound. A caller that paces frames in real
 time passes ``lag`` (seconds the frame waited before reaching the pipeline); a frame later than
 ``max_lag_seconds`` is dropped before any work and the resampler fills its 16 fps slots with the
@@ -48,6 +56,13 @@ from livefit.stream.engine import EngineConfig, Session, StreamEngine
 from livefit.vision.preprocess import FrameResampler, PreprocessConfig, crop_and_resize
 
 EventKind = Literal["session", "exercise", "answer", "text", "feedback", "dropped"]
+
+MIN_FRAME_SIDE = 8
+"""Smallest frame height and width accepted (smaller frames are refused, one by one)."""
+
+MAX_CAPTURE_SECONDS = 1e11
+"""Largest capture time accepted, in seconds from any origin (UNIX seconds are ~2e9; a float64
+there still resolves 20 us, while at 1e300 adding a frame interval changes nothing)."""
 
 
 class LiveInputError(ValueError):
@@ -87,6 +102,12 @@ class LiveConfig:
     """Frames are BGR (OpenCV) instead of RGB."""
     max_frame_pixels: int = 4096 * 4096
     """Frames larger than this are refused (``LiveInputError``)."""
+    max_fill_seconds: float = 1.0
+    """A frame at most this long after the previous one fills the 16 fps slots between them
+    (the camera skipped frames); a longer gap is a gap (see the module docstring)."""
+    max_jump_seconds: float = 3600.0
+    """A frame captured more than this after the previous one is refused (``LiveInputError``):
+    a clock that jumps so far is broken, not a pause."""
 
     def engine_config(self, base: EngineConfig) -> EngineConfig:
         """The engine settings of a live session: ``base`` (the model's) with this clock."""
@@ -136,9 +157,12 @@ class LiveStats:
     cnn_frames: int = 0  # 16 fps frames fed to the CNN
     steps: int = 0  # feature steps
     steps_unseen: int = 0  # steps the coach did not see (busy, outside a session)
+    gaps: int = 0  # gaps in capture time longer than max_fill_seconds
+    steps_in_gaps: int = 0  # steps without any frame: nothing was seen there
+    gap_seconds: float = 0.0  # capture time inside those gaps (not in media_seconds)
     feedbacks: int = 0
     compute_seconds: float = 0.0
-    media_seconds: float = 0.0  # capture time covered
+    media_seconds: float = 0.0  # capture time covered by frames (gaps left out)
 
     @property
     def real_time_factor(self) -> float:
@@ -159,6 +183,9 @@ class LiveStats:
             "cnn_frames": self.cnn_frames,
             "steps": self.steps,
             "steps_unseen": self.steps_unseen,
+            "gaps": self.gaps,
+            "steps_in_gaps": self.steps_in_gaps,
+            "gap_seconds": round(self.gap_seconds, 3),
             "feedbacks": self.feedbacks,
             "compute_seconds": round(self.compute_seconds, 3),
             "media_seconds": round(self.media_seconds, 3),
@@ -245,11 +272,11 @@ class LiveCoach:
         stage = model_dir / "stage_config.json"
         base = EngineConfig()
         if stage.is_file():  # the engine settings the coach was trained and selected with
-            import json
-
             from livefit.config import config_from_dict
+            from livefit.model.hf_folder import read_folder_json
 
-            engine = json.loads(stage.read_text()).get("engine")
+            saved = read_folder_json(stage)  # outside JSON: size and nesting bounded
+            engine = saved.get("engine") if isinstance(saved, dict) else None
             if isinstance(engine, dict):
                 base = config_from_dict(EngineConfig, engine, str(stage))
         front = load_pose_encoder(cnn_dir) if estimator is not None else load_model(cnn_dir)
@@ -300,21 +327,21 @@ class LivePipeline:
     """Called with each feature step ``[C, h, w]`` and its stream time (to record features)."""
 
     def __post_init__(self) -> None:
-        from livefit.vision.cnn import CNNStream
-        from livefit.vision.pose import PoseStream
-
         c = self.config
         if c.exercise is None and c.schedule is None and self.coach.head is None:
             raise ValueError(
                 "this CNN has no activity head to recognise the exercise: give an exercise"
             )
+        for name in ("max_fill_seconds", "max_jump_seconds"):
+            value = getattr(c, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"LiveConfig.{name} must be a finite number >= 0, got {value}")
         self.engine = self.coach.engine(c)
-        self.resampler = FrameResampler(self.coach.preprocess.fps)
+        self.resampler = FrameResampler(self.coach.preprocess.fps, c.max_fill_seconds)
+        self.cnn_stream: Any = None
+        self._new_front_stream()
         if self.coach.pose:
-            self.cnn_stream: Any = PoseStream(self.coach.cnn)
             self.estimator = self.coach.estimator()  # type: ignore[misc]
-        else:
-            self.cnn_stream = CNNStream(self.coach.cnn)
         self.t0: float | None = None  # capture time of the first frame
         self.last_t = -math.inf
         self.step_frames = 0  # 16 fps frames in the current (unfinished) feature step
@@ -335,6 +362,11 @@ class LivePipeline:
             raise RuntimeError("push on a closed live pipeline")
         self._check(frame, t)
         s = self.stats
+        if self.t0 is not None and t - self.last_t > self.config.max_jump_seconds:
+            raise LiveInputError(
+                f"capture time jumps {t - self.last_t:.6g} s past the previous frame's (limit "
+                f"{self.config.max_jump_seconds:g} s): frame refused"
+            )
         s.frames_in += 1
         if t < self.last_t:
             s.frames_out_of_order += 1
@@ -345,11 +377,15 @@ class LivePipeline:
         tic = time.perf_counter()
         if self.t0 is None:
             self.t0 = t
-        self.last_t = t
+        previous, self.last_t = self.last_t, t
         stream_t = t - self.t0
-        s.media_seconds = stream_t
+        slots = self.resampler.push(t)
         events: list[LiveEvent] = []
-        repeats = self.resampler.push(t)
+        if slots.skipped:
+            with self.coach.lock:  # ending a session may run the model (paper clock)
+                events += self._gap(previous - self.t0, stream_t, slots.skipped)
+        s.media_seconds = stream_t - s.gap_seconds
+        repeats = slots.fill
         if repeats:
             s.frames_used += 1
             if self.coach.pose:  # body landmarks [33, 4] of the frame, tracked along the stream
@@ -362,6 +398,30 @@ class LivePipeline:
                     events += self._cnn_frame(x, stream_t)
         s.compute_seconds += time.perf_counter() - tic
         return events
+
+    def _gap(self, before: float, after: float, skipped: int) -> list[LiveEvent]:
+        """Frames stopped at stream time ``before`` and resumed at ``after`` (more than
+        ``max_fill_seconds`` later; ``skipped`` empty 16 fps slots): the sessions end at the
+        last frame, and the front end and the recognised exercise start afresh."""
+        s = self.stats
+        s.gaps += 1
+        s.gap_seconds += after - before
+        s.steps_in_gaps += int(skipped * self.coach.steps_per_second // self.coach.preprocess.fps)
+        events = self._end_session(before)
+        self._new_front_stream()
+        self._tracker = _Tracker()
+        self.exercise, self.confidence = "", 0.0
+        return events
+
+    def _new_front_stream(self) -> None:
+        """A fresh causal front-end stream (its first frame warms it up, as at the start)."""
+        from livefit.vision.cnn import CNNStream
+        from livefit.vision.pose import PoseStream
+
+        if self.coach.pose:
+            self.cnn_stream = PoseStream(self.coach.cnn)
+        else:
+            self.cnn_stream = CNNStream(self.coach.cnn)
 
     def close(self, t: float | None = None) -> list[LiveEvent]:
         """End the stream (and its session); returns the closing events."""
@@ -382,15 +442,20 @@ class LivePipeline:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
             kind = getattr(frame, "dtype", type(frame).__name__)
             raise LiveInputError(f"a frame must be a uint8 numpy array, got {kind}")
-        if frame.ndim != 3 or frame.shape[2] != 3 or min(frame.shape[:2]) < 8:
-            raise LiveInputError(f"a frame must be [H, W, 3] with H, W >= 8, got {frame.shape}")
+        if frame.ndim != 3 or frame.shape[2] != 3 or min(frame.shape[:2]) < MIN_FRAME_SIDE:
+            raise LiveInputError(
+                f"a frame must be [H, W, 3] with H, W >= {MIN_FRAME_SIDE}, got {frame.shape}"
+            )
         if frame.shape[0] * frame.shape[1] > self.config.max_frame_pixels:
             raise LiveInputError(
                 f"frame of {frame.shape[1]}x{frame.shape[0]} pixels is larger than the limit "
                 f"({self.config.max_frame_pixels} pixels)"
             )
-        if not math.isfinite(t):
-            raise LiveInputError(f"capture time must be a finite number of seconds, got {t}")
+        if not (math.isfinite(t) and abs(t) <= MAX_CAPTURE_SECONDS):
+            raise LiveInputError(
+                f"capture time must be a finite number of seconds within +-{MAX_CAPTURE_SECONDS:g}"
+                f", got {t:g}"
+            )
 
     @torch.no_grad()
     def _cnn_frame(self, x: torch.Tensor, stream_t: float) -> list[LiveEvent]:
@@ -539,7 +604,13 @@ def play_video(
             if now < due:
                 time.sleep(due - now)
             lag = max(0.0, time.perf_counter() - due)
-        yield frame, t - t0, pipe.push(frame, t, lag)
+        try:
+            events = pipe.push(frame, t, lag)
+        except LiveInputError as err:  # a file's frames are not a stream's to skip: stop here
+            from livefit.vision.preprocess import VideoError
+
+            raise VideoError(f"{video}: frame {i + 1}: {err}") from None
+        yield frame, t - t0, events
 
 
 def schedule_of(segments: list[Any], first_capture: float) -> tuple[tuple[float, float, str], ...]:
@@ -576,6 +647,8 @@ __all__ = [
     "LiveInputError",
     "LivePipeline",
     "LiveStats",
+    "MAX_CAPTURE_SECONDS",
+    "MIN_FRAME_SIDE",
     "feedbacks_in",
     "play_video",
     "schedule_of",

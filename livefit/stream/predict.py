@@ -12,7 +12,11 @@ our records do, is dropped first). The settings are written next to the output
 new weights at the same path count as another model), and a rerun with other settings is
 refused, naming them; an engine field the stored file lacks (added since) counts as its default.
 A file without that sidecar was not written by ``predict``: it is never appended to, truncated
-or "resumed" (an empty file is the one exception: there is nothing in it to lose).
+or "resumed" (an empty file is the one exception: there is nothing in it to lose). One run at a
+time per output: a run holds ``<out>.lock`` (``livefit.io.exclusive_output``) from before it
+reads the sidecar until its last line, so a second run on the same ``--out`` is refused, naming
+the first, instead of writing every segment again under its own settings; and a file that holds
+a segment twice (two runs at once before the lock, or a hand edit) is refused on resume.
 
 Any coach with the engine's interface drives it: ``--model`` is a Stream-VLM folder or a
 built-in coach of ``livefit.baselines`` (``silent``, ``periodic``, ``oracle-coach``,
@@ -35,11 +39,20 @@ from typing import Any
 import numpy as np
 
 from livefit.data.qevd import Segment, load_segments
-from livefit.io import atomic_write_json, atomic_write_text
+from livefit.io import (
+    FILE_MODE,
+    JSONInputError,
+    atomic_write_json,
+    atomic_write_text,
+    exclusive_output,
+    naming_file,
+    parse_json,
+)
 from livefit.provenance import changed_settings, tree_sha256
 from livefit.stream.engine import EngineConfig, StreamEngine
 
 RECORD_START = '{"segment_id": '  # how every line we write starts (json.dumps of our record)
+SETTINGS_MAX_BYTES = 1 << 20  # a settings sidecar is a few KB; anything far larger is not one
 
 
 class PredictError(ValueError):
@@ -161,19 +174,21 @@ def check_out_path(out: Path) -> None:
 def _done_segments(out: Path) -> set[str]:
     """Segment ids already written; rewrites the file without a torn last line (one without its
     newline that starts like our records: the write a kill interrupted). Anything else that is
-    not one of our records is refused, never dropped."""
+    not one of our records is refused, never dropped; so is a segment written twice (which of
+    its predictions counts?)."""
     if not out.is_file():
         return set()
     try:
         lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
     except UnicodeDecodeError:
         raise PredictError(f"{out}: not a UTF-8 predictions file; refusing to append") from None
-    good, done = [], set()
+    good: list[str] = []
+    done: dict[str, int] = {}  # segment id -> its line
     for i, line in enumerate(lines):
         ours = line.startswith(RECORD_START) or RECORD_START.startswith(line)
         torn = i == len(lines) - 1 and not line.endswith("\n") and ours
         try:
-            record = json.loads(line)
+            record = parse_json(line, f"{out}:{i + 1}")  # deep nesting: not a line of ours
             ok = line.endswith("\n") and isinstance(record, dict)
             ok = ok and isinstance(record.get("segment_id"), str)
         except ValueError:
@@ -184,11 +199,16 @@ def _done_segments(out: Path) -> set[str]:
             raise PredictError(
                 f"{out}:{i + 1}: not a prediction line; refusing to append"
             ) from None
-        done.add(record["segment_id"])
+        first = done.setdefault(record["segment_id"], i + 1)
+        if first != i + 1:
+            raise PredictError(
+                f"{out}:{i + 1}: segment {record['segment_id']!r} again (first on line {first}): "
+                "two runs wrote this file; refusing to resume it: choose a new --out"
+            )
         good.append(line)
     if len(good) != len(lines):
         atomic_write_text(out, "".join(good))
-    return done
+    return set(done)
 
 
 def _read_settings(out: Path) -> dict[str, Any] | None:
@@ -206,8 +226,10 @@ def _read_settings(out: Path) -> dict[str, Any] | None:
             "--out or move the file away"
         )
     try:
-        stored = json.loads(meta.read_text())
-    except (OSError, ValueError) as err:
+        stored = parse_json(meta.read_bytes(), str(meta), max_bytes=SETTINGS_MAX_BYTES)
+    except JSONInputError as err:
+        raise PredictError(f"{err} (the settings file of {out.name})") from None
+    except OSError as err:
         raise PredictError(f"{meta}: unreadable settings file ({err})") from None
     if not isinstance(stored, dict):
         raise PredictError(f"{meta}: not a predictions settings file")
@@ -273,35 +295,51 @@ def predict(
         settings["model"] = str(model_dir.resolve())
         settings["model_sha256"] = tree_sha256(model_dir)
         settings["engine"] = asdict(config)
-    stored = _read_settings(out)
-    if stored is not None:
-        changed = _changed_settings(stored, settings)
-        if changed:
-            raise PredictError(
-                f"{out}: was started with other settings ({sidecar(out)}: {', '.join(changed)}); "
-                "use a new --out to change them"
-            )
-    if rule is not None:
-        engine: Any = rule
-    else:
-        model = StreamVLM.from_pretrained(model_path, device=device)
-        torch.manual_seed(config.seed)
-        engine = StreamEngine(model, config)
-    done = _done_segments(out)
-    atomic_write_json(sidecar(out), settings)
-    todo = [s for s in segments if s.segment_id not in done]
-    n_feedbacks = 0
-    load = DecodingLoad()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a", encoding="utf-8") as f:
-        for seg in tqdm(todo, desc="predict", unit="segment", disable=not progress):
-            feedbacks = run_segment(engine, seg, load=load)
-            n_feedbacks += len(feedbacks)
-            f.write(json.dumps({"segment_id": seg.segment_id, "feedbacks": feedbacks}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+    # The lock is held before the sidecar is read: a second run can neither pass its check
+    # nor rewrite it under the first one.
+    with exclusive_output(out, "--out", "livefit predict"):
+        stored = _read_settings(out)
+        if stored is not None:
+            changed = _changed_settings(stored, settings)
+            if changed:
+                raise PredictError(
+                    f"{out}: was started with other settings ({sidecar(out)}: "
+                    f"{', '.join(changed)}); use a new --out to change them"
+                )
+        if rule is not None:
+            engine: Any = rule
+        else:
+            model = StreamVLM.from_pretrained(model_path, device=device)
+            torch.manual_seed(config.seed)
+            engine = StreamEngine(model, config)
+        done = _done_segments(out)
+        atomic_write_json(sidecar(out), settings)
+        todo = [s for s in segments if s.segment_id not in done]
+        n_feedbacks = 0
+        load = DecodingLoad()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Unbuffered appends: a failed write (a full disk) leaves no buffer for close() to
+        # retry, and its error names the file, not only "[Errno 28]".
+        fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        try:
+            for seg in tqdm(todo, desc="predict", unit="segment", disable=not progress):
+                feedbacks = run_segment(engine, seg, load=load)
+                n_feedbacks += len(feedbacks)
+                line = json.dumps({"segment_id": seg.segment_id, "feedbacks": feedbacks})
+                with naming_file(out):
+                    _append(fd, (line + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
     return {"segments": len(segments), "skipped": len(done), "new_feedbacks": n_feedbacks,
             "decoding": load.to_json()}  # fmt: skip
+
+
+def _append(fd: int, data: bytes) -> None:
+    """Write all of ``data`` at the end of ``fd`` and on to the disk (one segment's line)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
 
 
 def engine_config(clock: str, **overrides: Any) -> EngineConfig:

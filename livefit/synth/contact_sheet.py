@@ -8,7 +8,6 @@ last), followed by the middle frame of the first short clips with their label an
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import cv2
 import numpy as np
 
 from livefit.data.qevd import SPLIT_DIRS, QEVDFormatError, load_workouts
+from livefit.io import parse_json
 
 SCALE = 1.5  # frames are enlarged so the captions stay readable
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -70,7 +70,7 @@ def _frames_at(video: Path, wanted: list[int]) -> dict[int, np.ndarray]:
 
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text())
+        return parse_json(path.read_bytes(), str(path))
     except FileNotFoundError:
         raise ContactSheetError(f"{path}: {what} is missing") from None
     except (OSError, ValueError) as err:

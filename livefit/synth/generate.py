@@ -12,7 +12,9 @@ Top of ``livefit.synth``: ``generate(config, out, seed, workers)`` writes
 Every video is an independent job seeded by ``(seed, split, kind, index)``, so results do not
 depend on ``workers`` or on the order jobs finish; a finished video (its sidecar JSON exists) is
 skipped on a rerun, and all files are written atomically (a rerun removes the temporary files
-of a run killed mid-write, so a resumed dataset is byte for byte an uninterrupted one).
+of a run killed mid-write, so a resumed dataset is byte for byte an uninterrupted one). A rerun
+resumes only what ``synth_run.json`` says this seed and these settings started: another seed is
+refused, and so is a folder with files in it but no run record.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 
 from livefit.config import config_to_dict, save_config
 from livefit.data.qevd import ANNOTATION_FILE, SPLIT_DIRS
-from livefit.io import atomic_write_json
+from livefit.io import JSONInputError, atomic_write_json, parse_json
 from livefit.synth.body import BodyShape, sample_shape, world_landmarks
 from livefit.synth.clips import describe_clip, flip_side, frame_labels, plan_clip
 from livefit.synth.exercises import (
@@ -226,15 +228,19 @@ COUNT_FIELDS = ("train_workouts", "test_workouts", "train_clips", "test_clips")
 
 def _check_same_run(cfg: SynthConfig, seed: int, out: Path) -> None:
     """Resuming into ``out`` is only safe with the same seed and settings (counts may change:
-    every video is seeded by its index, so growing or shrinking a split stays consistent)."""
+    every video is seeded by its index, so growing or shrinking a split stays consistent). A
+    folder with files but no run record was not started by this command, or lost its record: its
+    seed is unknown, so it is refused rather than mixed with this run's videos."""
     run_path = out / "synth_run.json"
     run = {"seed": seed, "config": config_to_dict(cfg)}
     if run_path.is_file():
         try:
-            prev = json.loads(run_path.read_text())
-        except (OSError, ValueError) as err:
+            prev = parse_json(run_path.read_bytes(), str(run_path), max_bytes=1 << 20)
+        except JSONInputError as err:
+            raise SynthError(f"{err}; is {out} QEVD-SIM data?") from None
+        except OSError as err:
             raise SynthError(f"{run_path}: unreadable ({err}); is {out} QEVD-SIM data?") from None
-        if not isinstance(prev, dict):
+        if not isinstance(prev, dict) or not isinstance(prev.get("config", {}), dict):
             raise SynthError(f"{run_path}: expected an object; is {out} QEVD-SIM data?")
         keep = {k: v for k, v in prev.get("config", {}).items() if k not in COUNT_FIELDS}
         want = {k: v for k, v in run["config"].items() if k not in COUNT_FIELDS}
@@ -247,7 +253,26 @@ def _check_same_run(cfg: SynthConfig, seed: int, out: Path) -> None:
                 f"({', '.join(changed)}); resuming would mix them: use a new --out, or the same "
                 "--preset and --seed"
             )
+    else:
+        _check_started_here(out, run_path)
     atomic_write_json(run_path, run)
+
+
+def _check_started_here(out: Path, run_path: Path) -> None:
+    """``out`` has no run record: it must be empty (the temporary file of a run record whose
+    writer was killed aside), since any file in it came from an unknown run or elsewhere."""
+    found = sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in out.iterdir()
+        if not (STALE_TEMP.match(p.name) and p.is_file())
+    )
+    if found:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise SynthError(
+            f"{out}: not empty ({shown}) but has no {run_path.name}: livefit data synth did not "
+            "start this folder, or its run record was deleted, so the seed and settings of what "
+            "is there are unknown and adding to it would mix two runs; use a new or empty --out"
+        )
 
 
 # The temporary names of livefit.io.atomic_write and writer.write_video (mkstemp: 8 random

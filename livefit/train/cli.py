@@ -21,7 +21,9 @@ ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars.")]
 
 
 def _fail(err: Exception) -> None:
-    typer.echo(f"error: {err}", err=True)
+    from livefit.cli import error_line
+
+    typer.echo(error_line(err), err=True)  # one line, however the message was written
     raise typer.Exit(2) from None
 
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from livefit.config import bounded
 from livefit.data import prompts
 from livefit.data.clips import Clip, load_clips
 from livefit.data.qevd import Segment, load_segments
@@ -65,15 +66,15 @@ TOKENIZER_DIR = "tokenizer"
 class ValidationConfig:
     """What is held out of the train split and scored during training."""
 
-    workouts: int = 0
+    workouts: int = bounded(0, ge=0)
     """The last N workouts of the long-range train split: streamed by the engine and scored
     (temporal F-score, METEOR, ROUGE-L); never trained on."""
-    participants: int = 0
+    participants: int = bounded(0, ge=0)
     """Stage 2: the clips of the last N participants of the clip train split: answered and
     scored (feedback METEOR, question accuracy); never trained on."""
-    max_segments: int = 0
+    max_segments: int = bounded(0, ge=0)
     """Score at most this many held-out segments (0: all)."""
-    max_clips: int = 0
+    max_clips: int = bounded(0, ge=0)
     """Answer at most this many held-out clips (0: all)."""
 
 
@@ -107,7 +108,7 @@ class CoachStageConfig:
     clip_items: tuple[str, ...] = CLIP_ITEMS
     """Stage 2 sequences: feedback (the clip's feedbacks), high_level and fine_grained
     questions."""
-    tokenizer_vocab: int = 1024
+    tokenizer_vocab: int = bounded(1024, ge=1)
     """Vocabulary of the BPE trained for a tiny LM built from scratch (no ``init_from``)."""
     engine: EngineConfig = field(default_factory=EngineConfig)
     """Clock and decoding the sequences are made for and validation runs with (paper clock)."""
@@ -115,7 +116,7 @@ class CoachStageConfig:
     """What is held out and scored."""
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     """Decision calibration on the held-out workouts after training (off in the paper)."""
-    decision_weight: float = 1.0
+    decision_weight: float = bounded(1.0, ge=0)
     """Loss weight of the <vision>/<answer> decisions relative to text tokens (paper: 1)."""
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(epochs=2, batch_size=32))
     """Paper: 2 epochs, batch 32."""

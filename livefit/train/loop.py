@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from livefit.config import bounded
 from livefit.train.checkpoint import (
     count_log_lines,
     latest_checkpoint,
@@ -49,11 +50,11 @@ class OptimConfig:
     """Optimizer and schedule."""
 
     name: str = "adam"  # "adam" or "adamw"
-    lr: float = 1e-4  # peak learning rate
-    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
-    weight_decay: float = 0.0  # decoupled for adamw, L2 for adam
-    grad_clip: float = 0.0  # max global grad norm; 0 = no clipping
-    warmup_steps: int = 0  # linear warm-up from 0 to lr
+    lr: float = bounded(1e-4, gt=0)  # peak learning rate
+    betas: tuple[float, float] = bounded((0.9, 0.999), ge=0, lt=1)  # Adam betas
+    weight_decay: float = bounded(0.0, ge=0)  # decoupled for adamw, L2 for adam
+    grad_clip: float = bounded(0.0, ge=0)  # max global grad norm; 0 = no clipping
+    warmup_steps: int = bounded(0, ge=0)  # linear warm-up from 0 to lr
     schedule: str = "constant"  # "constant" or "cosine" (to 0 at the last step) after warm-up
 
 
@@ -61,20 +62,21 @@ class OptimConfig:
 class LoopConfig:
     """Epochs, batches, evaluation and checkpoint cadence."""
 
-    epochs: int = 1  # passes over the training set
-    max_steps: int = 0  # stop after this many optimizer steps (0 = run all epochs)
-    batch_size: int = 32  # per process
-    eval_every: int = 1  # evaluate every this many epochs (0 = only at the end)
-    save_every: int = 1  # checkpoint every this many epochs (the final one is always saved)
-    save_every_steps: int = 0  # also checkpoint every this many optimizer steps (0 = off)
-    keep_checkpoints: int = 2  # step checkpoints kept on disk
-    log_every: int = 10  # steps between metrics.jsonl lines
-    seed: int = 0  # model init, shuffling and augmentation
-    num_workers: int = 0  # DataLoader workers
+    epochs: int = bounded(1, ge=1)  # passes over the training set
+    max_steps: int = bounded(0, ge=0)  # stop after this many optimizer steps (0 = run all epochs)
+    batch_size: int = bounded(32, ge=1)  # per process
+    eval_every: int = bounded(1, ge=0)  # evaluate every this many epochs (0 = only at the end)
+    # checkpoint every this many epochs (the final one is always saved)
+    save_every: int = bounded(1, ge=0)
+    save_every_steps: int = bounded(0, ge=0)  # also checkpoint every this many steps (0 = off)
+    keep_checkpoints: int = bounded(2, ge=0)  # step checkpoints kept on disk
+    log_every: int = bounded(10, ge=1)  # steps between metrics.jsonl lines
+    seed: int = bounded(0, ge=0)  # model init, shuffling and augmentation
+    num_workers: int = bounded(0, ge=0)  # DataLoader workers
     mixed_precision: str = "no"  # accelerate: "no", "fp16" or "bf16"
     # Exponential moving average of the trained weights, used for evaluation and for the final
     # (exported) model; 0 = off. Smooths away the last steps' noise.
-    ema_decay: float = 0.0
+    ema_decay: float = bounded(0.0, ge=0, lt=1)
 
 
 class Task(Protocol):

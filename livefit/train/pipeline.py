@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from livefit.config import load_config, save_config
+from livefit.config import bounded, load_config, save_config
 from livefit.io import atomic_write_json
 
 STEPS = ("synth", "vision", "features", "clips", "long_range", "evaluate", "report")
@@ -44,22 +44,22 @@ class PresetConfig:
     """Preset name (the file ``configs/presets/<name>.json``)."""
     synth: str = "small"
     """QEVD-SIM preset of the data (``livefit.synth.presets``)."""
-    train_workouts: int = 48
+    train_workouts: int = bounded(48, ge=0)
     """Long-range train workouts (stage 3 data and its validation workouts)."""
-    test_workouts: int = 6
+    test_workouts: int = bounded(6, ge=1)
     """Long-range test workouts: the unseen split the coach is evaluated on."""
-    train_participants: int | None = None
+    train_participants: int | None = bounded(None, ge=1)
     """Participants of the long-range train workouts (None: the synth preset's); more people
     than the preset's 8 make a coach that generalises to new people."""
-    train_clips: int | None = None
+    train_clips: int | None = bounded(None, ge=0)
     """Short train clips (None: the synth preset's)."""
-    test_clips: int | None = None
+    test_clips: int | None = bounded(None, ge=0)
     """Short test clips (None: the synth preset's)."""
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     """Seed of the data and of every stage's training."""
-    workers: int = 2
+    workers: int = bounded(2, ge=1)
     """Processes for synthesis and feature extraction."""
-    threads: int = 2
+    threads: int = bounded(2, ge=1)
     """torch CPU threads for training and evaluation."""
     front_end: str = "cnn"
     """What the coach sees: cnn (the causal 3D CNN on the frames) or pose (body landmarks ->
@@ -78,7 +78,7 @@ class PresetConfig:
     eval_seeds: tuple[int, ...] = ()
     """Also evaluate on fresh test splits of these seeds (``synth`` preset, ``eval_workouts``
     workouts each): participants, workouts and seed all unseen in training."""
-    eval_workouts: int = 3
+    eval_workouts: int = bounded(3, ge=1)
     """Test workouts of each ``eval_seeds`` split."""
 
     def __post_init__(self) -> None:
@@ -113,6 +113,21 @@ class Pipeline:
         path = CONFIGS_DIR / relative
         return load_config(kind, path)
 
+    def check_stage_configs(self) -> None:
+        """Load every stage config the preset names, so that a bad one (a field out of range,
+        a repeated key) is refused before the run folder is made, not hours later."""
+        from livefit.train.coach_stage import CoachStageConfig
+        from livefit.train.pose_stage import PoseStageConfig
+        from livefit.train.vision_stage import VisionStageConfig
+
+        p = self.preset
+        if p.front_end == "pose":
+            self.stage_config(PoseStageConfig, p.pose)
+        else:
+            self.stage_config(VisionStageConfig, p.vision)
+        self.stage_config(CoachStageConfig, p.clips)
+        self.stage_config(CoachStageConfig, p.long_range)
+
     def check_preset(self) -> None:
         """Record the preset in the run folder; refuse to continue a run of another one."""
         from livefit.config import config_to_dict
@@ -140,6 +155,7 @@ class Pipeline:
         if unknown:
             raise ValueError(f"unknown ablation {unknown}: expected some of {sorted(ABLATIONS)}")
         torch.set_num_threads(self.preset.threads)
+        self.check_stage_configs()
         self.check_preset()
         names = [*STEPS[:-1], *(ABLATIONS[a] for a in ablations), STEPS[-1]]
         for name in names:

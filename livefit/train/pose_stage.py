@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from livefit.config import bounded
 from livefit.data.clips import load_clips as read_clips
 from livefit.data.clips import load_labels
 from livefit.data.landmarks import read_sidecar
@@ -64,7 +65,7 @@ class PoseStageConfig:
 
     model: PoseEncoderConfig = field(default_factory=PoseEncoderConfig)
     """The encoder."""
-    dropout: float = 0.2
+    dropout: float = bounded(0.2, ge=0, lt=1)
     """Classifier dropout before the Linear."""
     noise: DetectorNoise = field(default_factory=DetectorNoise)
     """Training augmentation: what a detector does to true landmarks."""
@@ -72,13 +73,13 @@ class PoseStageConfig:
     """Training on the pose estimator's own errors, recorded on training workouts."""
     eval_noise: bool = False
     """Evaluate on noisy landmarks too (default: the sidecar's clean ones)."""
-    steps_per_clip: int = 16
+    steps_per_clip: int = bounded(16, ge=1)
     """Steps sampled from each clip per epoch (all when the clip has fewer)."""
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(epochs=20, batch_size=16))
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adamw", lr=1e-3))
     train_split: str = "train"
     eval_split: str = "test"
-    max_clips: int = 0
+    max_clips: int = bounded(0, ge=0)
     """Use only the first N clips of each split (0 = all; for smoke runs)."""
 
 

@@ -43,6 +43,7 @@ from livefit.baselines.socratic import (
     first_sentence,
 )
 from livefit.chat import TransformersChat
+from livefit.config import bounded
 from livefit.data.qevd import Segment, load_segments
 from livefit.io import atomic_write_json, atomic_write_text
 from livefit.model.config import TinyLMConfig
@@ -73,21 +74,21 @@ class SocraticLMConfig:
     )
     """The LLaMA-architecture LM built from scratch; ``max_position_embeddings`` bounds the
     training sequences (longer ones are skipped and counted in ``data.json``)."""
-    tokenizer_vocab: int = 1024
+    tokenizer_vocab: int = bounded(1024, ge=1)
     """Vocabulary of the byte-level BPE trained on the training prompts and feedbacks."""
-    every_s: float = SOCRATIC_EVERY_S
+    every_s: float = bounded(SOCRATIC_EVERY_S, gt=0)
     """Prompt interval of the session, in seconds (paper: 5 s)."""
-    window_s: float = 1.0
+    window_s: float = bounded(1.0, gt=0)
     """One activity line per window of this many seconds (paper: 1 s)."""
-    min_confidence: float = 0.5
+    min_confidence: float = bounded(0.5, ge=0, le=1)
     """The session's ``min_confidence`` (below: "The user is doing the exercise.")."""
-    max_feedback_tokens: int = 48
+    max_feedback_tokens: int = bounded(48, ge=1)
     """Target tokens per turn (longer feedbacks are cut) and the validation reply limit."""
-    validation_workouts: int = 0
+    validation_workouts: int = bounded(0, ge=0)
     """The last N workouts of the long-range train split: streamed and scored, never trained."""
-    max_validation_segments: int = 0
+    max_validation_segments: int = bounded(0, ge=0)
     """Score at most this many held-out segments (0: all)."""
-    max_train_turns: int = 0
+    max_train_turns: int = bounded(0, ge=0)
     """Train on at most this many turns, an even spread over all of them (0: all)."""
     loop: LoopConfig = field(
         default_factory=lambda: LoopConfig(epochs=2, batch_size=16, eval_every=0, log_every=10)

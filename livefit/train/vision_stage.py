@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from livefit.config import bounded
 from livefit.data.clips import Labels, load_labels
 from livefit.data.clips import load_clips as read_clips
 from livefit.io import atomic_write, atomic_write_json, atomic_write_text
@@ -61,10 +62,11 @@ IGNORE = -100  # target of padded frames
 class AugmentConfig:
     """Training-time augmentation (paper: 64-frame crops, colour jitter, flip p = 0.5)."""
 
-    crop_frames: int = 64  # 16 fps frames per training crop (paper 64, ~4 s)
-    flip_p: float = 0.5  # probability of a horizontal flip (labels swapped left <-> right)
-    jitter_gain: float = 0.2  # per-channel gain drawn from [1 - g, 1 + g]
-    jitter_offset: float = 0.05  # per-channel offset drawn from [-o, o]
+    crop_frames: int = bounded(64, ge=1)  # 16 fps frames per training crop (paper 64, ~4 s)
+    # probability of a horizontal flip (labels swapped left <-> right)
+    flip_p: float = bounded(0.5, ge=0, le=1)
+    jitter_gain: float = bounded(0.2, ge=0, le=1)  # per-channel gain drawn from [1 - g, 1 + g]
+    jitter_offset: float = bounded(0.05, ge=0)  # per-channel offset drawn from [-o, o]
     # Start every crop as a stream starts when deployed: its first frame fed
     # ``model.warmup_frames`` times first (no gradient, batch-norm statistics left alone). Off =
     # crops start from the zero state, which the deployed stream never sees (the paper is silent).
@@ -76,17 +78,18 @@ class VisionStageConfig:
     """Stage 1 (vision): the paper-scale defaults are the paper's values."""
 
     model: CNNConfig = field(default_factory=CNNConfig)  # the CNN (paper: 224x160, 1280 x 7 x 5)
-    dropout: float = 0.2  # classifier dropout before the Linear
+    dropout: float = bounded(0.2, ge=0, lt=1)  # classifier dropout before the Linear
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(epochs=500, batch_size=32))
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-4))
     train_split: str = "train"  # clip split trained on
     eval_split: str = "test"  # held-out participants
-    max_clips: int = 0  # use only the first N clips of each split (0 = all; for smoke runs)
+    # use only the first N clips of each split (0 = all; for smoke runs)
+    max_clips: int = bounded(0, ge=0)
     channels_last: bool = False  # NHWC weights and activations (about 1.5x faster on CPU here)
     # Weight of an extra cross-entropy on the exercise, whose probability is the sum of its fine
     # classes' probabilities (0 = the paper's loss: fine-grained cross-entropy only).
-    exercise_loss_weight: float = 0.0
+    exercise_loss_weight: float = bounded(0.0, ge=0)
 
 
 def mistake_of(fine: str, labels: Labels) -> str:

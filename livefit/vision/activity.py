@@ -12,12 +12,13 @@ exercise on screen and, with no workout plan, to pick the exercise the coach's p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from livefit.io import parse_json
 
 HEAD_FILE = "activity_head.safetensors"
 LABELS_FILE = "activity_labels.json"
@@ -82,11 +83,12 @@ class ActivityHead(nn.Module):
                     "without it the live coach needs a fixed --exercise)"
                 )
         try:
-            fine = json.loads((directory / LABELS_FILE).read_text())["fine_grained"]
+            labels = directory / LABELS_FILE
+            fine = parse_json(labels.read_bytes(), str(labels))["fine_grained"]
             state = load_file(directory / HEAD_FILE)
             head = cls(state["weight"].shape[1], fine)
             head.linear.load_state_dict(state)
-        except (KeyError, ValueError, RuntimeError) as err:
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise ValueError(
                 f"{directory / HEAD_FILE}: not a valid activity head ({err})"
             ) from None

@@ -15,9 +15,11 @@ raises ``VideoError`` naming the file, so batch jobs can record it and go on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,24 +70,58 @@ def resample_indices(times: np.ndarray, fps: float) -> np.ndarray:
     return np.searchsorted(times, grid - 1e-9, side="left").astype(np.int64)
 
 
-class FrameResampler:
-    """``resample_indices`` one frame at a time, for live streams: ``push(t)`` -> how many 16 fps
-    grid slots the frame captured at ``t`` fills (0: skip it). The same arithmetic as the offline
-    rule, so a file streamed live gives the offline frames."""
+@dataclass(frozen=True)
+class Slots:
+    """What ``FrameResampler.push`` decided for one frame."""
 
-    def __init__(self, fps: float) -> None:
+    fill: int
+    """16 fps grid slots this frame fills (0: skip it; > 1: the camera skipped frames)."""
+    skipped: int = 0
+    """Empty grid slots before this frame: a gap in capture time longer than the resampler's
+    ``max_fill_seconds``, which no frame fills (the coach did not see it)."""
+
+
+class FrameResampler:
+    """``resample_indices`` one frame at a time, for live streams: ``push(t)`` -> the 16 fps grid
+    slots the frame captured at ``t`` fills. The same arithmetic as the offline rule, so a file
+    streamed live gives the offline frames, as long as no two frames are more than
+    ``max_fill_seconds`` apart: a longer gap is a gap (its slots are ``skipped``; the frame fills
+    only the last slot before it), so the work per frame is bounded whatever the clock says
+    (at most ``max_fill_seconds * fps + 1`` slots)."""
+
+    def __init__(self, fps: float, max_fill_seconds: float = 1.0) -> None:
+        if not (math.isfinite(fps) and fps > 0 and max_fill_seconds >= 0):
+            raise ValueError(f"FrameResampler needs fps > 0 and max_fill_seconds >= 0, got "
+                             f"{fps} and {max_fill_seconds}")  # fmt: skip
         self.fps = fps
+        self.max_fill = max_fill_seconds
         self.t0: float | None = None
         self.next = 0  # index of the first grid time not yet filled
+        self.last: float | None = None  # capture time of the previous frame
 
-    def push(self, t: float) -> int:
+    def push(self, t: float) -> Slots:
+        if not math.isfinite(t):
+            raise ValueError(f"capture time must be finite, got {t}")
         if self.t0 is None:
             self.t0 = t
+        if abs(t - self.t0) * self.fps > 2.0**50:  # beyond this, k / fps stops being exact
+            raise ValueError(f"capture time {t:g} s is too far from the first frame's "
+                             f"({self.t0:g} s) for a {self.fps:g} fps grid")  # fmt: skip
+        skipped = 0
+        if self.last is not None and t - self.last > self.max_fill:
+            # The last grid slot at or before t, by the loop's own test below; the slots
+            # between stay empty. Grid times are t0 + k / fps with an integer k, so nothing
+            # here stops advancing at large magnitudes.
+            last_slot = math.floor((t - self.t0 + 1e-9) * self.fps)
+            if last_slot >= self.next:
+                skipped = last_slot - self.next
+                self.next = last_slot
+        self.last = t
         count = 0
         while self.t0 + self.next / self.fps - 1e-9 <= t:
             self.next += 1
             count += 1
-        return count
+        return Slots(count, skipped)
 
 
 def load_timestamps(path: str | Path) -> np.ndarray:
@@ -100,13 +136,62 @@ def load_timestamps(path: str | Path) -> np.ndarray:
         raise VideoError(str(err)) from None
 
 
+def not_a_video_file(path: Path) -> str | None:
+    """Why ``path`` cannot be opened as a video file (a directory, a symbolic link loop, a link
+    to nothing, missing, a device or pipe), or None when it is a regular file."""
+    import errno
+    import os
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "is a symbolic link loop, not a video file"
+        if err.errno in (errno.ENOENT, errno.ENOTDIR) and path.is_symlink():
+            return f"is a symbolic link to a missing file ({os.readlink(path)})"
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "video file is missing"
+        return f"cannot be read ({err.strerror})"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a video file"
+    if not stat.S_ISREG(mode):  # a FIFO would block the decoder forever
+        return "is not a regular file (a device, pipe or socket), not a video file"
+    return None
+
+
+# A decoded stream may end this much before the end its container records (rounding of the
+# last frame's duration, edit lists) and still be whole; a file cut short ends far earlier.
+TRUNCATION_TOLERANCE_S = 1.0
+
+
+def _recorded_end(container: Any, stream: Any) -> tuple[float, int] | None:
+    """``(end in seconds, frames or 0)`` the container records for ``stream``; None when it
+    does not say (a live recording's webm or mkv). The stream's own duration when there is one;
+    the file's only when the video is its one stream (an audio track may outlast the video)."""
+    frames = int(stream.frames or 0)
+    if stream.duration and stream.time_base:
+        start = stream.start_time or 0
+        return float((start + stream.duration) * stream.time_base), frames
+    if container.duration and len(container.streams) == 1:
+        start = container.start_time or 0
+        return (start + container.duration) / 1_000_000, frames  # AV_TIME_BASE
+    return None
+
+
 def decode_frames(path: str | Path) -> Iterator[tuple[np.ndarray, float | None]]:
-    """Yield ``(rgb uint8 [H, W, 3], pts seconds or None)`` for each frame of a video (PyAV)."""
+    """Yield ``(rgb uint8 [H, W, 3], pts seconds or None)`` for each frame of a video (PyAV).
+
+    Raises ``VideoError`` for a path that is not a video file (saying what it is), a file that
+    cannot be opened or decoded, and a file cut short: the decoded frames end well before the
+    duration its container records (a copy or download that stopped half way, whose frames
+    would otherwise end quietly as if the video did)."""
     import av
 
     path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: video file is missing")
+    problem = not_a_video_file(path)
+    if problem:
+        raise VideoError(f"{path}: {problem}")
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as err:
@@ -115,15 +200,37 @@ def decode_frames(path: str | Path) -> Iterator[tuple[np.ndarray, float | None]]
         if not container.streams.video:
             raise VideoError(f"{path}: no video stream")
         stream = container.streams.video[0]
+        rate = float(stream.average_rate or stream.guessed_rate or 30)
         count = 0
+        end: float | None = None  # end of the last decoded frame, seconds
         try:
             for frame in container.decode(stream):
                 count += 1
+                if frame.time is not None:
+                    span = frame.duration * frame.time_base if frame.duration else 1 / rate
+                    end = frame.time + float(span)
                 yield frame.to_ndarray(format="rgb24"), frame.time
         except av.FFmpegError as err:
+            short = _cut_short(container, stream, count, end)
+            if short:
+                raise VideoError(f"{path}: truncated or corrupt video: {short} ({err})") from None
             raise VideoError(f"{path}: corrupt video after {count} frames ({err})") from None
         if count == 0:
             raise VideoError(f"{path}: empty video (no decodable frame)")
+        short = _cut_short(container, stream, count, end)
+        if short:
+            raise VideoError(f"{path}: truncated video: {short}")
+
+
+def _cut_short(container: Any, stream: Any, count: int, end: float | None) -> str | None:
+    """Where the decoded frames stop, when that is well before the end the container records
+    (None when they reach it, or when it records none)."""
+    recorded = _recorded_end(container, stream)
+    if end is None or recorded is None or recorded[0] - end <= TRUNCATION_TOLERANCE_S:
+        return None
+    length, frames = recorded
+    of = f" of {frames}" if frames > count else ""
+    return f"it stops after frame {count}{of} ({end:.2f} s of the {length:.2f} s it records)"
 
 
 def count_frames(path: str | Path) -> int:

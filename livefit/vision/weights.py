@@ -179,10 +179,10 @@ _STREAM_VLM_KEYS = ("adapter", "lm_path", "tiny_lm", "lora", "train_lm")
 
 def _not_a_cnn_folder(path: Path) -> str | None:
     """What ``path`` looks like when it is a Stream-VLM checkpoint rather than a CNN, else None."""
-    import json
+    from livefit.io import parse_json
 
-    try:
-        keys = set(json.loads((path / CONFIG_FILE).read_text()))
+    try:  # any JSON that is not a readable object: load_config reports it properly
+        keys = set(parse_json((path / CONFIG_FILE).read_bytes(), str(path / CONFIG_FILE)))
     except (OSError, ValueError, TypeError):
         keys = set()
     found = [k for k in _STREAM_VLM_KEYS if k in keys]

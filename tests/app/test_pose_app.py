@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from livefit.app.access import AccessPolicy
 from livefit.app.server import ServerLimits, encode_jpeg, frame_message
 from livefit.cli import app
 
@@ -49,7 +50,7 @@ def test_serve_with_the_pose_coach_coaches_a_streamed_workout(workout_frames):
     from livefit.app.serve_cli import serve_app
 
     limits = ServerLimits(max_fps=1e6, max_queue_frames=100_000, max_lag_seconds=1e9)
-    web = serve_app(None, None, "pose", limits)
+    web = serve_app(None, None, "pose", limits, AccessPolicy(("testserver",)))  # TestClient's
     messages = [frame_message(encode_jpeg(f), k * FRAME_MS) for k, f in enumerate(workout_frames)]
     with TestClient(web) as client:
         health = client.get("/health").json()

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from livefit.app.access import AccessPolicy
 from livefit.app.server import (
     FrameError,
     JsonLogFormatter,
@@ -45,7 +46,10 @@ def messages(jpegs) -> list[bytes]:
 
 @contextmanager
 def serve(bundled_coach, **limits):
-    with TestClient(create_app(bundled_coach, ServerLimits(**limits))) as client:
+    # The app answers only the host names it serves: here TestClient's (its WebSocket
+    # requests always go to ws://testserver).
+    app = create_app(bundled_coach, ServerLimits(**limits), access=AccessPolicy(("testserver",)))
+    with TestClient(app) as client:
         yield client
 
 

@@ -57,7 +57,20 @@ def test_resampler_is_the_offline_rule_one_frame_at_a_time(fps, jitter, drop):
     times = np.sort(times[rng.uniform(size=400) >= drop])
     offline = np.bincount(resample_indices(times, 16.0), minlength=len(times))
     resampler = FrameResampler(16.0)
-    assert [resampler.push(float(t)) for t in times] == offline.tolist()
+    assert [resampler.push(float(t)).fill for t in times] == offline.tolist()
+
+
+def test_resampler_work_is_bounded_whatever_the_clock_says():
+    """A gap longer than max_fill_seconds fills one slot and skips the rest: the frames either
+    side keep the offline rule, and a jump of 10^7 s costs what a normal frame costs."""
+    resampler = FrameResampler(16.0, max_fill_seconds=1.0)
+    times = [0.0, 1 / 30, 2 / 30, 1800.0, 1800.0 + 1 / 30, 1e7, 1e7 + 0.5]
+    slots = [resampler.push(t) for t in times]
+    assert [s.fill for s in slots] == [1, 0, 1, 1, 0, 1, 8]
+    assert slots[3].skipped == 1800 * 16 - 2 and slots[5].skipped > 1e8
+    assert sum(s.skipped for s in slots[:3] + slots[4:5] + slots[6:]) == 0
+    with pytest.raises(ValueError, match="too far from the first frame"):
+        resampler.push(1e300)  # k / fps would stop advancing: refused, never a spin
 
 
 def test_live_features_equal_feature_extraction(coach, workout):
