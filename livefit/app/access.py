@@ -255,7 +255,11 @@ class AccessMiddleware:
                 }
             },
         )
-        headers = {"www-authenticate": "Bearer"} if status == 401 else None
+        # Close the connection after the answer: kept alive, the server would still read (and
+        # throw away) a refused upload's whole body before the next request could come.
+        headers = {"connection": "close"}
+        if status == 401:
+            headers["www-authenticate"] = "Bearer"
         response = JSONResponse({"type": "error", "message": message}, status, headers)
         if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
             await response(scope, receive, send)  # Starlette sends it as a denial response

@@ -963,7 +963,10 @@ def create_app(coach: LiveCoach, limits: ServerLimits = ServerLimits(),
             return JSONResponse(await _upload(server, request))
         except UploadError as err:
             _log(logging.WARNING, "upload refused", client=_client(request), error=str(err))
-            return JSONResponse({"type": "error", "message": str(err)}, status_code=err.status)
+            # The body may be unread (too big, server full): close the connection after the
+            # answer, or the server would still read and discard all of it (uvicorn keep-alive).
+            return JSONResponse({"type": "error", "message": str(err)}, status_code=err.status,
+                                headers={"connection": "close"})  # fmt: skip
 
     return app
 

@@ -16,12 +16,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
 from test_server import UNPACED, assert_healthy, end_stats, ready, receive_until, serve
+from videos import write_video
 
 from livefit.app.server import encode_jpeg, frame_message
 from livefit.stream.live import LivePipeline
@@ -59,25 +58,6 @@ def session_works(client, frames: list[bytes]) -> None:
         ws.send_text(STOP)
         sent, code = receive_until(ws, "end")
     assert code == 1000 and end_stats(sent)["frames_in"] == len(frames), sent[-1]
-
-
-def write_video(path: Path, side: int, pts_ms: list[int]) -> Path:
-    """A tiny lossless mkv: ``side`` x ``side`` frames at the given timestamps (ms)."""
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("ffv1", rate=30)
-        stream.width = stream.height = side
-        stream.pix_fmt = "yuv420p" if side % 2 == 0 else "yuv444p"
-        stream.time_base = Fraction(1, 1000)
-        for pts in pts_ms:
-            frame = av.VideoFrame.from_ndarray(np.full((side, side, 3), 90, np.uint8), "rgb24")
-            frame.pts, frame.time_base = pts, Fraction(1, 1000)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
 
 
 # -- floods -----------------------------------------------------------------------------------
@@ -196,13 +176,55 @@ def test_an_upload_when_full_is_refused_before_its_body_is_read(bundled_coach):
         assert_healthy(client)
 
 
+def test_a_refused_upload_closes_its_connection_instead_of_reading_the_rest(bundled_coach):
+    """Over real HTTP (uvicorn on 127.0.0.1), with every slot taken: the server answers 503
+    and closes the connection, so a 150 MB upload cannot be pushed into it (kept alive, uvicorn
+    read and threw away all 150 MB before the next request could come). The client sees the
+    503, or a reset if it was still sending: either way the rest is never read."""
+    import uvicorn
+
+    from livefit.app.access import AccessPolicy
+    from livefit.app.server import ServerLimits, create_app
+
+    app = create_app(bundled_coach, ServerLimits(max_sessions=1), access=AccessPolicy())
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    sent, answer = 0, b""
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        assert app.state.server.acquire()  # the only slot is taken
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            head = (b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 157286400\r\n"
+                    b"Content-Type: multipart/form-data; boundary=B\r\n\r\n")  # fmt: skip
+            try:
+                conn.sendall(head)
+                while sent < 150 * 2**20:
+                    conn.sendall(b"\0" * 2**20)
+                    sent += 2**20
+                answer = conn.recv(65536)
+            except OSError:  # reset or broken pipe: the server closed the connection
+                try:
+                    answer = conn.recv(65536)
+                except OSError:
+                    pass
+        app.state.server.release()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert sent < 32 * 2**20, f"{sent / 2**20:.0f} MB of 150 taken in"  # socket buffers only
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 503"), answer[:80]
+
+
 def test_an_unusable_video_upload_is_refused_by_name(bundled_coach, tmp_path):
     videos = {
-        "one.mkv": (write_video(tmp_path / "1.mkv", 1, [0, 33, 66]), "frame 1: a frame must be"),
-        "two.mkv": (write_video(tmp_path / "2.mkv", 2, [0, 33, 66]), "frame 1: a frame must be"),
+        "one.mkv": (write_video(tmp_path / "1.mkv", [0, 33, 66], (1, 1)), "frame 1: a frame"),
+        "two.mkv": (write_video(tmp_path / "2.mkv", [0, 33, 66], (2, 2)), "frame 1: a frame"),
         # a 10^10 ms jump in the timestamps: once a worker spun on it for ever
         "jump.mkv": (
-            write_video(tmp_path / "j.mkv", 32, [0, 33, 66, 10**10 + 99]),
+            write_video(tmp_path / "j.mkv", [0, 33, 66, 10**10 + 99], (32, 32)),
             "frame 4: capture time jumps",
         ),
     }
