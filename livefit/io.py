@@ -156,7 +156,7 @@ def check_output_file(
 def naming_file(path: str | Path) -> Iterator[None]:
     """Put ``path`` into the ``OSError``s raised inside that name no file: a ``write``, ``flush``
     or ``fsync`` on an open file reports only ``[Errno 28] No space left on device``, and the
-    one error line (``livefit.cli.error_line``) must say which file could not be written."""
+    one error line (``livefit.options.error_line``) must say which file could not be written."""
     try:
         yield
     except OSError as err:

@@ -1,4 +1,8 @@
-"""Number options shared by every command: the one check of a float option's value.
+"""Option checks and the error line shared by every command: ``OptionError``, ``check_seed``,
+``check_count``, ``error_line`` and ``finite``, the one check of a float option's value.
+
+It sits in the bottom layer (the standard library and typer only), so ``livefit.cli`` and each
+stage's ``cli.py`` import it without importing each other; ``livefit.cli`` re-exports its names.
 
 Typer turns ``nan``, ``inf`` and ``1e400`` into floats that every ``<= 0`` test lets through
 (``--max-fps nan`` started a server that dropped every frame). Each float option of each
@@ -10,10 +14,38 @@ is not a finite number within the option's range is an ``OptionError`` naming th
 
 from __future__ import annotations
 
+import errno
 import math
 from collections.abc import Callable
 
 import typer
+
+
+class OptionError(ValueError):
+    """A command-line option with a value the command cannot use; the message names it."""
+
+
+def check_seed(value: int | None, option: str = "--seed") -> None:
+    """Seeds feed numpy's SeedSequence, which takes non-negative integers only."""
+    if value is not None and value < 0:
+        raise OptionError(f"{option} must be a non-negative integer, got {value}")
+
+
+def check_count(value: int | None, option: str, minimum: int = 1) -> None:
+    """A count option (workers, workouts, limits) must be at least ``minimum``."""
+    if value is not None and value < minimum:
+        raise OptionError(f"{option} must be at least {minimum}, got {value}")
+
+
+def error_line(err: BaseException) -> str:
+    """The one ``error:`` line of an expected failure."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:  # strerror says "device"
+        where = f"{err.filename}: " if err.filename is not None else ""
+        return f"error: {where}no space left on the disk"
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"error: {err.filename}: {err.strerror}"
+    text = " ".join(str(err).split()) or type(err).__name__
+    return f"error: {text}"
 
 
 def finite(
@@ -45,8 +77,6 @@ def finite(
             and (at_most is None or value <= at_most)
         )
         if not ok:
-            from livefit.cli import OptionError  # here: livefit.cli imports every command
-
             option = max(param.opts, key=len) if param.opts else f"--{param.name}"
             raise OptionError(f"{option} must be {wanted}, got {value}")
         return value
@@ -54,4 +84,4 @@ def finite(
     return check
 
 
-__all__ = ["finite"]
+__all__ = ["OptionError", "check_count", "check_seed", "error_line", "finite"]

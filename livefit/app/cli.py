@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from livefit.options import check_count, check_seed
+
 # Options every live command shares (demo, coach, serve).
 ModelOpt = Annotated[
     Path | None, typer.Option(help="Stream-VLM directory; default: the bundled coach.")
@@ -60,7 +62,6 @@ def demo(
     Prints its feedback as it happens beside the ground truth, then writes an annotated mp4,
     the events and a self-contained HTML report with the paper-exact metrics (offline).
     """
-    from livefit.cli import check_count, check_seed
     from livefit.io import check_output_dir
 
     check_seed(seed)  # options first: before torch is imported or anything is written

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt, VisionOpt
-from livefit.options import finite
+from livefit.options import error_line, finite
 
 
 def coach(
@@ -108,8 +108,7 @@ def coach(
     try:
         run_coach(settings, Console(highlight=False))
     except (OSError, ValueError, CameraError, SpeechError, WeightsError) as err:
-        from livefit.cli import error_line  # the one wording: a full disk names its file
-
+        # error_line: the one wording (a full disk names its file)
         _fail(error_line(err).removeprefix("error: "))
 
 

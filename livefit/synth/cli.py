@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from livefit.options import check_count, check_seed
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"  # an existing --out is only replaced if it is a PNG
 
 
@@ -23,7 +25,6 @@ def synth(
     test_clips: Annotated[int | None, typer.Option(help="Override the preset.")] = None,
 ) -> None:
     """Generate synthetic QEVD-format workouts and short clips (resumable: reruns skip videos)."""
-    from livefit.cli import check_count, check_seed
     from livefit.io import check_output_dir
     from livefit.synth.generate import SynthError, generate
     from livefit.synth.presets import preset as get_preset
@@ -81,7 +82,6 @@ def contact_sheet(
     clips: Annotated[int, typer.Option(help="Short clips to show below the workout.")] = 12,
 ) -> None:
     """A PNG grid of frames with their labels and the coach's lines."""
-    from livefit.cli import check_count
     from livefit.io import check_output_file
     from livefit.synth.contact_sheet import ContactSheetError, make_contact_sheet
 
