@@ -115,7 +115,7 @@ def run_demo(
     from livefit.stream.live import LiveCoach, LiveConfig, feedbacks_in, play_video, schedule_of
     from livefit.synth.generate import generate
     from livefit.synth.presets import preset
-    from livefit.vision.extract import list_jobs
+    from livefit.vision.jobs import list_jobs
     from livefit.vision.preprocess import load_timestamps
 
     console = Console()

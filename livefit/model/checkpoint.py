@@ -21,6 +21,9 @@ prefixed ``module.``), mapped key by key by ``import_reference_state_dict``:
                                                        embedding, not a weight of its own)
 Missing and unexpected keys are reported, never silently dropped (the reference loads with
 ``strict=False``).
+
+Imported by ``livefit.model.stream_vlm``, never the other way: ``load_pretrained`` builds the
+class it is given (``StreamVLM.from_pretrained`` passes itself) on an LM from ``livefit.model.lm``.
 """
 
 from __future__ import annotations
@@ -28,20 +31,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+from torch import nn
 
 from livefit.config import load_config, save_config
 from livefit.io import atomic_write
 from livefit.model.config import StreamVLMConfig
 from livefit.model.hf_folder import SAFE_LOAD, open_folder
-from livefit.model.stream_vlm import StreamVLM, load_lm, resize_vocab, torch_dtype
+from livefit.model.lm import load_lm, resize_vocab, torch_dtype
 from livefit.model.tokenizer import load_tokenizer
 
 WEIGHTS = "model.safetensors"
 OPTIONAL_KEYS = ("special.bias",)  # added later; a checkpoint without them loads the default
 PEFT_PREFIX = "base_model.model."
+
+M = TypeVar("M", bound=nn.Module)  # the model class load_pretrained builds (StreamVLM)
 
 
 def canonical_key(key: str) -> str:
@@ -56,7 +62,7 @@ def is_lora_key(key: str) -> bool:
     return ".lora_" in key
 
 
-def canonical_state_dict(model: StreamVLM, with_base: bool = True) -> dict[str, torch.Tensor]:
+def canonical_state_dict(model: nn.Module, with_base: bool = True) -> dict[str, torch.Tensor]:
     """The weights ``save_pretrained`` writes (LoRA excluded; it goes to ``lora/``)."""
     out = {}
     for key, value in model.state_dict().items():
@@ -67,7 +73,7 @@ def canonical_state_dict(model: StreamVLM, with_base: bool = True) -> dict[str, 
 
 
 def load_canonical_state_dict(
-    model: StreamVLM, state: dict[str, torch.Tensor], where: str
+    model: nn.Module, state: dict[str, torch.Tensor], where: str
 ) -> list[str]:
     """Load canonical weights into ``model``; returns the canonical keys that were not given."""
     actual = {canonical_key(k): k for k in model.state_dict() if not is_lora_key(k)}
@@ -85,7 +91,7 @@ def load_canonical_state_dict(
     return sorted(set(actual) - set(state))
 
 
-def save_pretrained(model: StreamVLM, path: str | Path, save_base: bool | None = None) -> None:
+def save_pretrained(model: nn.Module, path: str | Path, save_base: bool | None = None) -> None:
     """Write ``model`` to directory ``path``. ``save_base`` None: save the base LM weights unless
     they are frozen and can be reloaded from ``config.lm_path``."""
     from safetensors.torch import save
@@ -119,9 +125,14 @@ def architecture_differences(a: StreamVLMConfig, b: StreamVLMConfig) -> list[str
 
 
 def load_pretrained(
-    path: str | Path, device: str | torch.device = "cpu", config: StreamVLMConfig | None = None
-) -> StreamVLM:
-    """Read a directory written by ``save_pretrained``; clear errors for anything missing.
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    config: StreamVLMConfig | None = None,
+    *,
+    cls: type[M],
+) -> M:
+    """Read a directory written by ``save_pretrained`` into a ``cls`` (``StreamVLM``, whose
+    ``from_pretrained`` calls this); clear errors for anything missing.
 
     ``config``: build with these training settings (trainable flags, a new LoRA) instead of the
     saved ones, e.g. stage 3 starting from stage 2's model; its architecture must be the saved
@@ -163,7 +174,7 @@ def load_pretrained(
         with_base = False
     else:
         raise FileNotFoundError(f"{path}: no lm/config.json and no lm_path in config.json")
-    model = StreamVLM(config, lm, tokenizer)
+    model = cls(config, lm, tokenizer)
     try:
         state = load_file(str(path / WEIGHTS))
     except Exception as err:  # safetensors raises its own error types
@@ -229,7 +240,7 @@ def reference_key_map(key: str) -> tuple[str, str] | None:
     return ("base", f"lm.{rest}")
 
 
-def import_reference_state_dict(model: StreamVLM, state: dict[str, Any]) -> ImportReport:
+def import_reference_state_dict(model: nn.Module, state: dict[str, Any]) -> ImportReport:
     """Load a published Stream-VLM state dict into ``model`` (built with the same LM shape,
     tokenizer and, if the source has LoRA, a ``config.lora``). Shape mismatches are errors."""
     if "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -279,7 +290,7 @@ def import_reference_state_dict(model: StreamVLM, state: dict[str, Any]) -> Impo
     return report
 
 
-def load_reference_checkpoint(model: StreamVLM, path: str | Path) -> ImportReport:
+def load_reference_checkpoint(model: nn.Module, path: str | Path) -> ImportReport:
     """``torch.load`` (weights only: the file is a pickle) + ``import_reference_state_dict``."""
     path = Path(path)
     if not path.is_file():

@@ -8,6 +8,8 @@ The LM is any ``AutoModelForCausalLM`` (a tiny LLaMA built from a config, or LLa
 local path), left unmodified: adapters are forward hooks on its decoder layers, the special tokens
 have their own parameters (``SpecialTokenParams``), LoRA comes from ``peft``. Which parts train
 is set by the config flags only, so the training stages are three configs over one model.
+Loading the LM and resizing its vocabulary are ``livefit.model.lm``'s; the directory format of
+``save_pretrained`` / ``from_pretrained`` is ``livefit.model.checkpoint``'s.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from livefit.model.adapters import (
     VisionContext,
     find_decoder_layers,
 )
+from livefit.model.checkpoint import load_pretrained, save_pretrained
 from livefit.model.config import StreamVLMConfig
+from livefit.model.lm import DTYPES as DTYPES  # the old home of the dtype names
+from livefit.model.lm import load_lm, resize_vocab, torch_dtype
 from livefit.model.tokenizer import add_special_tokens, load_tokenizer, train_tokenizer
 from livefit.model.tokens import SpecialIds, SpecialTokenParams, special_ids
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
@@ -40,12 +43,6 @@ class StreamVLMOutput:
     logits: torch.Tensor  # (B, T', V), T' = T or logits_to_keep
     cache: Any  # the cache passed in, now holding these tokens too (None without one)
     hidden: torch.Tensor  # (B, T', D) final hidden states (after the LM's last norm)
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    if name not in DTYPES:
-        raise ValueError(f"unknown dtype {name!r}: expected one of {sorted(DTYPES)}")
-    return DTYPES[name]
 
 
 def build_tiny_lm(config: StreamVLMConfig, vocab_size: int, tokenizer) -> nn.Module:
@@ -77,35 +74,6 @@ def tiny_llama(t: Any, vocab_size: int, tokenizer) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(t.seed)
         return LlamaForCausalLM(lm_config)
-
-
-def load_lm(path: str | Path, dtype: torch.dtype) -> nn.Module:
-    """An LM from a local Hugging Face directory; a clear error when it is not one."""
-    from transformers import AutoModelForCausalLM
-
-    from livefit.model.hf_folder import SAFE_LOAD, open_folder
-
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: not a Hugging Face model directory (no config.json)")
-    return open_folder(
-        path,
-        "language model",
-        lambda: AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, **SAFE_LOAD),
-    )
-
-
-@torch.no_grad()
-def resize_vocab(lm: nn.Module, n_tokens: int, multiple: int) -> None:
-    """Resize to ``n_tokens`` padded to ``multiple``; new rows = mean of the old (deterministic)."""
-    old = lm.get_input_embeddings().weight.shape[0]
-    target = -(-n_tokens // multiple) * multiple
-    if target == old:
-        return
-    lm.resize_token_embeddings(target, mean_resizing=False)
-    for emb in (lm.get_input_embeddings(), lm.get_output_embeddings()):
-        if emb is not None and emb.weight.shape[0] == target and target > old:
-            emb.weight[old:] = emb.weight[:old].mean(0, keepdim=True)
 
 
 class StreamVLM(nn.Module):
@@ -185,13 +153,9 @@ class StreamVLM(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> StreamVLM:
         """A ``save_pretrained`` directory; ``device=``, ``config=`` (new training settings)."""
-        from livefit.model.checkpoint import load_pretrained
-
-        return load_pretrained(path, **kwargs)
+        return load_pretrained(path, cls=cls, **kwargs)
 
     def save_pretrained(self, path: str | Path, save_base: bool | None = None) -> None:
-        from livefit.model.checkpoint import save_pretrained
-
         save_pretrained(self, path, save_base=save_base)
 
     # -- parts --------------------------------------------------------------------------------

@@ -257,7 +257,7 @@ class LiveCoach:
             cnn_dir = Path(cnn) if cnn is not None else bundled_cnn()
         estimator = None
         if is_pose_folder(cnn_dir):
-            from livefit.train.pose_stage import load_pose_encoder
+            from livefit.vision.pose import load_pose_encoder
             from livefit.vision.pose_estimator import PoseEstimator
 
             PoseEstimator.load(pose_models)  # fail now, naming what is missing, not per stream

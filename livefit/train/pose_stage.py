@@ -15,9 +15,10 @@ step's last frame (4k + 3), as the CNN's steps are.
 
 Evaluation is the CNN's (``vision_stage.evaluate_clips``: step, exercise, main-mistake
 accuracies on held-out participants), on clean landmarks by default or with the detector noise
-(``eval_noise``). Export: ``<run>/pose/``, the encoder (``model.safetensors`` + ``config.json``)
-and its activity head (``livefit.vision.activity``), the folder ``features extract --vision
-pose`` and the live app read.
+(``eval_noise``). Export: ``<run>/pose/``, the encoder (``model.safetensors`` + ``config.json``,
+written by ``livefit.vision.pose.save_pose_encoder``) and its activity head
+(``livefit.vision.activity``), the folder ``features extract --vision pose`` and the live app
+read.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ from livefit.vision.pose import (
     PoseEncoder,
     PoseEncoderConfig,
     augment,
+    load_pose_encoder,
     normalise,
+    save_pose_encoder,
     step_windows,
 )
 from livefit.vision.pose_residuals import (
@@ -53,7 +56,7 @@ from livefit.vision.pose_residuals import (
     ResidualsConfig,
     collect_residuals,
 )
-from livefit.vision.preprocess import load_timestamps, resample_indices
+from livefit.vision.preprocess import load_timestamps, resample_indices, video_size
 
 IGNORE = -100
 POSE_DIR = "pose"
@@ -93,15 +96,6 @@ class LandmarkClip:
     labels: np.ndarray  # [T] int64 fine-grained class per 16 fps frame
     width: int
     height: int
-
-
-def video_size(video: Path) -> tuple[int, int]:
-    """(width, height) of a video, from its header."""
-    import av
-
-    with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        return stream.width, stream.height
 
 
 def load_landmark_clips(data_root: Path, split: str, labels: Any, fps: int,
@@ -245,31 +239,8 @@ def record_errors(config: PoseStageConfig, data_root: Path, run_dir: Path, worke
                              workers, progress=progress)  # fmt: skip
 
 
-def save_pose_encoder(encoder: PoseEncoder, folder: Path) -> None:
-    from safetensors.torch import save
-
-    from livefit.config import save_config
-    from livefit.io import atomic_write
-
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
-    atomic_write(folder / "model.safetensors", lambda f: f.write(save(tensors)))
-    save_config(encoder.config, folder / "config.json")
-
-
-def load_pose_encoder(folder: str | Path) -> PoseEncoder:
-    from safetensors.torch import load_file
-
-    from livefit.config import load_config
-
-    folder = Path(folder)
-    for name in ("config.json", "model.safetensors"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name}: not a pose encoder folder (missing {name})")
-    encoder = PoseEncoder(load_config(PoseEncoderConfig, folder / "config.json"))
-    encoder.load_state_dict(load_file(str(folder / "model.safetensors")))
-    return encoder.eval()
-
-
-__all__ = ["POSE_DIR", "LandmarkClip", "PoseClassifier", "PoseStageConfig",
-           "PoseTask", "load_landmark_clips", "load_pose_encoder", "save_pose_encoder"]  # fmt: skip
+# load_pose_encoder, save_pose_encoder (livefit.vision.pose) and video_size
+# (livefit.vision.preprocess) are re-exported for older imports.
+__all__ = ["POSE_DIR", "LandmarkClip", "PoseClassifier", "PoseStageConfig", "PoseTask",
+           "load_landmark_clips", "load_pose_encoder", "save_pose_encoder",
+           "video_size"]  # fmt: skip

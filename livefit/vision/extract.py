@@ -30,7 +30,9 @@ stopped, and a rerun with another CNN or preprocessing is refused, naming what d
 first, so a killed overwrite resumes with the new CNN and can never mix two). Feature files that
 no manifest records (an older livefit, another tool) are refused rather than mixed in; overwrite
 redoes them. Failures go to ``failures_rank<r>.json`` and the job goes on; the videos are sharded
-over processes by ``RANK`` / ``WORLD_SIZE`` (set by ``accelerate launch`` and ``torchrun``).
+over processes by ``RANK`` / ``WORLD_SIZE`` (set by ``accelerate launch`` and ``torchrun``). The
+list of videos and its shards (``Job``, ``list_jobs``, ``shard``) come from the torch-free
+``livefit.vision.jobs``.
 """
 
 from __future__ import annotations
@@ -45,8 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from livefit.data.clips import clips_root, load_clips
-from livefit.data.qevd import FEATURES_DIR, load_workouts, split_dir
+from livefit.data.qevd import FEATURES_DIR
 from livefit.io import atomic_save_npy, atomic_write_json
 from livefit.provenance import (
     changed_settings,
@@ -57,71 +58,8 @@ from livefit.provenance import (
     state_dict_sha256,
 )
 from livefit.vision.cnn import CausalCNN, CNNConfig
+from livefit.vision.jobs import Job, list_jobs, shard  # also imported from here
 from livefit.vision.preprocess import PreprocessConfig, iter_preprocessed, load_timestamps
-
-
-@dataclass(frozen=True)
-class Job:
-    """One video to extract."""
-
-    name: str  # the video's path relative to its split folder
-    video: Path
-    timestamps: Path  # per-frame UNIX ns
-    features_out: Path
-    timestamps_out: Path
-
-    @property
-    def provenance_out(self) -> Path:
-        """``<id>_provenance.json``: which producer wrote this video's two files (written last)."""
-        stem = self.features_out.name.removesuffix(".npy").removesuffix("_features")
-        return self.features_out.with_name(f"{stem}_provenance.json")
-
-    def has_output(self) -> bool:
-        return self.features_out.exists() or self.timestamps_out.exists()
-
-    def done(self, producer_id: str) -> bool:
-        """Both files are there and were written by ``producer_id``."""
-        if not (self.features_out.is_file() and self.timestamps_out.is_file()):
-            return False
-        try:
-            record = json.loads(self.provenance_out.read_text())
-        except (OSError, ValueError):
-            return False
-        return isinstance(record, dict) and record.get("producer_id") == producer_id
-
-
-def _job(split_root: Path, video_file: str, timestamps_file: str) -> Job:
-    rel = Path(video_file).with_suffix("")
-    out = split_root / FEATURES_DIR / rel.parent
-    return Job(
-        name=video_file,
-        video=split_root / video_file,
-        timestamps=split_root / timestamps_file,
-        features_out=out / f"{rel.name}_features.npy",
-        timestamps_out=out / f"{rel.name}_timestamps.npy",
-    )
-
-
-def list_jobs(data_root: str | Path, split: str, clips: bool = False) -> tuple[Path, list[Job]]:
-    """The split folder and its videos, in a fixed order (the same in every process)."""
-    if clips:
-        root = clips_root(data_root) / split
-        jobs = [
-            Job(c.clip_id, c.video, c.video_timestamps, c.features, c.feature_timestamps)
-            for c in load_clips(data_root, split)  # type: ignore[arg-type]
-        ]
-    else:
-        root = split_dir(data_root, split)  # type: ignore[arg-type]
-        workouts = load_workouts(data_root, split)  # type: ignore[arg-type]
-        jobs = [_job(root, w.video_file, w.video_timestamps_file) for w in workouts]
-    return root, sorted(jobs, key=lambda j: j.name)
-
-
-def shard(jobs: list[Job], rank: int, world_size: int) -> list[Job]:
-    """Round-robin share of process ``rank``: every job in exactly one shard."""
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} outside world size {world_size}")
-    return jobs[rank::world_size]
 
 
 def dist_rank() -> tuple[int, int]:

@@ -19,19 +19,26 @@ the same window.
 Training-time augmentation that mimics a real detector (``DetectorNoise``: jitter, missed
 frames, visibility drop-outs, camera scale and position) and mirroring with left and right
 swapped (``mirror``) live here too, so stage 1 and the coach stages share them.
+
+An encoder's folder (``model.safetensors`` + ``config.json``, what stage 1 exports to
+``<run>/pose/``) is written by ``save_pose_encoder`` and read by ``load_pose_encoder``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from livefit.config import load_config, save_config
 from livefit.data.landmarks import FLIP_INDEX, HIPS, NUM_LANDMARKS, SHOULDERS, torso_length
+from livefit.io import atomic_write
 
 
 @dataclass(frozen=True)
@@ -197,13 +204,34 @@ class PoseStream:
         return self.encoder(self.window[None])[0]
 
 
+def save_pose_encoder(encoder: PoseEncoder, folder: Path) -> None:
+    """Write ``folder/model.safetensors`` and ``folder/config.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
+    atomic_write(folder / "model.safetensors", lambda f: f.write(save(tensors)))
+    save_config(encoder.config, folder / "config.json")
+
+
+def load_pose_encoder(folder: str | Path) -> PoseEncoder:
+    """The encoder ``save_pose_encoder`` wrote to ``folder``, in eval mode."""
+    folder = Path(folder)
+    for name in ("config.json", "model.safetensors"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name}: not a pose encoder folder (missing {name})")
+    encoder = PoseEncoder(load_config(PoseEncoderConfig, folder / "config.json"))
+    encoder.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return encoder.eval()
+
+
 __all__ = [
     "DetectorNoise",
     "PoseEncoder",
     "PoseEncoderConfig",
     "PoseStream",
     "augment",
+    "load_pose_encoder",
     "mirror",
     "normalise",
+    "save_pose_encoder",
     "step_windows",
 ]

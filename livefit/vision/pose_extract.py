@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from livefit.data.landmarks import LandmarkTrack, read_sidecar
-from livefit.vision.pose import PoseEncoder
+from livefit.vision.pose import PoseEncoder, load_pose_encoder
 from livefit.vision.pose_residuals import ResidualBank
-from livefit.vision.preprocess import load_timestamps, resample_indices
+from livefit.vision.preprocess import load_timestamps, resample_indices, video_size
 
 LANDMARK_SOURCES = ("sidecar", "estimator")
 
@@ -57,8 +57,6 @@ class PoseProducer:
     @classmethod
     def load(cls, folder: str | Path, landmarks: str = "sidecar",
              noise: str | Path | None = None) -> PoseProducer:  # fmt: skip
-        from livefit.train.pose_stage import load_pose_encoder
-
         bank = ResidualBank.load(noise) if noise is not None else None
         return cls(load_pose_encoder(folder), landmarks, noise=bank)
 
@@ -92,8 +90,6 @@ class PoseProducer:
         times = load_timestamps(timestamps)
         picks = resample_indices(times, fps)
         if self.landmarks == "sidecar":
-            from livefit.train.pose_stage import video_size
-
             width, height = video_size(video)
             return read_sidecar(video, times, width, height).take(picks)
         return self.estimator.track(video, times, fps)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from livefit.data.landmarks import FLIP_INDEX, NUM_LANDMARKS, torso_length
+from livefit.vision.jobs import list_jobs
 
 BANK_FILE = "residuals.safetensors"
 
@@ -122,8 +123,6 @@ class ResidualsConfig:
 
 def bank_sources(data_root: str | Path, workouts: int) -> list[Any]:
     """The train workouts a bank of ``workouts`` records: evenly spread over the sorted split."""
-    from livefit.vision.extract import list_jobs
-
     _, jobs = list_jobs(data_root, "train")
     if workouts <= 0 or not jobs:
         return []
@@ -138,9 +137,8 @@ def _record(args: tuple[str, str, str, str]) -> str:
 
     from livefit.data.landmarks import read_sidecar
     from livefit.io import atomic_write
-    from livefit.train.pose_stage import video_size
     from livefit.vision.pose_estimator import PoseEstimator
-    from livefit.vision.preprocess import load_timestamps, resample_indices
+    from livefit.vision.preprocess import load_timestamps, resample_indices, video_size
 
     torch.set_num_threads(1)
     estimator = PoseEstimator.load(models or None)

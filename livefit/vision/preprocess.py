@@ -237,6 +237,15 @@ def count_frames(path: str | Path) -> int:
     return sum(1 for _ in decode_frames(path))
 
 
+def video_size(video: Path) -> tuple[int, int]:
+    """(width, height) of a video, from its header."""
+    import av
+
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        return stream.width, stream.height
+
+
 def iter_preprocessed(
     video: str | Path,
     times: np.ndarray | None = None,
