@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import livefit.baselines  # noqa: F401  (registers the built-in coaches: predict "periodic")
 from livefit.data.landmarks import read_sidecar, torso_length
 from livefit.data.qevd import load_segments
 from livefit.eval.evaluate import EvalConfig, evaluate_segments

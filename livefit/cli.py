@@ -2,7 +2,9 @@
 
 Each stage owns a ``cli.py`` with a ``register(groups)`` function that adds its commands to the
 groups below; this file only wires them together, so stage modules stay independent and heavy
-imports (torch, transformers) happen inside the command bodies, not at start-up.
+imports (torch, transformers) happen inside the command bodies, not at start-up. As the
+composition root it also imports ``livefit.baselines``, which registers the built-in
+coaches (``silent``, ``periodic``, ...) in ``livefit.stream.coaches``.
 
 It is also the one error path. An expected failure (bad input: a format error naming the file
 and record, a bad option, an unreadable file) prints one ``error: ...`` line and exits 2; an
@@ -12,7 +14,6 @@ report it, exit 1, and the traceback only with ``livefit --debug`` (or ``LIVEFIT
 
 from __future__ import annotations
 
-import errno
 import importlib
 import os
 import sys
@@ -21,6 +22,14 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+# The composition root registers the built-in coaches (silent, periodic, ...) that `predict` and
+# `benchmark` look up in livefit.stream.coaches; light: no torch or transformers at import.
+import livefit.baselines  # noqa: F401
+
+# Re-exported for older imports: the option checks live in livefit.options, which the stage
+# CLIs import (a stage CLI never imports this module, which imports every stage CLI).
+from livefit.options import OptionError, check_count, check_seed, error_line  # noqa: F401
+
 EXIT_INPUT = 2  # bad input or option: one "error:" line
 EXIT_BUG = 1  # an unexpected exception
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
@@ -28,7 +37,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 # Errors whose message names the file, record or option at fault: "module:Class". They are
 # looked up only in modules already imported (an error cannot come from a module never loaded).
 EXPECTED_ERRORS = (
-    "livefit.cli:OptionError",
+    "livefit.options:OptionError",
     "livefit.config:ConfigError",
     "livefit.io:OutputPathError",
     "livefit.io:JSONInputError",
@@ -47,7 +56,7 @@ EXPECTED_ERRORS = (
     "livefit.vision.extract:ExtractionError",
     "livefit.vision.pose_estimator:PoseEstimatorError",
     "livefit.data.landmarks:LandmarkError",
-    "livefit.stream.predict:PredictError",
+    "livefit.stream.coaches:PredictError",
     "livefit.eval.benchmark:BenchmarkError",
     "livefit.train.benchmark_preset:BenchmarkPresetError",
     "livefit.stream.live:LiveInputError",
@@ -59,22 +68,6 @@ REPORT_HINT = (
 )
 
 
-class OptionError(ValueError):
-    """A command-line option with a value the command cannot use; the message names it."""
-
-
-def check_seed(value: int | None, option: str = "--seed") -> None:
-    """Seeds feed numpy's SeedSequence, which takes non-negative integers only."""
-    if value is not None and value < 0:
-        raise OptionError(f"{option} must be a non-negative integer, got {value}")
-
-
-def check_count(value: int | None, option: str, minimum: int = 1) -> None:
-    """A count option (workers, workouts, limits) must be at least ``minimum``."""
-    if value is not None and value < minimum:
-        raise OptionError(f"{option} must be at least {minimum}, got {value}")
-
-
 def _expected_types() -> tuple[type[BaseException], ...]:
     found: list[type[BaseException]] = [OSError]
     for entry in EXPECTED_ERRORS:
@@ -83,17 +76,6 @@ def _expected_types() -> tuple[type[BaseException], ...]:
         if isinstance(kind, type) and issubclass(kind, BaseException):
             found.append(kind)
     return tuple(found)
-
-
-def error_line(err: BaseException) -> str:
-    """The one ``error:`` line of an expected failure."""
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:  # strerror says "device"
-        where = f"{err.filename}: " if err.filename is not None else ""
-        return f"error: {where}no space left on the disk"
-    if isinstance(err, OSError) and err.filename is not None and err.strerror:
-        return f"error: {err.filename}: {err.strerror}"
-    text = " ".join(str(err).split()) or type(err).__name__
-    return f"error: {text}"
 
 
 def debug_enabled(ctx: Any = None) -> bool:

@@ -8,17 +8,20 @@ session, ``session.push(step)`` -> events, ``session.feedbacks``), not as specia
 - ``oracle-coach``: a ceiling on QEVD-SIM data only, the data's own rule-based coach re-run with
   another seed on the same simulated user (``livefit.baselines.oracle``).
 
-All keep the paper clock: the k-th pushed step of a segment is at k / 4 s.
+All keep the paper clock: the k-th pushed step of a segment is at k / 4 s. The names are
+registered in ``livefit.stream.coaches`` by ``livefit.baselines``' ``__init__``;
+``builtin_coach``, ``spec_coach`` and ``spec_prefix`` are re-exported from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from livefit.baselines.periodic import PERIODIC_EVERY_S, PERIODIC_TEXT
-from livefit.stream.engine import EngineConfig, Event
+from livefit.stream.coaches import builtin_coach, spec_coach, spec_prefix  # re-exported
+from livefit.stream.events import EngineConfig, Event
 
 
 @dataclass
@@ -103,52 +106,5 @@ class PeriodicCoach(RuleCoach):
         return {"coach": self.name, "every": self.every, "text": self.text}
 
 
-def _oracle_coach() -> RuleCoach:
-    from livefit.baselines.oracle import OracleCoach  # imports this module: load on demand
-
-    return OracleCoach()
-
-
-BUILTIN_COACHES: dict[str, Callable[[], RuleCoach]] = {
-    "silent": SilentCoach,
-    "periodic": PeriodicCoach,
-    "oracle-coach": _oracle_coach,  # QEVD-SIM only: livefit.baselines.oracle
-}
-
-
-def builtin_coach(name: str) -> RuleCoach:
-    """A built-in coach by name; ``KeyError`` lists the names."""
-    if name not in BUILTIN_COACHES:
-        raise KeyError(f"unknown built-in coach {name!r}: expected {', '.join(BUILTIN_COACHES)}")
-    return BUILTIN_COACHES[name]()
-
-
-# Coaches named PREFIX:SPEC; the value says what SPEC is (for error messages).
-SPEC_COACHES: dict[str, str] = {
-    "socratic": "http://HOST:PORT/v1[#MODEL] or a local LM folder",
-    "turn": "http://HOST:PORT/v1[#MODEL] (an OpenAI-compatible multimodal endpoint) or PATH (a "
-    "local Hugging Face image-text model)",
-}
-
-
-def spec_prefix(spec: str) -> str | None:
-    """``"socratic:http://h:8000/v1"`` -> ``"socratic"``; None when ``spec`` names no such coach."""
-    prefix, sep, _ = spec.partition(":")
-    return prefix if sep and prefix in SPEC_COACHES else None
-
-
-def spec_coach(spec: str) -> RuleCoach:
-    """The coach a ``PREFIX:SPEC`` names (loads its models); ``ValueError`` says what is wrong."""
-    if spec_prefix(spec) == "socratic":
-        from livefit.baselines.socratic import SocraticCoach
-
-        return SocraticCoach.from_spec(spec)
-    if spec_prefix(spec) == "turn":
-        from livefit.baselines.turn_based import TurnBasedCoach
-
-        return TurnBasedCoach.from_spec(spec)
-    raise ValueError(f"{spec}: expected one of " + ", ".join(f"{p}:SPEC" for p in SPEC_COACHES))
-
-
-__all__ = ["BUILTIN_COACHES", "SPEC_COACHES", "PeriodicCoach", "RuleCoach", "RuleSession",
-           "SilentCoach", "builtin_coach", "spec_coach", "spec_prefix"]  # fmt: skip
+__all__ = ["PeriodicCoach", "RuleCoach", "RuleSession", "SilentCoach", "builtin_coach",
+           "spec_coach", "spec_prefix"]  # fmt: skip

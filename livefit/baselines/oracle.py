@@ -46,7 +46,7 @@ import numpy as np
 
 from livefit.baselines.coaches import RuleCoach, RuleSession
 from livefit.io import parse_json
-from livefit.stream.predict import PredictError
+from livefit.stream.coaches import PredictError
 
 ORACLE_TAG = 0x0AC1E  # separates the oracle's coach streams from every stream of the generator
 

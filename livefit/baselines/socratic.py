@@ -39,7 +39,7 @@ from typing import Any
 from livefit.baselines.coaches import RuleCoach, RuleSession
 from livefit.chat import ChatBackend, ChatConfig, ChatError, chat_config_of, make_chat, split_target
 from livefit.data.prompts import SINGLE_EXERCISE
-from livefit.stream.engine import Event
+from livefit.stream.events import Event
 
 # Appendix E.2, verbatim (including "based on based on" and the typographic apostrophe in
 # "you’ve"); the PDF's line wrapping is undone, and the example's second and third activity lines,

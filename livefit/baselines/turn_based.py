@@ -65,7 +65,7 @@ from livefit.chat import (
     split_target,
 )
 from livefit.data.prompts import SINGLE_EXERCISE
-from livefit.stream.engine import Event
+from livefit.stream.events import Event
 
 # Appendix E.3, verbatim (the typographic apostrophe in "you’ve" included); the PDF's line
 # wrapping is undone. The first paragraph is ``livefit.data.prompts.SINGLE_EXERCISE``.

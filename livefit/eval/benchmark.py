@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import livefit.baselines  # noqa: F401  (registers the built-in coaches that predict looks up)
 from livefit.io import atomic_write_json, atomic_write_text
+from livefit.stream.coaches import builtin_names, spec_prefix
 
 # Table 4 of the paper (fine-tuned, QEVD-FIT-COACH benchmark; shared/spec/evaluation-protocol.md)
 PAPER_ROWS: tuple[tuple[str, float, float, float, float, float, str], ...] = (
@@ -79,7 +81,6 @@ def parse_models(specs: Sequence[str | ModelSpec]) -> list[ModelSpec]:
     the ground truth is the benchmark's). ``ModelSpec`` entries are kept (names made unique)."""
     import urllib.parse
 
-    from livefit.baselines.coaches import BUILTIN_COACHES, spec_prefix
     from livefit.bundled import bundled_model
 
     out: list[ModelSpec] = []
@@ -97,7 +98,7 @@ def parse_models(specs: Sequence[str | ModelSpec]) -> list[ModelSpec]:
             spec, data = spec[:at], spec[at + 1 :]
         if not spec:
             raise BenchmarkError("--models has an empty entry")
-        if spec in BUILTIN_COACHES and not Path(spec).is_dir():
+        if spec in builtin_names() and not Path(spec).is_dir():
             name, target = spec, spec
         elif spec == "stream-vlm":
             name, target = spec, str(bundled_model())
@@ -110,7 +111,7 @@ def parse_models(specs: Sequence[str | ModelSpec]) -> list[ModelSpec]:
             folder = Path(spec)
             if not folder.is_dir():
                 raise BenchmarkError(
-                    f"--models {spec}: not a folder, a built-in ({', '.join(BUILTIN_COACHES)}), "
+                    f"--models {spec}: not a folder, a built-in ({', '.join(builtin_names())}), "
                     "socratic:URL|PATH, turn:URL|PATH, or stream-vlm (the bundled coach)"
                 )
             parts = [p for p in folder.resolve().parts[-2:] if p not in ("/", "")]

@@ -20,7 +20,9 @@ a segment twice (two runs at once before the lock, or a hand edit) is refused on
 
 Any coach with the engine's interface drives it: ``--model`` is a Stream-VLM folder or a
 built-in coach of ``livefit.baselines`` (``silent``, ``periodic``, ``oracle-coach``,
-``socratic:URL|PATH``, ``turn:URL|PATH``).
+``socratic:URL|PATH``, ``turn:URL|PATH``), found through the registry in
+``livefit.stream.coaches`` (this module never imports the baselines; importing
+``livefit.baselines`` registers them).
 
 Paper clock = the reference's evaluation loop: steps 1 .. N-2 of the segment are fed (it starts
 at index 1 and stops when the next <vision> would need step N-1), times by the parity formula.
@@ -49,14 +51,11 @@ from livefit.io import (
     parse_json,
 )
 from livefit.provenance import changed_settings, tree_sha256
+from livefit.stream.coaches import PredictError, builtin_names, coach_for
 from livefit.stream.engine import EngineConfig, StreamEngine
 
 RECORD_START = '{"segment_id": '  # how every line we write starts (json.dumps of our record)
 SETTINGS_MAX_BYTES = 1 << 20  # a settings sidecar is a few KB; anything far larger is not one
-
-
-class PredictError(ValueError):
-    """Bad input to ``predict``; the message names the file and the problem."""
 
 
 def run_segment(
@@ -93,23 +92,6 @@ def run_segment(
     if load is not None:
         load.add(session)
     return [{"time": float(t), "text": text} for t, text in session.feedbacks]
-
-
-def _builtin(model: str | Path) -> Any:
-    """The built-in coach ``model`` names (``silent``, ``periodic``, ``oracle-coach``,
-    ``socratic:SPEC``, ``turn:SPEC``), or None: an existing folder of that name is a model folder,
-    not the built-in."""
-    from livefit.baselines.coaches import BUILTIN_COACHES, builtin_coach, spec_coach, spec_prefix
-
-    name = str(model)
-    if name in BUILTIN_COACHES and not Path(name).is_dir():
-        return builtin_coach(name)
-    if spec_prefix(name) and not Path(name).is_dir():  # socratic:URL|PATH, turn:URL|PATH
-        try:
-            return spec_coach(name)
-        except ValueError as err:
-            raise PredictError(f"--model {err}") from None
-    return None
 
 
 def data_identity(data_root: str | Path, split: str) -> dict[str, Any]:
@@ -275,13 +257,11 @@ def predict(
     if limit is not None:
         segments = segments[:limit]
     model_dir = Path(model_path)
-    rule = _builtin(model_path)
+    rule = coach_for(model_path)
     if rule is None and not model_dir.is_dir():
-        from livefit.baselines.coaches import BUILTIN_COACHES
-
+        names = ", ".join(builtin_names()) or "none registered: import livefit.baselines first"
         raise FileNotFoundError(
-            f"{model_dir}: model directory is missing (or give a built-in coach: "
-            f"{', '.join(BUILTIN_COACHES)})"
+            f"{model_dir}: model directory is missing (or give a built-in coach: {names})"
         )
     settings = {
         "data_root": str(Path(data_root).resolve()),

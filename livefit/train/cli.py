@@ -1,6 +1,9 @@
 """``livefit train``: the three stages (``vision``, ``clips``, ``long-range``), one loop and one
 config file per stage, and ``livefit train --preset embedded``, every step from synthetic data
-to an evaluated coach in one command."""
+to an evaluated coach in one command.
+
+``livefit benchmark`` lives here too: with ``--preset`` it trains the coaches it then benchmarks,
+and ``eval`` sits below ``train`` (eval never imports train)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from livefit.options import OptionError, check_count, check_seed, error_line
+from livefit.stream.coaches import PredictError
 
 DataOpt = Annotated[Path, typer.Option(help="Data root (QEVD layout: QEVD-FIT-300K/, ...).")]
 OutOpt = Annotated[Path, typer.Option(help="Run folder (checkpoints, eval reports, exports).")]
@@ -21,15 +27,12 @@ ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars.")]
 
 
 def _fail(err: Exception) -> None:
-    from livefit.cli import error_line
-
     typer.echo(error_line(err), err=True)  # one line, however the message was written
     raise typer.Exit(2) from None
 
 
 def _check_options(out: Path | None, seed: int | None = None, threads: int = 0) -> None:
     """The options every training command shares (raises ValueErrors naming the option)."""
-    from livefit.cli import check_count, check_seed
     from livefit.io import check_output_dir
 
     if out is not None:
@@ -180,7 +183,6 @@ def evaluate(
     from livefit.bundled import bundled_cnn, bundled_model
     from livefit.data.qevd import QEVDFormatError
     from livefit.eval.predictions import PredictionsError
-    from livefit.stream.predict import PredictError
     from livefit.train.coach_eval import evaluate_coach
     from livefit.vision.weights import WeightsError
 
@@ -246,9 +248,101 @@ def preset_callback(
     typer.echo(f"done in {total / 60:.1f} min -> {out / 'report.md'}, coach in {out / 'coach'}")
 
 
+def benchmark(
+    out: Annotated[Path, typer.Option(help="Folder for predictions/, results/, table.*, "
+                                           "timeline.*.")],  # fmt: skip
+    data: Annotated[
+        Path | None, typer.Option(help="Data root holding QEVD-FIT-COACH[-Benchmark]/.")
+    ] = None,
+    models: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: silent, periodic, oracle-coach (built-in coaches), stream-vlm "
+            "(the bundled coach), socratic:URL|PATH, turn:URL|PATH, or Stream-VLM folders; "
+            "LABEL=SPEC names a row, SPEC@ROOT reads features from another data root."
+        ),
+    ] = "silent,periodic,stream-vlm",
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of --data/--models: a benchmark preset (configs/benchmarks/, e.g. "
+            "embedded) that trains the full coach, the paper's ablations and our Socratic LM, "
+            "then benchmarks them all on the run's unseen test splits."
+        ),
+    ] = None,
+    train_run: Annotated[
+        Path | None,
+        typer.Option(help="With --preset: a finished `livefit train --preset` run to start from "
+                          "(only read) instead of training one in OUT/train."),  # fmt: skip
+    ] = None,
+    split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
+    bertscore: Annotated[
+        bool, typer.Option(help="Also BERTScore (the local default model).")
+    ] = False,
+    figure_segments: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated segment ids for the timeline (default: the first 2)."),
+    ] = None,
+    judge_url: Annotated[
+        str | None, typer.Option(help="LLM-Acc: an OpenAI-compatible judge server.")
+    ] = None,
+    judge_model: Annotated[
+        str | None, typer.Option(help="LLM-Acc: the model name sent to the judge server.")
+    ] = None,
+    judge_model_path: Annotated[
+        Path | None, typer.Option(help="LLM-Acc: a local transformers judge model folder.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Several coaches on one split: a table like the paper's Table 4 and a timeline figure.
+
+    Resumable: a rerun reuses every finished prediction and result (and, with --preset, every
+    finished training step).
+    """
+    from livefit.io import check_output_dir
+
+    check_output_dir(out)
+    if preset is not None:
+        if data is not None:
+            raise OptionError("--preset trains and benchmarks on its own data: leave --data out")
+        from livefit.train.benchmark_preset import run_benchmark_preset
+
+        judge = {"judge_url": judge_url, "judge_model": judge_model,
+                 "judge_model_path": str(judge_model_path) if judge_model_path else None}
+        run_benchmark_preset(preset, out, train_run, progress, judge)
+        typer.echo((out / "table.md").read_text().rstrip())
+        typer.echo(f"-> {out / 'table.md'}, {out / 'summary.json'}, and per split "
+                   f"{out}/<split>/table.*, timeline.*")  # fmt: skip
+        return
+    if train_run is not None:
+        raise OptionError("--train-run goes with --preset")
+    if data is None:
+        raise OptionError("give --data ROOT (and --models), or --preset NAME")
+    from livefit.eval.benchmark import BenchmarkSettings, run_benchmark
+
+    if judge_url is not None:
+        from livefit.eval.judge import valid_url
+
+        if not valid_url(judge_url):
+            raise OptionError(f"--judge-url {judge_url!r}: expected http://HOST[:PORT][/v1]")
+    figure = [s.strip() for s in figure_segments.split(",")] if figure_segments else None
+    settings = BenchmarkSettings(
+        split=split,
+        bertscore=bertscore,
+        judge_url=judge_url,
+        judge_model=judge_model,
+        judge_model_path=str(judge_model_path) if judge_model_path else None,
+    )
+    run_benchmark(data, models.split(","), out, settings, figure, progress)
+    typer.echo((out / "table.md").read_text().rstrip())
+    typer.echo(f"-> {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.json'}, "
+               f"{out / 'timeline.png'}, {out / 'timeline.html'}")  # fmt: skip
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
     groups["train"].callback(invoke_without_command=True)(preset_callback)
     groups["train"].command("vision")(vision)
     groups["train"].command("clips")(clips)
     groups["train"].command("long-range")(long_range)
     groups["train"].command("evaluate")(evaluate)
+    groups["root"].command("benchmark")(benchmark)
