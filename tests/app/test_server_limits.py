@@ -60,6 +60,36 @@ def session_works(client, frames: list[bytes]) -> None:
     assert code == 1000 and end_stats(sent)["frames_in"] == len(frames), sent[-1]
 
 
+# -- hostile capture times ---------------------------------------------------------------------
+def test_hostile_capture_times_are_bad_frames_and_a_long_gap_costs_nothing(bundled_coach, frames):
+    """A frame stamped 1e300 ms (before the fix: a worker spinning for good), one 10^10 ms later
+    (the same) and one half an hour later (28,800 CNN frames under the shared lock): the first
+    two are non-fatal errors naming the problem, the gap is a gap, and the server stays well."""
+    jpeg = frames[0][8:]
+    gap_ms = 1_800_000.0
+    hostile = [1e300, 23 * FRAME_MS + 1e10] + [gap_ms + k * FRAME_MS for k in range(24)]
+    with serve(bundled_coach, **UNPACED) as client:
+        with client.websocket_connect("/ws") as ws:
+            ready(ws)
+            ws.send_text(json.dumps({"type": "start", "exercise": "squats"}))
+            for m in frames:
+                ws.send_bytes(m)
+            for capture_ms in hostile:
+                ws.send_bytes(frame_message(jpeg, capture_ms))
+            ws.send_text(STOP)
+            sent, code = receive_until(ws, "end")
+        assert code == 1000
+        errors = [m["message"] for m in sent if m["type"] == "error"]
+        assert len(errors) == 2 and not any(m["fatal"] for m in sent if m["type"] == "error")
+        assert "capture time must be a finite number of seconds within +-1e+11" in errors[0]
+        assert "capture time jumps 1e+07 s past the previous frame's" in errors[1]
+        end = end_stats(sent)
+        assert end["frames_bad"] == 2 and end["gaps"] == 1 and end["gap_seconds"] > 1790
+        assert end["frames_in"] == 48 and end["cnn_frames"] == 48  # nothing filled in the gap
+        assert_healthy(client)
+        session_works(client, frames)
+
+
 # -- floods -----------------------------------------------------------------------------------
 def test_a_text_message_flood_closes_that_socket_only(bundled_coach, frames):
     with serve(bundled_coach, **UNPACED) as client:
