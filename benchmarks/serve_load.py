@@ -3,7 +3,7 @@ as JPEG frames at 16 fps in real time, for N = 1, 4, 8 (``--sessions``), ``--sec
 
 The server runs as its own process (``python -m livefit serve``, as a user starts it); the
 clients are asyncio ``websockets`` connections in this process, speaking the page's protocol
-(``livefit/app/server.py``): ``start``, frames (8-byte capture time + JPEG, pre-encoded once, the
+(``livefit/app/session.py``): ``start``, frames (8-byte capture time + JPEG, pre-encoded once, the
 size the page sends for a 640x480 camera: 320x240), ``stop``. Each client starts at its own point
 of the workout so sessions are not in step. Per N it reports:
 

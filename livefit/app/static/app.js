@@ -1,5 +1,5 @@
 // livefit live coach page: camera or video file -> 16 fps JPEG frames over a WebSocket -> the
-// coach's events back (captions, exercise, timeline, stats). Protocol: livefit/app/server.py.
+// coach's events back (captions, exercise, timeline, stats). Protocol: livefit/app/session.py.
 "use strict";
 
 const FPS = 16;                 // the coach's frame rate
