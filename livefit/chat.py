@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from livefit.model.hf_folder import SAFE_LOAD, open_folder
+
 
 class ChatError(RuntimeError):
     """An LLM backend failed (bad URL or folder, HTTP error, no answer after the retries)."""
@@ -157,8 +159,6 @@ class TransformersChat:
     def __init__(self, config: Any):  # ChatConfig, or any object with its fields
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from livefit.model.hf_folder import SAFE_LOAD, open_folder
 
         path = config.model_path
         if not path or not Path(path).is_dir():

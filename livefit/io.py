@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -197,8 +199,6 @@ def exclusive_output(
     it dies, so a killed job never blocks the next one; the lock file is removed on a normal
     exit, and one a killed job left behind is only a note."""
     import fcntl
-    import socket
-    from datetime import datetime
 
     path = lock_file(out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ always be traced to the code, data and hardware behind it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -114,8 +115,6 @@ def machine_info() -> dict[str, Any]:
 def settings_sha256(settings: dict[str, Any]) -> str:
     """SHA-256 of a settings dict in canonical JSON (sorted keys): a short, stable name for
     "what produced this artefact" that a per-file record can carry."""
-    import json
-
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
+from livefit.data.qevd import QEVDFormatError
+from livefit.io import check_output_dir
 from livefit.options import check_count, check_seed
+from livefit.vision.errors import WeightsError
 
 # Options every live command shares (demo, coach, serve).
 ModelOpt = Annotated[
@@ -62,8 +65,6 @@ def demo(
     Prints its feedback as it happens beside the ground truth, then writes an annotated mp4,
     the events and a self-contained HTML report with the paper-exact metrics (offline).
     """
-    from livefit.io import check_output_dir
-
     check_seed(seed)  # options first: before torch is imported or anything is written
     check_count(workouts, "--workouts")
     check_count(threads, "--threads", minimum=0)
@@ -71,9 +72,7 @@ def demo(
 
     import torch
 
-    from livefit.app.demo import DEMO_SEED, run_demo
-    from livefit.data.qevd import QEVDFormatError
-    from livefit.vision.weights import WeightsError
+    from livefit.app.demo import DEMO_SEED, run_demo  # lazy: torch, cv2 off --help
 
     if threads:
         torch.set_num_threads(threads)

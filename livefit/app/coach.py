@@ -29,8 +29,18 @@ import numpy as np
 
 from livefit.app.camera import Camera
 from livefit.app.runner import EVENTS_FILE, SUMMARY_FILE, VIDEO_FILE, LiveRun
+from livefit.app.speech import INDEX_FILE, SPEECH_DIR, Speaker, find_espeak
+from livefit.app.window import open_window
 from livefit.io import atomic_write_json
-from livefit.stream.live import MIN_FRAME_SIDE, LiveCoach, LiveConfig, LiveEvent, LivePipeline
+from livefit.stream.live import (
+    MIN_FRAME_SIDE,
+    LiveCoach,
+    LiveConfig,
+    LiveEvent,
+    LivePipeline,
+    play_video,
+)
+from livefit.vision.preprocess import FrameResampler, VideoError, decode_frames, load_timestamps
 
 # (frame, stream time, events, copies: how many frames of the constant-rate mp4 it fills)
 Item = tuple[np.ndarray, float, list[LiveEvent], int]
@@ -85,8 +95,6 @@ def probe_video(path: Path) -> VideoInfo:
     frame rate, before the model is loaded."""
     import av
 
-    from livefit.vision.preprocess import VideoError, decode_frames
-
     frames = decode_frames(path)
     first, _ = next(frames)  # missing, not a video, no stream or no decodable frame: VideoError
     frames.close()
@@ -113,8 +121,6 @@ def check_exercise(coach: LiveCoach, exercise: str | None, rest: tuple[str, ...]
 
 def clear_outputs(out: Path) -> None:
     """Remove a previous run's files from ``out`` so that none outlives this run's."""
-    from livefit.app.speech import INDEX_FILE, SPEECH_DIR
-
     for name in (VIDEO_FILE, SUMMARY_FILE):
         (out / name).unlink(missing_ok=True)
     speech = out / SPEECH_DIR
@@ -168,8 +174,6 @@ def ctrl_c_stops() -> Iterator[threading.Event]:
 
 def video_items(pipe: LivePipeline, s: CoachSettings, times: np.ndarray | None) -> Iterator[Item]:
     """A video file's frames through ``pipe``; every frame is one mp4 frame."""
-    from livefit.stream.live import play_video
-
     assert s.video is not None
     for frame, t, events in play_video(pipe, s.video, times, realtime=s.realtime):
         yield frame, t, events, 1
@@ -178,8 +182,6 @@ def video_items(pipe: LivePipeline, s: CoachSettings, times: np.ndarray | None) 
 def camera_items(pipe: LivePipeline, camera: Camera) -> Iterator[Item]:
     """A camera's frames through ``pipe`` with their lag; the mp4 keeps the camera's nominal
     rate on the capture clock (a frame fills the slots since the previous one, or none)."""
-    from livefit.vision.preprocess import FrameResampler
-
     slots = FrameResampler(camera.fps, pipe.config.max_fill_seconds)  # a gap is not recorded
     for frame, t in camera.frames():
         events = pipe.push(frame, t, lag=time.monotonic() - t)
@@ -191,10 +193,6 @@ def run_coach(s: CoachSettings, console: Any) -> dict[str, Any]:
     """Run the coach (see the module docstring); returns the summary written to ``--out``.
     Raises ``VideoError``, ``CameraError``, ``SpeechError`` or ``ValueError`` (bad input,
     unknown exercise) and the model loaders' errors."""
-    from livefit.app.speech import Speaker, find_espeak
-    from livefit.app.window import open_window
-    from livefit.vision.preprocess import load_timestamps
-
     if (s.video is None) == (s.camera is None):
         raise ValueError("give exactly one of --video and --camera")
     if s.speak:

@@ -7,8 +7,12 @@ from typing import Annotated
 
 import typer
 
+from livefit.app.camera import CameraError
 from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt, VisionOpt
+from livefit.app.speech import SpeechError
+from livefit.io import OutputPathError, check_output_dir
 from livefit.options import error_line, finite
+from livefit.vision.errors import WeightsError
 
 
 def coach(
@@ -72,7 +76,6 @@ def coach(
         _fail("--threads must be 0 or more")
     if timestamps is not None and video is None:
         _fail("--timestamps goes with --video")
-    from livefit.io import OutputPathError, check_output_dir
 
     try:
         check_output_dir(out)
@@ -82,10 +85,7 @@ def coach(
     import torch
     from rich.console import Console
 
-    from livefit.app.camera import CameraError
-    from livefit.app.coach import CoachSettings, run_coach
-    from livefit.app.speech import SpeechError
-    from livefit.vision.weights import WeightsError
+    from livefit.app.coach import CoachSettings, run_coach  # lazy: torch, cv2 off --help
 
     if threads:
         torch.set_num_threads(threads)

@@ -13,9 +13,24 @@ metrics beside the periodic floor (generic encouragement every 5 s) -> ``report.
 from __future__ import annotations
 
 import bisect
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from livefit.app.report_html import write_report
+from livefit.app.runner import LiveRun
+from livefit.baselines.periodic import periodic_predictions
+from livefit.data.qevd import load_segments
+from livefit.eval.evaluate import EvalConfig, evaluate_segments
+from livefit.eval.predictions import Feedback
+from livefit.stream.live import LiveCoach, LiveConfig, feedbacks_in, play_video, schedule_of
+from livefit.synth.generate import generate
+from livefit.synth.presets import preset
+from livefit.vision.jobs import list_jobs
+from livefit.vision.preprocess import load_timestamps
 
 DEMO_SEED = 20261201  # a seed no training data of the bundled coach was made with
 TRUTH_HOLD_S = 4.0  # a ground-truth line stays on the annotated video this long
@@ -101,22 +116,8 @@ def run_demo(
     vision: str = "cnn",
 ) -> dict[str, Any]:
     """Generate, coach live, record, score and report; returns the metrics of both rows."""
-    import time
-
     from rich.console import Console
     from rich.table import Table
-
-    from livefit.app.report_html import write_report
-    from livefit.app.runner import LiveRun
-    from livefit.baselines.periodic import periodic_predictions
-    from livefit.data.qevd import load_segments
-    from livefit.eval.evaluate import EvalConfig, evaluate_segments
-    from livefit.eval.predictions import Feedback
-    from livefit.stream.live import LiveCoach, LiveConfig, feedbacks_in, play_video, schedule_of
-    from livefit.synth.generate import generate
-    from livefit.synth.presets import preset
-    from livefit.vision.jobs import list_jobs
-    from livefit.vision.preprocess import load_timestamps
 
     console = Console()
     out = Path(out)
@@ -199,8 +200,6 @@ def run_demo(
 
 def _fps(times: Any) -> float:
     """The capture rate of a workout (median frame interval), for the annotated mp4."""
-    import numpy as np
-
     gaps = np.diff(np.asarray(times, dtype=np.float64))
     return float(round(1.0 / np.median(gaps))) if len(gaps) else 30.0
 

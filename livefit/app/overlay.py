@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from livefit.stream.live import LiveEvent
@@ -71,8 +72,6 @@ class Captions:
 
 def wrap(text: str, width_px: int, scale: float = FONT_SCALE) -> list[str]:
     """Greedy word wrap to ``width_px`` in OpenCV's Hershey simplex font."""
-    import cv2
-
     lines: list[str] = []
     for word in text.split():
         trial = f"{lines[-1]} {word}" if lines else word
@@ -86,16 +85,12 @@ def wrap(text: str, width_px: int, scale: float = FONT_SCALE) -> list[str]:
 
 def _text(img: np.ndarray, text: str, xy: tuple[int, int], colour: tuple[int, int, int],
           scale: float = FONT_SCALE, thick: int = 1) -> None:  # fmt: skip
-    import cv2
-
     cv2.putText(img, text, xy, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
 
 
 def annotate(frame: np.ndarray, view: CaptionView, truth: str | None = None,
              truth_exercise: str | None = None) -> np.ndarray:  # fmt: skip
     """An RGB frame -> the annotated RGB frame ``[VIDEO_HEIGHT, w + PANEL, 3]``."""
-    import cv2
-
     h, w = frame.shape[:2]
     vw = int(round(w * VIDEO_HEIGHT / h)) // 2 * 2
     video = cv2.resize(frame, (vw, VIDEO_HEIGHT), interpolation=cv2.INTER_LINEAR)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +13,7 @@ import typer
 from livefit.app.access import AccessPolicy, host_name, is_loopback
 from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt, VisionOpt
 from livefit.options import finite
+from livefit.vision.errors import WeightsError
 
 # JPEG frames do not compress: per-message deflate (which browsers offer) only spends the event
 # loop's time inflating them (a third of it at 64 sessions, before it was switched off).
@@ -64,8 +68,10 @@ def serve(
     """
     import torch
 
-    from livefit.app.server import ServerLimits, configure_logging
-    from livefit.vision.weights import WeightsError
+    from livefit.app.server import (  # lazy: fastapi, torch off --help
+        ServerLimits,
+        configure_logging,
+    )
 
     if min(max_sessions, workers) < 1:  # the float options are checked by ``finite``
         typer.echo("error: --max-sessions and --workers must be positive", err=True)
@@ -116,12 +122,9 @@ def run_server(app: Any, host: str, port: int, log_level: str) -> None:
     5 s whatever its worker threads do: live sockets are closed (1001) first, uvicorn cancels
     the requests still running after ``GRACEFUL_SECONDS``, and worker threads still busy after
     that (a stuck job) do not hold the process: it exits without joining them."""
-    import os
-    import sys
-
     import uvicorn
 
-    state = app.state.server  # livefit.app.server._Server
+    state = app.state.server  # livefit.app.serve_state.ServerState
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
@@ -160,8 +163,8 @@ def serve_app(
     """The app ``livefit serve`` runs: the coach (``--vision``'s bundled one unless ``--model``
     or ``--cnn`` say otherwise) behind the web app, with ``limits`` (``ServerLimits``) and
     ``access`` (``AccessPolicy``; None: this machine's pages only)."""
-    from livefit.app.server import create_app
-    from livefit.stream.live import LiveCoach
+    from livefit.app.server import create_app  # lazy: fastapi, torch off --help
+    from livefit.stream.live import LiveCoach  # lazy: torch, cv2 off --help
 
     coach = LiveCoach.load(model, cnn, vision=vision)
     if model is not None:
@@ -174,8 +177,6 @@ def serve_app(
 def _cannot_listen(host: str, port: int) -> str | None:
     """Why the server could not listen on ``host:port`` (checked before the model loads, so
     a taken port is one clear line instead of a server that starts and dies)."""
-    import socket
-
     if not 0 <= port <= 65535:
         return f"--port must be between 0 and 65535, got {port}"
     try:

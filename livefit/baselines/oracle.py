@@ -45,8 +45,11 @@ from typing import Any
 import numpy as np
 
 from livefit.baselines.coaches import RuleCoach, RuleSession
+from livefit.data.qevd import SPLIT_DIRS
 from livefit.io import parse_json
 from livefit.stream.coaches import PredictError
+from livefit.synth.presets import SynthConfig
+from livefit.synth.workout import choose_exercises, plan_workout
 
 ORACLE_TAG = 0x0AC1E  # separates the oracle's coach streams from every stream of the generator
 
@@ -104,8 +107,6 @@ class WorkoutRef:
 
 def workout_ref(video: Path) -> WorkoutRef:
     """The QEVD-SIM workout of ``video``; ``PredictError`` when it is not QEVD-SIM data."""
-    from livefit.data.qevd import SPLIT_DIRS
-
     video = Path(video)
     root = video.parent.parent.parent
     split = next((s for s, d in SPLIT_DIRS.items() if d == video.parent.parent.name), None)
@@ -121,9 +122,11 @@ def workout_ref(video: Path) -> WorkoutRef:
 
 def workout_plans(ref: WorkoutRef, oracle_seed: int) -> tuple[Any, Any, float]:
     """``(data plan, second coach's plan, replayed_fraction)`` of one QEVD-SIM workout."""
-    from livefit.synth.generate import KIND_CODE, SPLIT_CODE, participant
-    from livefit.synth.presets import SynthConfig
-    from livefit.synth.workout import choose_exercises, plan_workout
+    from livefit.synth.generate import (  # lazy: cv2 off --help (coach registry)
+        KIND_CODE,
+        SPLIT_CODE,
+        participant,
+    )
 
     run_path = ref.root / "synth_run.json"
     try:

@@ -30,15 +30,20 @@ far" before the first reply) are "None".
 
 from __future__ import annotations
 
+import hashlib
 import re
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from livefit.baselines.coaches import RuleCoach, RuleSession
+from livefit.bundled import bundled_cnn
 from livefit.chat import ChatBackend, ChatConfig, ChatError, chat_config_of, make_chat, split_target
 from livefit.data.prompts import SINGLE_EXERCISE
+from livefit.io import parse_json
+from livefit.provenance import file_sha256
 from livefit.stream.events import Event
 
 # Appendix E.2, verbatim (including "based on based on" and the typographic apostrophe in
@@ -127,7 +132,7 @@ def describe(probs: Any, fine_grained: list[str], exercise: str | None,
              min_confidence: float = 0.5) -> str:  # fmt: skip
     """One activity sentence from fine-grained class probabilities ``[K]`` (see the module
     docstring for the mapping); ``exercise``: the one the prompt names, if known."""
-    from livefit.vision.activity import exercise_of
+    from livefit.vision.activity import exercise_of  # lazy: torch off --help (coach registry)
 
     totals: dict[str, float] = {}
     for name, p in zip(fine_grained, probs, strict=True):
@@ -188,8 +193,6 @@ def parse_spec(spec: str) -> SocraticConfig:
     config (the ``socratic:`` prefix is optional here). OPTIONS: ``key=value`` pairs joined by
     ``&``, keys from ``SPEC_OPTIONS`` (e.g. ``?cnn=RUN/vision/cnn&temperature=0``: the CNN whose
     activity head describes the features, greedy decoding). ``ValueError`` says what is wrong."""
-    import urllib.parse
-
     target = spec.removeprefix("socratic:")
     target, _, query = target.partition("?")
     usage = "expected socratic:http://HOST[:PORT][/v1][#MODEL][?OPTIONS] or socratic:PATH[?OPTIONS]"
@@ -224,8 +227,6 @@ def trained_settings(model_path: str | None) -> dict[str, Any]:
     """The settings a model folder trained by ``livefit.train.socratic_stage`` was made for
     (its ``socratic.json``: its CNN's activity head, greedy decoding, ...); {} for any other
     model. Spec options override them."""
-    from livefit.io import parse_json
-
     saved = Path(model_path) / SETTINGS_FILE if model_path else None
     if saved is None or not saved.is_file():
         return {}
@@ -309,8 +310,7 @@ class SocraticCoach(RuleCoach):
     def __init__(self, config: SocraticConfig, lm: ChatBackend | None = None,
                  head: Any = None) -> None:  # fmt: skip
         super().__init__()
-        from livefit.bundled import bundled_cnn
-        from livefit.vision.activity import ActivityHead
+        from livefit.vision.activity import ActivityHead  # lazy: torch off --help (coach registry)
 
         self.socratic = config
         self.cnn = Path(config.cnn) if config.cnn else bundled_cnn()
@@ -349,8 +349,10 @@ class SocraticCoach(RuleCoach):
         return []  # SocraticSession.push decides
 
     def settings(self) -> dict[str, Any]:
-        from livefit.provenance import file_sha256
-        from livefit.vision.activity import HEAD_FILE, LABELS_FILE
+        from livefit.vision.activity import (  # lazy: torch off --help (coach registry)
+            HEAD_FILE,
+            LABELS_FILE,
+        )
 
         return {
             "coach": self.name,
@@ -365,8 +367,6 @@ class SocraticCoach(RuleCoach):
 
 
 def _sha256(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -46,6 +46,7 @@ Backends (the same frames, prompt and seeds; ``turn_messages`` builds the one me
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,7 +66,9 @@ from livefit.chat import (
     split_target,
 )
 from livefit.data.prompts import SINGLE_EXERCISE
+from livefit.model.hf_folder import SAFE_LOAD, open_folder
 from livefit.stream.events import Event
+from livefit.vision.preprocess import VideoError, decode_frames, load_timestamps
 
 # Appendix E.3, verbatim (the typographic apostrophe in "you’ve" included); the PDF's line
 # wrapping is undone. The first paragraph is ``livefit.data.prompts.SINGLE_EXERCISE``.
@@ -158,8 +161,6 @@ class ImageTextChat(TransformersChat):
     def __init__(self, config: Any):  # ChatConfig, or any object with its fields
         import torch
         from transformers import AutoProcessor
-
-        from livefit.model.hf_folder import SAFE_LOAD, open_folder
 
         try:
             from transformers import AutoModelForImageTextToText as AutoModel
@@ -358,8 +359,6 @@ class TurnBasedCoach(RuleCoach):
 
     def start(self, system_prompt: str, total_steps: int | None = None,
               t0: float | None = None, segment: Any = None) -> TurnSession:  # fmt: skip
-        from livefit.vision.preprocess import VideoError, load_timestamps
-
         if segment is None:
             raise TurnError("the turn-based coach needs the segment it coaches (start(segment=))")
         try:
@@ -387,8 +386,6 @@ class TurnBasedCoach(RuleCoach):
         (JPEG data URLs for an endpoint). One
         decoder per video is kept between segments (they come in file order), so a workout's
         video is decoded about once, not once per segment."""
-        from livefit.vision.preprocess import VideoError, decode_frames
-
         video = segment.video
         state = self._decoder
         reusable = (
@@ -425,8 +422,6 @@ class TurnBasedCoach(RuleCoach):
         return []  # TurnSession.push decides
 
     def settings(self) -> dict[str, Any]:
-        import hashlib
-
         prompt = SINGLE_EXERCISE + TURN_INSTRUCTION
         return {
             "coach": self.name,

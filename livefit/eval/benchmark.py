@@ -16,14 +16,22 @@ import csv
 import html
 import io
 import json
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import livefit.baselines  # noqa: F401  (registers the built-in coaches that predict looks up)
+from livefit.bundled import bundled_model
+from livefit.data.qevd import load_segments
+from livefit.eval.bertscore import BERTScoreConfig
+from livefit.eval.evaluate import EvalConfig, evaluate
+from livefit.eval.judge import JudgeConfig
 from livefit.io import atomic_write_json, atomic_write_text
+from livefit.provenance import file_sha256, git_state, library_versions
 from livefit.stream.coaches import builtin_names, spec_prefix
+from livefit.stream.predict import predict
 
 # Table 4 of the paper (fine-tuned, QEVD-FIT-COACH benchmark; shared/spec/evaluation-protocol.md)
 PAPER_ROWS: tuple[tuple[str, float, float, float, float, float, str], ...] = (
@@ -79,10 +87,6 @@ def parse_models(specs: Sequence[str | ModelSpec]) -> list[ModelSpec]:
     An entry may carry a row label, ``LABEL=SPEC``, and a data root whose features the model
     reads instead of the benchmark's, ``SPEC@ROOT`` (a model trained on another CNN's features;
     the ground truth is the benchmark's). ``ModelSpec`` entries are kept (names made unique)."""
-    import urllib.parse
-
-    from livefit.bundled import bundled_model
-
     out: list[ModelSpec] = []
     for spec in specs:
         if isinstance(spec, ModelSpec):
@@ -130,10 +134,6 @@ def _unique(name: str, taken: list[ModelSpec]) -> str:
 
 
 def _eval_config(settings: BenchmarkSettings) -> Any:
-    from livefit.eval.bertscore import BERTScoreConfig
-    from livefit.eval.evaluate import EvalConfig
-    from livefit.eval.judge import JudgeConfig
-
     bert = BERTScoreConfig(model="default" if settings.bertscore else None)
     judge = JudgeConfig(url=settings.judge_url, model=settings.judge_model,
                         model_path=settings.judge_model_path)  # fmt: skip
@@ -143,10 +143,6 @@ def _eval_config(settings: BenchmarkSettings) -> Any:
 def score_model(data: Path, model: ModelSpec, out: Path, settings: BenchmarkSettings,
                 progress: bool = True) -> dict[str, Any]:  # fmt: skip
     """Predict (resumable) and evaluate (cached) one model -> its results record."""
-    from livefit.eval.evaluate import evaluate
-    from livefit.provenance import file_sha256
-    from livefit.stream.predict import predict
-
     predictions = out / "predictions" / f"{model.name}.jsonl"
     features = Path(model.data) if model.data else data
     predict(features, model.target, predictions, settings.split, settings.mode, progress=progress)
@@ -295,9 +291,6 @@ def run_benchmark(
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Predict, evaluate, tabulate and draw every model; returns the table rows."""
-    from livefit.data.qevd import load_segments
-    from livefit.provenance import git_state, library_versions
-
     data, out = Path(data), Path(out)
     specs = parse_models(models)
     segments = load_segments(data, settings.split, settings.mode)  # type: ignore[arg-type]

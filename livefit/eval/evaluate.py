@@ -29,6 +29,7 @@ from livefit.eval.matching import (
 )
 from livefit.eval.predictions import Feedback, load_predictions
 from livefit.eval.text_metrics import get_tokenizer, meteor, rouge_l
+from livefit.eval.wordnet import load_wordnet, wordnet_info
 
 BENCHMARK_WORKOUTS = 74  # the QEVD-FIT-COACH test split of the release (sanity check only)
 
@@ -195,8 +196,6 @@ def evaluate_segments(
 ) -> Evaluation:
     """Score in-memory predictions (``segment_id -> feedbacks``) against given segments (e.g. a
     validation subset during training); ``evaluate`` is this on a split and a file."""
-    from livefit.eval.wordnet import load_wordnet, wordnet_info
-
     config = config or EvalConfig()
     matchings = ["paper"] if config.matching == "paper" else ["paper", config.matching]
     results = match_segments(segments, predictions, matchings, config.tolerance)

@@ -22,6 +22,7 @@ from typing import Any
 from livefit.config import config_to_dict
 from livefit.data.qevd import ANNOTATION_FILE, data_fingerprint, split_dir
 from livefit.eval.evaluate import BENCHMARK_WORKOUTS, HIGHER_IS_BETTER, Evaluation
+from livefit.eval.judge import SYSTEM_PROMPT, USER_PROMPT
 from livefit.io import atomic_write, atomic_write_json
 from livefit.provenance import file_sha256, git_state, library_versions
 
@@ -83,7 +84,6 @@ def provenance(
 def _judge_provenance(evaluation: Evaluation) -> dict[str, Any] | None:
     if "judge" not in evaluation.info:
         return None
-    from livefit.eval.judge import SYSTEM_PROMPT, USER_PROMPT
 
     cfg = evaluation.config.judge
     return {

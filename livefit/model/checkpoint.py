@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+from safetensors.torch import load_file, save
 from torch import nn
 
 from livefit.config import load_config, save_config
@@ -94,8 +95,6 @@ def load_canonical_state_dict(
 def save_pretrained(model: nn.Module, path: str | Path, save_base: bool | None = None) -> None:
     """Write ``model`` to directory ``path``. ``save_base`` None: save the base LM weights unless
     they are frozen and can be reloaded from ``config.lm_path``."""
-    from safetensors.torch import save
-
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     c = model.config
@@ -137,7 +136,6 @@ def load_pretrained(
     ``config``: build with these training settings (trainable flags, a new LoRA) instead of the
     saved ones, e.g. stage 3 starting from stage 2's model; its architecture must be the saved
     one (a difference is an error naming the fields)."""
-    from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
 
     path = Path(path)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from livefit.data import prompts
+from livefit.model.hf_folder import SAFE_LOAD, open_folder
 from livefit.model.tokens import SPECIAL_TOKENS
 
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
@@ -73,8 +74,6 @@ def add_special_tokens(tokenizer) -> int:
 def load_tokenizer(path: str | Path):
     """A tokenizer from a local directory (no hub); a clear error when it is not one."""
     from transformers import AutoTokenizer
-
-    from livefit.model.hf_folder import SAFE_LOAD, open_folder
 
     path = Path(path)
     if not path.is_dir():

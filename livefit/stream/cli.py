@@ -7,7 +7,11 @@ from typing import Annotated
 
 import typer
 
+from livefit.bundled import bundled_model
+from livefit.data.qevd import QEVDFormatError
 from livefit.options import finite
+from livefit.stream.coaches import PredictError
+from livefit.vision.errors import DeviceError
 
 
 def predict_command(
@@ -50,9 +54,11 @@ def predict_command(
     ] = False,
 ) -> None:
     """Run the streaming engine over every segment and write {"segment_id", "feedbacks"} lines."""
-    from livefit.data.qevd import QEVDFormatError
-    from livefit.stream.predict import PredictError, engine_config, predict
-    from livefit.vision.weights import DeviceError, resolve_device
+    from livefit.stream.predict import (  # lazy: torch, transformers off --help
+        engine_config,
+        predict,
+    )
+    from livefit.vision.weights import resolve_device  # lazy: torch off --help
 
     problem = _bad_option(clock, limit, window, cache_capacity)
     if problem:
@@ -61,8 +67,6 @@ def predict_command(
     try:
         resolve_device(device)
         if model is None:
-            from livefit.bundled import bundled_model
-
             model = bundled_model()
         config = engine_config(
             clock, do_sample=sample, temperature=temperature, window_tokens=window,

@@ -51,9 +51,25 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from livefit.bundled import bundled_cnn, bundled_model, bundled_pose_encoder, bundled_pose_model
+from livefit.config import config_from_dict
 from livefit.data.prompts import single_exercise_prompt
+from livefit.model.hf_folder import read_folder_json
+from livefit.model.stream_vlm import StreamVLM
 from livefit.stream.engine import EngineConfig, Session, StreamEngine
-from livefit.vision.preprocess import FrameResampler, PreprocessConfig, crop_and_resize
+from livefit.vision.activity import ActivityHead
+from livefit.vision.cnn import CNNStream
+from livefit.vision.pose import PoseEncoder, PoseStream, load_pose_encoder
+from livefit.vision.pose_estimator import PoseEstimator
+from livefit.vision.pose_extract import is_pose_folder
+from livefit.vision.preprocess import (
+    FrameResampler,
+    PreprocessConfig,
+    VideoError,
+    crop_and_resize,
+    decode_frames,
+)
+from livefit.vision.weights import load_model
 
 EventKind = Literal["session", "exercise", "answer", "text", "feedback", "dropped"]
 
@@ -201,8 +217,6 @@ class LiveCoach:
     def __init__(self, cnn: Any, model: Any, head: Any | None = None,
                  engine_config: EngineConfig | None = None,
                  estimator: Callable[[], Any] | None = None) -> None:  # fmt: skip
-        from livefit.vision.pose import PoseEncoder
-
         self.cnn = cnn.eval()
         self.model = model
         self.head = head
@@ -239,17 +253,9 @@ class LiveCoach:
         folder when it has one. A pose encoder gets MediaPipe Pose through LiteRT
         (``livefit.vision.pose_estimator``; ``pose_models``: its models folder). ``vision``
         pose: the bundled pose coach's parts as the defaults instead."""
-        from livefit.bundled import bundled_cnn, bundled_model
-        from livefit.model.stream_vlm import StreamVLM
-        from livefit.vision.activity import ActivityHead
-        from livefit.vision.pose_extract import is_pose_folder
-        from livefit.vision.weights import load_model
-
         if vision not in ("cnn", "pose"):
             raise ValueError(f"--vision must be cnn or pose, got {vision!r}")
         if vision == "pose":
-            from livefit.bundled import bundled_pose_encoder, bundled_pose_model
-
             model_dir = Path(model) if model is not None else bundled_pose_model()
             cnn_dir = Path(cnn) if cnn is not None else bundled_pose_encoder()
         else:
@@ -257,9 +263,6 @@ class LiveCoach:
             cnn_dir = Path(cnn) if cnn is not None else bundled_cnn()
         estimator = None
         if is_pose_folder(cnn_dir):
-            from livefit.vision.pose import load_pose_encoder
-            from livefit.vision.pose_estimator import PoseEstimator
-
             PoseEstimator.load(pose_models)  # fail now, naming what is missing, not per stream
 
             def estimator() -> Any:
@@ -272,9 +275,6 @@ class LiveCoach:
         stage = model_dir / "stage_config.json"
         base = EngineConfig()
         if stage.is_file():  # the engine settings the coach was trained and selected with
-            from livefit.config import config_from_dict
-            from livefit.model.hf_folder import read_folder_json
-
             saved = read_folder_json(stage)  # outside JSON: size and nesting bounded
             engine = saved.get("engine") if isinstance(saved, dict) else None
             if isinstance(engine, dict):
@@ -415,9 +415,6 @@ class LivePipeline:
 
     def _new_front_stream(self) -> None:
         """A fresh causal front-end stream (its first frame warms it up, as at the start)."""
-        from livefit.vision.cnn import CNNStream
-        from livefit.vision.pose import PoseStream
-
         if self.coach.pose:
             self.cnn_stream = PoseStream(self.coach.cnn)
         else:
@@ -585,8 +582,6 @@ def play_video(
     ``load_timestamps``); default the container's timestamps. ``realtime``: pace the frames on
     the capture clock (``speed`` times faster) and pass each frame's lag, as a camera would;
     otherwise as fast as the machine allows. The caller closes ``pipe``."""
-    from livefit.vision.preprocess import decode_frames
-
     start = time.perf_counter()
     t0: float | None = None
     for i, (frame, pts) in enumerate(decode_frames(video)):
@@ -607,8 +602,6 @@ def play_video(
         try:
             events = pipe.push(frame, t, lag)
         except LiveInputError as err:  # a file's frames are not a stream's to skip: stop here
-            from livefit.vision.preprocess import VideoError
-
             raise VideoError(f"{video}: frame {i + 1}: {err}") from None
         yield frame, t - t0, events
 

@@ -39,18 +39,29 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
-from livefit.data.qevd import Segment, load_segments
+from livefit.data.qevd import (
+    ANNOTATION_FILE,
+    EXTRACTION_MANIFEST,
+    FEATURES_DIR,
+    Segment,
+    load_segments,
+    split_dir,
+)
 from livefit.io import (
     FILE_MODE,
     JSONInputError,
     atomic_write_json,
     atomic_write_text,
+    check_output_file,
     exclusive_output,
     naming_file,
     parse_json,
 )
-from livefit.provenance import changed_settings, tree_sha256
+from livefit.model.stream_vlm import StreamVLM
+from livefit.provenance import changed_settings, file_sha256, tree_sha256
 from livefit.stream.coaches import PredictError, builtin_names, coach_for
 from livefit.stream.engine import EngineConfig, StreamEngine
 
@@ -97,9 +108,6 @@ def run_segment(
 def data_identity(data_root: str | Path, split: str) -> dict[str, Any]:
     """Which version of the data a predictions file was made from: the annotations' hash and the
     CNN that made the features (``extraction.json``'s producer; None when not recorded)."""
-    from livefit.data.qevd import ANNOTATION_FILE, EXTRACTION_MANIFEST, FEATURES_DIR, split_dir
-    from livefit.provenance import file_sha256
-
     root = split_dir(data_root, split)  # type: ignore[arg-type]
     annotations = root / ANNOTATION_FILE
     manifest = root / FEATURES_DIR / EXTRACTION_MANIFEST
@@ -147,8 +155,6 @@ def sidecar(out: Path) -> Path:
 def check_out_path(out: Path) -> None:
     """``--out`` must be a file path whose folders are folders (or can be made), and so must
     its settings sidecar's."""
-    from livefit.io import check_output_file
-
     check_output_file(out, "--out", kind="predictions file")
     check_output_file(sidecar(out), "--out", kind="settings file")
 
@@ -243,11 +249,6 @@ def predict(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Predict every segment of ``split`` (the first ``limit``); returns a small summary."""
-    import torch
-    from tqdm import tqdm
-
-    from livefit.model.stream_vlm import StreamVLM
-
     config = config or EngineConfig()
     out = Path(out)
     if limit is not None and limit < 1:

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from livefit.io import check_output_dir, check_output_file
 from livefit.options import check_count, check_seed
+from livefit.synth.presets import preset as get_preset
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"  # an existing --out is only replaced if it is a PNG
 
@@ -25,9 +27,7 @@ def synth(
     test_clips: Annotated[int | None, typer.Option(help="Override the preset.")] = None,
 ) -> None:
     """Generate synthetic QEVD-format workouts and short clips (resumable: reruns skip videos)."""
-    from livefit.io import check_output_dir
-    from livefit.synth.generate import SynthError, generate
-    from livefit.synth.presets import preset as get_preset
+    from livefit.synth.generate import SynthError, generate  # lazy: cv2 off --help
 
     check_seed(seed)
     check_count(workers, "--workers")
@@ -82,8 +82,10 @@ def contact_sheet(
     clips: Annotated[int, typer.Option(help="Short clips to show below the workout.")] = 12,
 ) -> None:
     """A PNG grid of frames with their labels and the coach's lines."""
-    from livefit.io import check_output_file
-    from livefit.synth.contact_sheet import ContactSheetError, make_contact_sheet
+    from livefit.synth.contact_sheet import (  # lazy: cv2 off --help
+        ContactSheetError,
+        make_contact_sheet,
+    )
 
     check_count(columns, "--columns")
     check_count(rows, "--rows")

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from livefit.data.qevd import SPLIT_DIRS, QEVDFormatError, load_workouts
-from livefit.io import parse_json
+from livefit.io import atomic_write, parse_json
 
 SCALE = 1.5  # frames are enlarged so the captions stay readable
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -104,8 +104,6 @@ def make_contact_sheet(
     clips: int = 12,
 ) -> None:
     """Write the contact sheet PNG of ``data_root`` to ``out``."""
-    from livefit.io import atomic_write
-
     data_root = Path(data_root)
     try:
         workouts = load_workouts(data_root, split)  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from livefit.config import config_to_dict, save_config
@@ -200,8 +201,6 @@ def make_clip(cfg: SynthConfig, seed: int, split: str, index: int, root: Path) -
 
 
 def _job(args: tuple) -> tuple[str, str, int, dict]:
-    import cv2
-
     cv2.setNumThreads(1)
     kind, cfg, seed, split, index, root = args
     fn = make_workout if kind == "workout" else make_clip

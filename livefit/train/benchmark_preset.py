@@ -22,8 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livefit.config import load_config, save_config
+from livefit.config import config_to_dict, load_config, save_config
+from livefit.data.qevd import load_segments
+from livefit.eval.benchmark import COLUMNS, BenchmarkSettings, ModelSpec, run_benchmark
 from livefit.io import atomic_write_json, atomic_write_text
+from livefit.provenance import changed_settings
+from livefit.train.coach_stage import MODEL_DIR
+from livefit.train.pipeline import CONFIGS_DIR, PresetConfig, load_preset, run_preset
 from livefit.train.variants import VARIANTS, Variants, VariantSettings
 
 ROW_LABELS = {
@@ -61,8 +66,6 @@ class BenchmarkPreset:
 
 
 def load_benchmark_preset(name_or_path: str) -> BenchmarkPreset:
-    from livefit.train.pipeline import CONFIGS_DIR
-
     path = Path(name_or_path)
     if not path.suffix:
         path = CONFIGS_DIR / "benchmarks" / f"{name_or_path}.json"
@@ -87,8 +90,6 @@ def _finished_run(run: Path) -> None:
 
 def splits_of(run: Path) -> dict[str, Path]:
     """The unseen test splits of a training run: its own test split and its fresh ones."""
-    from livefit.train.pipeline import PresetConfig
-
     preset = load_config(PresetConfig, run / "preset.json")
     roots = {f"test_seed{preset.seed}": run / "data"}
     for seed in preset.eval_seeds:
@@ -103,10 +104,6 @@ def run_benchmark_preset(name_or_path: str, out: str | Path, train_run: str | Pa
                          judge: dict[str, str | None] | None = None) -> dict[str, Any]:  # fmt: skip
     """Train what is missing, benchmark everything, write the tables; returns the summary.
     ``judge``: ``BenchmarkSettings``' judge fields, to measure LLM-Acc."""
-    from livefit.eval.benchmark import BenchmarkSettings, ModelSpec, run_benchmark
-    from livefit.train.coach_stage import MODEL_DIR
-    from livefit.train.pipeline import run_preset
-
     preset = load_benchmark_preset(name_or_path)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,7 +130,6 @@ def run_benchmark_preset(name_or_path: str, out: str | Path, train_run: str | Pa
             features = variants.features_for(name, root) if data != variants.data else root
             models.append(ModelSpec(target, name, target, ROW_LABELS[name],
                                     None if features == root else str(features)))  # fmt: skip
-        from livefit.data.qevd import load_segments
 
         segments = load_segments(root, settings.split, settings.mode)  # type: ignore[arg-type]
         figure = [s.segment_id for s in segments[: preset.figure_segments]]
@@ -150,10 +146,6 @@ def run_benchmark_preset(name_or_path: str, out: str | Path, train_run: str | Pa
 def run_preset_differences(run: Path, name: str) -> dict[str, Any]:
     """The training run's own preset (``RUN/preset.json``) and how it differs from the current
     ``configs/presets/<name>.json`` (a run made before the preset changed, or another preset)."""
-    from livefit.config import config_to_dict
-    from livefit.provenance import changed_settings
-    from livefit.train.pipeline import PresetConfig, load_preset
-
     saved = config_to_dict(load_config(PresetConfig, run / "preset.json"))
     try:
         now = config_to_dict(load_preset(name))
@@ -204,8 +196,6 @@ def findings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_summary(out: Path, summary: dict[str, Any]) -> None:
     """``OUT/table.md``: each split's table (ours only) and the findings checked."""
-    from livefit.eval.benchmark import COLUMNS
-
     trained = summary["train_run_preset"]
     differences = ", ".join(f"{k} {v['run']} (now {v['now']})"
                             for k, v in trained["differences"].items())  # fmt: skip

@@ -17,6 +17,8 @@ import shutil
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save
 
 from livefit.io import atomic_write
 
@@ -26,9 +28,6 @@ WEIGHT_FILES = ("model.safetensors",)  # the activity heads (a few kB) stay floa
 
 def store_as(path: Path, dtype: torch.dtype) -> None:
     """Rewrite one safetensors file with its floating tensors in ``dtype`` (metadata kept)."""
-    from safetensors import safe_open
-    from safetensors.torch import save
-
     with safe_open(str(path), framework="pt") as f:
         metadata = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)

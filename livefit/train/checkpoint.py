@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save
 from torch import nn
 
 from livefit.config import config_to_dict, save_config
-from livefit.io import atomic_write_json
+from livefit.io import atomic_write, atomic_write_json, atomic_write_text
 from livefit.provenance import flatten_settings, library_versions
 
 MODEL_FILE = "model.safetensors"
@@ -50,10 +51,6 @@ def trainable_state_dict(
 
 
 def save_weights(state: dict[str, torch.Tensor], path: Path) -> None:
-    from safetensors.torch import save
-
-    from livefit.io import atomic_write
-
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     atomic_write(path, lambda f: f.write(save(tensors)))
 
@@ -84,7 +81,6 @@ def truncate_log(path: Path, step: int, lines: int | None = None) -> None:
     log, never half of one)."""
     if not path.is_file():
         return
-    from livefit.io import atomic_write_text
 
     records = _log_records(path)
     if lines is not None:
@@ -141,8 +137,6 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
     """Load weights into ``model``; return the trainer state (optimizer etc.). The file holds
     what ``trainable_state_dict`` wrote: every trainable tensor must be there."""
-    from safetensors.torch import load_file
-
     result = model.load_state_dict(load_file(path / MODEL_FILE), strict=False)
     trainable = set(trainable_state_dict(model))
     missing = sorted(set(result.missing_keys) & trainable)

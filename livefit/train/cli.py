@@ -7,14 +7,25 @@ and ``eval`` sits below ``train`` (eval never imports train)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from livefit.bundled import bundled_cnn, bundled_model
+from livefit.config import load_config
+from livefit.data.clips import ClipFormatError
+from livefit.data.qevd import QEVDFormatError
+from livefit.eval.judge import valid_url
+from livefit.eval.predictions import PredictionsError
+from livefit.io import check_output_dir
 from livefit.options import OptionError, check_count, check_seed, error_line
 from livefit.stream.coaches import PredictError
+from livefit.vision.errors import WeightsError
+from livefit.vision.preprocess import VideoError
 
 DataOpt = Annotated[Path, typer.Option(help="Data root (QEVD layout: QEVD-FIT-300K/, ...).")]
 OutOpt = Annotated[Path, typer.Option(help="Run folder (checkpoints, eval reports, exports).")]
@@ -33,8 +44,6 @@ def _fail(err: Exception) -> None:
 
 def _check_options(out: Path | None, seed: int | None = None, threads: int = 0) -> None:
     """The options every training command shares (raises ValueErrors naming the option)."""
-    from livefit.io import check_output_dir
-
     if out is not None:
         check_output_dir(out)
     check_seed(seed)
@@ -58,14 +67,10 @@ def vision(
 ) -> None:
     """Stage 1: train the CNN frame-wise on fine-grained labels; evaluate on held-out
     participants; export <out>/cnn/."""
-    import json
-
     import torch
 
-    from livefit.config import load_config
-    from livefit.train.stage import run_stage, with_seed
-    from livefit.train.vision_stage import VisionStageConfig, VisionTask
-    from livefit.vision.preprocess import VideoError
+    from livefit.train.stage import run_stage, with_seed  # lazy: torch off --help
+    from livefit.train.vision_stage import VisionStageConfig, VisionTask  # lazy: torch off --help
 
     try:
         _check_options(out, seed, threads)
@@ -90,16 +95,14 @@ def _coach(
     threads: int,
     progress: bool,
 ) -> None:
-    import json
-    from dataclasses import replace
-
     import torch
 
-    from livefit.config import load_config
-    from livefit.data.clips import ClipFormatError
-    from livefit.data.qevd import QEVDFormatError
-    from livefit.train.coach_stage import CoachStageConfig, CoachTask, paper_stage_config
-    from livefit.train.stage import run_stage, with_seed
+    from livefit.train.coach_stage import (  # lazy: torch, transformers off --help
+        CoachStageConfig,
+        CoachTask,
+        paper_stage_config,
+    )
+    from livefit.train.stage import run_stage, with_seed  # lazy: torch off --help
 
     try:
         _check_options(out, seed, threads)
@@ -180,11 +183,7 @@ def evaluate(
     fed another workout's features; on QEVD-SIM also the share of mistake corrections matched."""
     import torch
 
-    from livefit.bundled import bundled_cnn, bundled_model
-    from livefit.data.qevd import QEVDFormatError
-    from livefit.eval.predictions import PredictionsError
-    from livefit.train.coach_eval import evaluate_coach
-    from livefit.vision.weights import WeightsError
+    from livefit.train.coach_eval import evaluate_coach  # lazy: torch, transformers off --help
 
     try:
         _check_options(out, None, threads)
@@ -234,10 +233,7 @@ def preset_callback(
     if preset is None or out is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0 if preset is None and out is None else 2)
-    from livefit.data.clips import ClipFormatError
-    from livefit.data.qevd import QEVDFormatError
-    from livefit.train.pipeline import run_preset
-    from livefit.vision.preprocess import VideoError
+    from livefit.train.pipeline import run_preset  # lazy: torch, transformers off --help
 
     try:
         _check_options(out, seed)
@@ -299,13 +295,13 @@ def benchmark(
     Resumable: a rerun reuses every finished prediction and result (and, with --preset, every
     finished training step).
     """
-    from livefit.io import check_output_dir
-
     check_output_dir(out)
     if preset is not None:
         if data is not None:
             raise OptionError("--preset trains and benchmarks on its own data: leave --data out")
-        from livefit.train.benchmark_preset import run_benchmark_preset
+        from livefit.train.benchmark_preset import (  # lazy: torch, transformers off --help
+            run_benchmark_preset,
+        )
 
         judge = {"judge_url": judge_url, "judge_model": judge_model,
                  "judge_model_path": str(judge_model_path) if judge_model_path else None}
@@ -318,11 +314,12 @@ def benchmark(
         raise OptionError("--train-run goes with --preset")
     if data is None:
         raise OptionError("give --data ROOT (and --models), or --preset NAME")
-    from livefit.eval.benchmark import BenchmarkSettings, run_benchmark
+    from livefit.eval.benchmark import (  # lazy: torch, transformers off --help
+        BenchmarkSettings,
+        run_benchmark,
+    )
 
     if judge_url is not None:
-        from livefit.eval.judge import valid_url
-
         if not valid_url(judge_url):
             raise OptionError(f"--judge-url {judge_url!r}: expected http://HOST[:PORT][/v1]")
     figure = [s.strip() for s in figure_segments.split(",")] if figure_segments else None

@@ -21,12 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from livefit.baselines.periodic import periodic_predictions
 from livefit.data.qevd import Segment, load_segments
+from livefit.eval.bertscore import BERTScoreConfig
 from livefit.eval.evaluate import EvalConfig, Evaluation, evaluate_segments
-from livefit.eval.predictions import Feedback
+from livefit.eval.predictions import Feedback, load_predictions
 from livefit.io import atomic_write_json, atomic_write_text
-from livefit.stream.engine import EngineConfig
+from livefit.model.stream_vlm import StreamVLM
+from livefit.stream.engine import EngineConfig, StreamEngine
+from livefit.stream.predict import predict, run_segment
+from livefit.synth.exercises import EXERCISES
+from livefit.vision.extract import load_producer, run_extraction
 
 ROWS = ("coach", "periodic", "shuffled")
 TABLE_METRICS = ("t_f_score", "precision", "recall", "meteor", "rouge_l", "bertscore_f1")
@@ -34,8 +41,6 @@ TABLE_METRICS = ("t_f_score", "precision", "recall", "meteor", "rouge_l", "berts
 
 def correction_banks() -> dict[str, set[tuple[str, str]]]:
     """QEVD-SIM's correction lines -> the (exercise, mistake) pairs they correct."""
-    from livefit.synth.exercises import EXERCISES
-
     banks: dict[str, set[tuple[str, str]]] = {}
     for ex in EXERCISES:
         for mistake in ex.mistakes:
@@ -115,18 +120,10 @@ def predict_rows(
     progress: bool = True,
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Predictions of the three rows (coach, periodic, shuffled) for every segment."""
-    from tqdm import tqdm
-
-    from livefit.baselines.periodic import periodic_predictions
-    from livefit.model.stream_vlm import StreamVLM
-    from livefit.stream.engine import StreamEngine
-    from livefit.stream.predict import predict, run_segment
-
     segments = load_segments(data_root, split)  # type: ignore[arg-type]
     rows: dict[str, dict[str, list[dict[str, Any]]]] = {}
     coach_file = out / "coach" / "predictions.jsonl"
     predict(data_root, model_dir, coach_file, split, config=engine, progress=progress)
-    from livefit.eval.predictions import load_predictions
 
     loaded = load_predictions(coach_file, [s.segment_id for s in segments])
     rows["coach"] = {
@@ -167,13 +164,9 @@ def evaluate_coach(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Extract features (with ``cnn_dir``, where missing), predict, and score every row."""
-    from livefit.eval.bertscore import BERTScoreConfig
-
     data_root, model_dir, out = Path(data_root), Path(model_dir), Path(out)
     engine = engine or EngineConfig()
     if cnn_dir is not None:  # a CNN folder, or a pose encoder's (its landmarks: the sidecar's)
-        from livefit.vision.extract import load_producer, run_extraction
-
         summary = run_extraction(data_root, split, load_producer(cnn_dir), progress=progress)
         if summary.failed:
             raise ValueError(f"feature extraction failed: {summary.failed[0]['error']}")

@@ -31,19 +31,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from livefit.config import bounded
+from livefit.config import bounded, save_config
 from livefit.data import prompts
 from livefit.data.clips import Clip, load_clips
 from livefit.data.qevd import Segment, load_segments
+from livefit.eval.evaluate import EvalConfig, evaluate_segments
+from livefit.eval.predictions import Feedback
+from livefit.eval.text_metrics import get_tokenizer, meteor
+from livefit.eval.wordnet import load_wordnet
 from livefit.io import atomic_write_json, atomic_write_text
 from livefit.model.config import LoRAConfig, StreamVLMConfig, paper_config
 from livefit.model.sequences import STAGE2_SYSTEM, STAGE3_SYSTEM, prompt_ids, text_ids
 from livefit.model.stream_vlm import StreamVLM
 from livefit.model.tokenizer import train_tokenizer
-from livefit.stream.engine import EngineConfig
+from livefit.stream.engine import EngineConfig, StreamEngine
+from livefit.stream.predict import run_segment
 from livefit.train.coach_data import (
     CLIP_ITEMS,
     IGNORE,
@@ -308,15 +314,10 @@ class CoachTask:
 
     def stream_validation(self, model: StreamVLM, out_dir: Path) -> dict[str, float]:
         """The engine over the held-out segments, scored paper-exact."""
-        from livefit.stream.engine import StreamEngine
-
         return score_streams(StreamEngine(model, self.config.engine), self.val_segments, out_dir)
 
     def clip_validation(self, model: StreamVLM, out_dir: Path) -> dict[str, float]:
         """Greedy answers to the held-out clips' questions and feedback requests."""
-        from livefit.eval.text_metrics import get_tokenizer, meteor
-        from livefit.eval.wordnet import load_wordnet
-
         wordnet, tokenize = load_wordnet(), get_tokenizer().tokenize
         scores, correct, asked, lines = [], 0, 0, []
         for clip in self.val_clips:
@@ -370,8 +371,6 @@ class CoachTask:
     # -- export -------------------------------------------------------------------------------
     def export(self, model: nn.Module, run_dir: Path) -> None:
         """``<run>/model/``: the trained Stream-VLM (``save_pretrained``) + this stage's config."""
-        from livefit.config import save_config
-
         model.save_pretrained(run_dir / MODEL_DIR)  # type: ignore[operator]
         save_config(self.config, run_dir / MODEL_DIR / "stage_config.json")
 
@@ -380,10 +379,6 @@ def score_streams(coach: Any, segments: list[Segment], out_dir: Path) -> dict[st
     """Stream ``segments`` through ``coach`` (an engine or any coach with its session
     interface) as ``livefit predict`` does, write ``out_dir/predictions.jsonl`` and score them
     paper-exact: what the validation of a language stage watches."""
-    from livefit.eval.evaluate import EvalConfig, evaluate_segments
-    from livefit.eval.predictions import Feedback
-    from livefit.stream.predict import run_segment
-
     predictions: dict[str, tuple[Feedback, ...]] = {}
     lines = []
     for seg in segments:
@@ -408,8 +403,6 @@ def _global_mean(total: torch.Tensor) -> torch.Tensor:
     """The mean over processes of a per-process total (itself on one process). Dividing each
     process's loss sum by it makes data-parallel training, which averages gradients over
     processes, equal to one process with the whole batch: a mean over all its tokens."""
-    import torch.distributed as dist
-
     if not (dist.is_available() and dist.is_initialized()):
         return total
     total = total.detach().clone()

@@ -32,13 +32,16 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
 
+from livefit.allocator import keep_freed_memory
 from livefit.config import bounded
 from livefit.train.checkpoint import (
     count_log_lines,
     latest_checkpoint,
     load_checkpoint,
     prune_checkpoints,
+    save_checkpoint,
     trainable_state_dict,
     truncate_log,
 )
@@ -197,10 +200,6 @@ def fit(
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     from accelerate.utils import set_seed
-    from tqdm import tqdm
-
-    from livefit.allocator import keep_freed_memory
-    from livefit.train.checkpoint import save_checkpoint
 
     keep_freed_memory()  # reuse freed activation buffers: 1.36-1.47x faster CPU steps
     run_dir = Path(run_dir)

@@ -28,8 +28,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from livefit.config import bounded, load_config, save_config
+import torch
+
+from livefit.config import bounded, config_to_dict, load_config, save_config
 from livefit.io import atomic_write_json
+from livefit.synth.generate import generate
+from livefit.synth.presets import preset
+from livefit.train.checkpoint import latest_checkpoint
+from livefit.train.coach_eval import evaluate_coach
+from livefit.train.coach_stage import MODEL_DIR, CoachStageConfig, CoachTask
+from livefit.train.pose_stage import PoseStageConfig, PoseTask
+from livefit.train.run_report import write_report
+from livefit.train.stage import config_differences, run_stage, with_seed
+from livefit.train.vision_stage import VisionStageConfig, VisionTask
+from livefit.vision.extract import run_extraction_parallel
+from livefit.vision.pose_residuals import BANK_FILE
 
 STEPS = ("synth", "vision", "features", "clips", "long_range", "evaluate", "report")
 ABLATIONS = {"no-stage2": "ablation_no_stage2"}  # extra steps, run before the report
@@ -116,10 +129,6 @@ class Pipeline:
     def check_stage_configs(self) -> None:
         """Load every stage config the preset names, so that a bad one (a field out of range,
         a repeated key) is refused before the run folder is made, not hours later."""
-        from livefit.train.coach_stage import CoachStageConfig
-        from livefit.train.pose_stage import PoseStageConfig
-        from livefit.train.vision_stage import VisionStageConfig
-
         p = self.preset
         if p.front_end == "pose":
             self.stage_config(PoseStageConfig, p.pose)
@@ -130,9 +139,6 @@ class Pipeline:
 
     def check_preset(self) -> None:
         """Record the preset in the run folder; refuse to continue a run of another one."""
-        from livefit.config import config_to_dict
-        from livefit.train.stage import config_differences
-
         saved = self.out / "preset.json"
         if saved.is_file():
             # A field added to PresetConfig since the run started counts as its default.
@@ -149,8 +155,6 @@ class Pipeline:
     def run(self, ablations: tuple[str, ...] = ()) -> dict[str, Any]:
         """Every step not done yet, then the requested ablations; the report is always
         rewritten (it is cheap and follows whatever ran)."""
-        import torch
-
         unknown = sorted(set(ablations) - set(ABLATIONS))
         if unknown:
             raise ValueError(f"unknown ablation {unknown}: expected some of {sorted(ABLATIONS)}")
@@ -174,9 +178,6 @@ class Pipeline:
 
     # -- the steps ----------------------------------------------------------------------------
     def synth(self) -> dict[str, Any]:
-        from livefit.synth.generate import generate
-        from livefit.synth.presets import preset
-
         p = self.preset
         overrides: dict[str, Any] = {
             "train_workouts": p.train_workouts, "test_workouts": p.test_workouts
@@ -191,9 +192,6 @@ class Pipeline:
         return {}
 
     def _stage(self, task, config, folder: Path) -> dict[str, Any]:
-        from livefit.train.checkpoint import latest_checkpoint
-        from livefit.train.stage import run_stage
-
         resume = latest_checkpoint(folder) is not None
         summary = run_stage(task, config, folder, resume, self.progress)
         return {"metrics": summary["metrics"], "steps": summary["steps"]}
@@ -204,23 +202,16 @@ class Pipeline:
         return self.out / "vision" / ("pose" if self.preset.front_end == "pose" else "cnn")
 
     def vision(self) -> dict[str, Any]:
-        from livefit.train.stage import with_seed
-
         folder = self.out / "vision"
         if self.preset.front_end == "pose":
-            from livefit.train.pose_stage import PoseStageConfig, PoseTask
-
             cfg = with_seed(self.stage_config(PoseStageConfig, self.preset.pose), self.preset.seed)
             task = PoseTask(cfg, self.data, folder, self.progress, self.preset.workers)
             return self._stage(task, cfg, folder)
-        from livefit.train.vision_stage import VisionStageConfig, VisionTask
 
         cfg = with_seed(self.stage_config(VisionStageConfig, self.preset.vision), self.preset.seed)
         return self._stage(VisionTask(cfg, self.data, folder, self.progress), cfg, folder)
 
     def features(self) -> dict[str, Any]:
-        from livefit.vision.extract import run_extraction_parallel
-
         counts = {}
         cnn, noise = self.front_end_dir, self.training_noise()
         for split, clips in (("train", False), ("test", False), ("train", True)):
@@ -238,8 +229,6 @@ class Pipeline:
         them in the training features (``ResidualsConfig.features``); else None."""
         if self.preset.front_end != "pose":
             return None
-        from livefit.train.pose_stage import PoseStageConfig
-        from livefit.vision.pose_residuals import BANK_FILE
 
         residuals = self.stage_config(PoseStageConfig, self.preset.pose).residuals
         if residuals.workouts <= 0 or not residuals.features:
@@ -247,17 +236,11 @@ class Pipeline:
         return self.out / "vision" / BANK_FILE
 
     def clips(self) -> dict[str, Any]:
-        from livefit.train.coach_stage import CoachStageConfig, CoachTask
-        from livefit.train.stage import with_seed
-
         cfg = with_seed(self.stage_config(CoachStageConfig, self.preset.clips), self.preset.seed)
         folder = self.out / "clips"
         return self._stage(CoachTask(cfg, self.data, folder, self.progress), cfg, folder)
 
     def long_range(self) -> dict[str, Any]:
-        from livefit.train.coach_stage import MODEL_DIR, CoachStageConfig, CoachTask
-        from livefit.train.stage import with_seed
-
         cfg = self.stage_config(CoachStageConfig, self.preset.long_range)
         cfg = replace(cfg, init_from=str(self.out / "clips" / MODEL_DIR))
         cfg = with_seed(cfg, self.preset.seed)
@@ -267,11 +250,6 @@ class Pipeline:
     def evaluate(self) -> dict[str, Any]:
         """The coach on the test split of the training seed (new participants and workouts)
         and on fresh splits of ``eval_seeds``; ``RUN/eval/`` and ``RUN/eval_seed<S>/``."""
-        from livefit.synth.generate import generate
-        from livefit.synth.presets import preset
-        from livefit.train.coach_eval import evaluate_coach
-        from livefit.train.coach_stage import MODEL_DIR
-
         p = self.preset
         model, cnn = self.out / "long_range" / MODEL_DIR, self.front_end_dir
         roots = {"eval": self.data}
@@ -293,10 +271,6 @@ class Pipeline:
     def ablation_no_stage2(self) -> dict[str, Any]:
         """Stage 3 alone, from a fresh model (no stage 2), evaluated like the coach into
         ``RUN/extra/no_stage2/``: what stage 2 brings, measured."""
-        from livefit.train.coach_eval import evaluate_coach
-        from livefit.train.coach_stage import MODEL_DIR, CoachStageConfig, CoachTask
-        from livefit.train.stage import with_seed
-
         cfg = self.stage_config(CoachStageConfig, self.preset.long_range)
         cfg = with_seed(replace(cfg, init_from=None), self.preset.seed)
         folder = self.out / "extra" / "no_stage2"
@@ -315,8 +289,6 @@ class Pipeline:
         return {"validation": info["metrics"]}
 
     def report(self) -> dict[str, Any]:
-        from livefit.train.run_report import write_report
-
         coach = self.out / "coach"
         if coach.exists():
             shutil.rmtree(coach)

@@ -39,6 +39,7 @@ from livefit.data.clips import load_clips as read_clips
 from livefit.data.clips import load_labels
 from livefit.data.landmarks import read_sidecar
 from livefit.train.loop import LoopConfig, OptimConfig
+from livefit.train.vision_stage import evaluate_clips
 from livefit.vision.activity import ActivityHead
 from livefit.vision.pose import (
     DetectorNoise,
@@ -217,8 +218,6 @@ class PoseTask:
         return logits
 
     def evaluate(self, model: nn.Module, out_dir: Path) -> dict[str, float]:
-        from livefit.train.vision_stage import evaluate_clips
-
         if self._eval is None:
             self._eval = self.clips(self.config.eval_split)
         return evaluate_clips(self, model, self._eval, out_dir)  # type: ignore[arg-type]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from livefit.io import atomic_write
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """``[num_classes, num_classes]`` counts, rows = truth, columns = prediction."""
@@ -79,8 +81,6 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, title: str)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from livefit.io import atomic_write
 
     keep = np.flatnonzero(cm.sum(axis=0) + cm.sum(axis=1))
     cm, names = cm[np.ix_(keep, keep)], [names[i] for i in keep]

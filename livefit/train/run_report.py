@@ -21,6 +21,7 @@ from typing import Any
 
 from livefit.io import atomic_write, atomic_write_json, atomic_write_text
 from livefit.provenance import git_state, library_versions, machine_info
+from livefit.train.coach_eval import format_table
 
 STAGE_NAMES = {
     "vision": "stage 1 (CNN)",
@@ -116,8 +117,6 @@ def collect(run: Path) -> dict[str, Any]:
 
 
 def metrics_table(rows: dict[str, Any]) -> str:
-    from livefit.train.coach_eval import format_table
-
     return format_table(rows)
 
 

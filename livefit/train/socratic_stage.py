@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
+from transformers import GenerationConfig
 
 from livefit.baselines.socratic import (
     SETTINGS_FILE,
@@ -43,15 +44,18 @@ from livefit.baselines.socratic import (
     first_sentence,
 )
 from livefit.chat import TransformersChat
-from livefit.config import bounded
+from livefit.config import bounded, save_config
 from livefit.data.qevd import Segment, load_segments
 from livefit.io import atomic_write_json, atomic_write_text
 from livefit.model.config import TinyLMConfig
 from livefit.model.sequences import turn_targets, turn_times
+from livefit.model.stream_vlm import tiny_llama
 from livefit.model.tokenizer import load_tokenizer, train_tokenizer
-from livefit.train.coach_stage import split_segments
+from livefit.stream.predict import run_segment
+from livefit.train.coach_stage import score_streams, split_segments
 from livefit.train.loop import LoopConfig, OptimConfig
 from livefit.train.stage import run_stage
+from livefit.vision.activity import ActivityHead
 
 MODEL_DIR = "model"  # <run>/model/: the trained LM + tokenizer (save_pretrained)
 TOKENIZER_DIR = "tokenizer"  # <run>/tokenizer/: the BPE trained on the training text
@@ -168,8 +172,6 @@ def segment_turns(
 ) -> tuple[list[Turn], dict[str, int]]:
     """Every turn of ``segments``: the real session streamed as ``livefit predict`` streams it
     (``run_segment``), with the ground-truth feedback of each 5 s turn as the LM's reply."""
-    from livefit.stream.predict import run_segment
-
     teacher = TeacherLM(config.every_s)
     coach = _TeacherCoach(config.session_config(cnn_dir), lm=teacher, head=head)
     turns: list[Turn] = []
@@ -235,10 +237,6 @@ def collate_turns(items: list[tuple[list[int], int]], pad_id: int) -> dict[str, 
 def build_lm(tiny: TinyLMConfig, tokenizer) -> nn.Module:
     """A random ``LlamaForCausalLM`` of ``tiny``'s size over ``tokenizer`` (vocabulary padded to
     a multiple of 64), greedy and stopping at EOS when it generates."""
-    from transformers import GenerationConfig
-
-    from livefit.model.stream_vlm import tiny_llama
-
     lm = tiny_llama(tiny, -(-len(tokenizer) // 64) * 64, tokenizer)
     lm.generation_config = GenerationConfig(
         do_sample=False, bos_token_id=tokenizer.bos_token_id,
@@ -262,8 +260,6 @@ class SocraticLMTask:
 
     def __init__(self, config: SocraticLMConfig, data_root: Path, cnn_dir: Path, run_dir: Path,
                  head: Any = None) -> None:  # fmt: skip
-        from livefit.vision.activity import ActivityHead
-
         self.config, self.data_root = config, Path(data_root)
         self.cnn_dir, self.run_dir = Path(cnn_dir), Path(run_dir)
         self.head = head if head is not None else ActivityHead.from_pretrained(self.cnn_dir)
@@ -356,7 +352,6 @@ class SocraticLMTask:
     def evaluate(self, model: nn.Module, out_dir: Path) -> dict[str, float]:
         if not self.val_segments:
             return {}
-        from livefit.train.coach_stage import score_streams
 
         out_dir.mkdir(parents=True, exist_ok=True)
         metrics = score_streams(self.coach(model), self.val_segments, out_dir)
@@ -367,8 +362,6 @@ class SocraticLMTask:
     def export(self, model: nn.Module, run_dir: Path) -> None:
         """``<run>/model/``: the LM and its tokenizer (``socratic:<run>/model``), greedy by its
         ``generation_config``, and this stage's config."""
-        from livefit.config import save_config
-
         folder = run_dir / MODEL_DIR
         getattr(model, "module", model).save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)

@@ -24,13 +24,26 @@ mirror of the run's data with the 2D encoder's features).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import load_file
+
 from livefit.config import load_config
 from livefit.io import atomic_write_json
+from livefit.train.checkpoint import MODEL_FILE, latest_checkpoint
+from livefit.train.coach_stage import MODEL_DIR, CoachStageConfig, CoachTask
+from livefit.train.pipeline import CONFIGS_DIR, PresetConfig
+from livefit.train.socratic_stage import SocraticLMConfig, train_socratic_lm
+from livefit.train.stage import run_stage, with_seed
+from livefit.train.vision_stage import VisionStageConfig, VisionTask
+from livefit.vision.activity import HEAD_FILE, ActivityHead
+from livefit.vision.extract import run_extraction_parallel
 
 VARIANTS = ("no-3d-cnn", "no-stage2", "no-action-tokens", "socratic-lm")
 FEATURES_DIR = "efficientnet_features"
@@ -85,9 +98,6 @@ def _share_decoded_clips(source: Path, target: Path) -> None:
     """Stage 1 caches the clips decoded at the model's input size (``<run>/cache/``, named by
     split, count, size and rate); the per-frame encoder reads the same frames, so it starts
     from the run's cache (hard links, else copies) instead of decoding every clip again."""
-    import os
-    import shutil
-
     if not source.is_dir():
         return
     target.mkdir(parents=True, exist_ok=True)
@@ -104,8 +114,6 @@ class Variants:
 
     def __init__(self, run: str | Path, out: str | Path, settings: VariantSettings | None = None,
                  progress: bool = True) -> None:  # fmt: skip
-        from livefit.train.pipeline import PresetConfig
-
         self.run, self.out = Path(run), Path(out)
         self.settings = settings or VariantSettings()
         self.progress = progress
@@ -127,8 +135,6 @@ class Variants:
 
     def train(self, names: tuple[str, ...] | list[str] = VARIANTS) -> dict[str, Any]:
         """Train every variant of ``names`` not done yet; returns ``steps.json``."""
-        import torch
-
         unknown = sorted(set(names) - set(VARIANTS))
         if unknown:
             raise ValueError(f"unknown variant {unknown}: expected some of {list(VARIANTS)}")
@@ -169,10 +175,6 @@ class Variants:
     # -- stages -------------------------------------------------------------------------------
     def _coach_stage(self, stage: str, data: Path, folder: Path, **changes: Any) -> dict[str, Any]:
         """The run's stage-2 or stage-3 config (its recipe, seed and length) with ``changes``."""
-        from livefit.train.checkpoint import latest_checkpoint
-        from livefit.train.coach_stage import CoachStageConfig, CoachTask
-        from livefit.train.stage import run_stage
-
         cfg = load_config(CoachStageConfig, self.run / stage / "config.json")
         cfg = replace(cfg, **changes)
         resume = latest_checkpoint(folder) is not None
@@ -181,8 +183,6 @@ class Variants:
         return {"metrics": summary["metrics"], "steps": summary["steps"]}
 
     def _extract(self, data: Path, cnn: Path) -> dict[str, int]:
-        from livefit.vision.extract import run_extraction_parallel
-
         counts = {}
         for split, clips in (("train", False), ("test", False), ("train", True)):
             summary = run_extraction_parallel(
@@ -199,8 +199,6 @@ class Variants:
         return {"long_range": self._coach_stage("long_range", self.data, folder, init_from=None)}
 
     def no_action_tokens(self) -> dict[str, Any]:
-        from livefit.train.coach_stage import MODEL_DIR, CoachStageConfig
-
         cfg = load_config(CoachStageConfig, self.run / "long_range" / "config.json")
         model = replace(cfg.model, turn_every_s=self.settings.turn_every_s)
         folder = self.folder("no-action-tokens") / "long_range"
@@ -209,11 +207,6 @@ class Variants:
                                                 init_from=init)}  # fmt: skip
 
     def no_3d_cnn(self) -> dict[str, Any]:
-        from livefit.train.checkpoint import latest_checkpoint
-        from livefit.train.coach_stage import MODEL_DIR
-        from livefit.train.stage import run_stage
-        from livefit.train.vision_stage import VisionStageConfig, VisionTask
-
         root = self.folder("no-3d-cnn")
         info: dict[str, Any] = {}
         vision = load_config(VisionStageConfig, self.run / "vision" / "config.json")
@@ -235,11 +228,6 @@ class Variants:
         return info
 
     def socratic_lm(self) -> dict[str, Any]:
-        from livefit.train.checkpoint import latest_checkpoint
-        from livefit.train.pipeline import CONFIGS_DIR
-        from livefit.train.socratic_stage import SocraticLMConfig, train_socratic_lm
-        from livefit.train.stage import with_seed
-
         cfg = load_config(SocraticLMConfig, CONFIGS_DIR / self.settings.socratic)
         cfg = with_seed(cfg, self.preset.seed)
         folder = self.folder("socratic-lm")
@@ -253,15 +241,6 @@ class Variants:
         features with). A run made before stage 1 exported the head gets it from its final
         stage-1 checkpoint, checked to hold the same backbone, in ``OUT/cnn/`` beside links to
         the CNN's files."""
-        import os
-        import shutil
-
-        import torch
-        from safetensors.torch import load_file
-
-        from livefit.train.checkpoint import MODEL_FILE, latest_checkpoint
-        from livefit.vision.activity import HEAD_FILE, ActivityHead
-
         if (self.cnn / HEAD_FILE).is_file():
             return self.cnn
         target = self.out / "cnn"
@@ -301,7 +280,6 @@ class Variants:
             return self.folder(name) / "data"
         target = self.folder(name) / "eval" / data.parent.name / "data"
         mirror_data(data, target)
-        from livefit.vision.extract import run_extraction_parallel
 
         summary = run_extraction_parallel(target, "test", self.folder(name) / "vision" / "cnn",
                                           workers=self.preset.workers, progress=self.progress)

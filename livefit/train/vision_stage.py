@@ -39,12 +39,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from livefit.config import bounded
 from livefit.data.clips import Labels, load_labels
 from livefit.data.clips import load_clips as read_clips
 from livefit.io import atomic_write, atomic_write_json, atomic_write_text
 from livefit.train.loop import LoopConfig, OptimConfig
+from livefit.train.report import (
+    classification_report,
+    confusion_matrix,
+    format_report,
+    plot_confusion,
+)
 from livefit.vision.activity import ActivityHead, exercise_of
 from livefit.vision.cnn import CNNConfig, FrameClassifier
 from livefit.vision.preprocess import (
@@ -54,6 +61,7 @@ from livefit.vision.preprocess import (
     load_timestamps,
     resample_indices,
 )
+from livefit.vision.weights import save_pretrained
 
 IGNORE = -100  # target of padded frames
 
@@ -138,7 +146,6 @@ def load_clips(
                 for i, r in enumerate(records)
             ]
     clips = []
-    from tqdm import tqdm
 
     for r in tqdm(records, desc=f"decode {split} clips", disable=not progress):
         times = load_timestamps(r.video_timestamps)
@@ -301,8 +308,6 @@ class VisionTask:
     def export(self, model: nn.Module, run_dir: Path) -> None:
         """``<run>/cnn/`` (backbone, for ``livefit features extract``, and its activity head, for
         the live app) and ``<run>/labels.json``."""
-        from livefit.vision.weights import save_pretrained
-
         save_pretrained(model.backbone, run_dir / "cnn")  # type: ignore[union-attr]
         head = ActivityHead.from_classifier(model.head[1], list(self.labels.fine_grained))
         head.save_pretrained(run_dir / "cnn")
@@ -339,13 +344,6 @@ def evaluate_clips(
     task: VisionTask, model: FrameClassifier, clips: list[DecodedClip], out_dir: Path
 ) -> dict[str, Any]:
     """Run every held-out clip, write the reports, return the headline metrics."""
-    from livefit.train.report import (
-        classification_report,
-        confusion_matrix,
-        format_report,
-        plot_confusion,
-    )
-
     labels = task.labels
     step = task.config.model.frames_per_step
     names = list(labels.fine_grained)

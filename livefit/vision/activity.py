@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
-from livefit.io import parse_json
+from livefit.io import atomic_write, atomic_write_json, parse_json
 
 HEAD_FILE = "activity_head.safetensors"
 LABELS_FILE = "activity_labels.json"
@@ -61,10 +62,6 @@ class ActivityHead(nn.Module):
     # -- files ---------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:
         """Write the head and its labels into a CNN folder, atomically."""
-        from safetensors.torch import save
-
-        from livefit.io import atomic_write, atomic_write_json
-
         directory = Path(directory)
         tensors = {k: v.detach().contiguous().cpu() for k, v in self.linear.state_dict().items()}
         atomic_write(directory / HEAD_FILE, lambda f: f.write(save(tensors)))
@@ -73,8 +70,6 @@ class ActivityHead(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> ActivityHead:
         """The head saved in a CNN folder; ``FileNotFoundError`` names what is missing."""
-        from safetensors.torch import load_file
-
         directory = Path(directory)
         for name in (HEAD_FILE, LABELS_FILE):
             if not (directory / name).is_file():

@@ -3,10 +3,16 @@ official layout."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from livefit.bundled import bundled_cnn, bundled_pose_encoder
+from livefit.data.clips import ClipFormatError
+from livefit.data.qevd import QEVDFormatError
+from livefit.vision.errors import WeightsError
 
 
 def extract(
@@ -56,10 +62,12 @@ def extract(
     another model is refused unless --overwrite."""
     import torch
 
-    from livefit.data.clips import ClipFormatError
-    from livefit.data.qevd import QEVDFormatError
-    from livefit.vision.extract import dist_rank, load_producer, run_extraction
-    from livefit.vision.weights import WeightsError, resolve_device
+    from livefit.vision.extract import (  # lazy: torch, cv2 off --help
+        dist_rank,
+        load_producer,
+        run_extraction,
+    )
+    from livefit.vision.weights import resolve_device  # lazy: torch off --help
 
     if threads < 0:
         typer.echo(
@@ -75,11 +83,9 @@ def extract(
         target = resolve_device(device)
         if vision not in (None, "cnn", "pose"):
             raise ValueError(f"--vision must be cnn or pose, got {vision!r}")
-        from livefit.vision.pose_extract import is_pose_folder
+        from livefit.vision.pose_extract import is_pose_folder  # lazy: torch, cv2 off --help
 
         if model is None:
-            from livefit.bundled import bundled_cnn, bundled_pose_encoder
-
             model = bundled_pose_encoder() if vision == "pose" else bundled_cnn()
         pose = is_pose_folder(model)
         if vision is not None and pose != (vision == "pose"):
@@ -104,8 +110,6 @@ def extract(
 
 def _auto_device() -> str:
     """``cuda:LOCAL_RANK`` when torch sees a GPU (one per launched process), else ``cpu``."""
-    import os
-
     import torch
 
     return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"

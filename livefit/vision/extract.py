@@ -40,13 +40,17 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from livefit.config import config_to_dict
 from livefit.data.qevd import FEATURES_DIR
 from livefit.io import atomic_save_npy, atomic_write_json
 from livefit.provenance import (
@@ -59,7 +63,9 @@ from livefit.provenance import (
 )
 from livefit.vision.cnn import CausalCNN, CNNConfig
 from livefit.vision.jobs import Job, list_jobs, shard  # also imported from here
+from livefit.vision.pose_extract import PoseProducer, is_pose_folder
 from livefit.vision.preprocess import PreprocessConfig, iter_preprocessed, load_timestamps
+from livefit.vision.weights import load_model
 
 
 def dist_rank() -> tuple[int, int]:
@@ -93,8 +99,6 @@ def default_preprocess(config: CNNConfig) -> PreprocessConfig:
 def producer_settings(model: CausalCNN, preprocess: PreprocessConfig) -> dict[str, Any]:
     """What decides the bytes of a features file: the CNN (config + weights hash) and the
     preprocessing. Where the weights came from (a path) is recorded beside, not compared."""
-    from livefit.config import config_to_dict
-
     return {
         "cnn": {
             "config": config_to_dict(model.config),
@@ -262,9 +266,6 @@ def load_producer(model_path: str | Path, landmarks: str = "sidecar",
     landmarks from ``landmarks``: the sidecar or the estimator; ``noise``: a residual bank whose
     recorded estimator errors are added to them, for training features) or a CNN (on
     ``device``)."""
-    from livefit.vision.pose_extract import PoseProducer, is_pose_folder
-    from livefit.vision.weights import load_model
-
     if is_pose_folder(model_path):
         return PoseProducer.load(model_path, landmarks, noise)
     if noise is not None:
@@ -294,8 +295,6 @@ def run_extraction(
     ``ExtractionError`` before any work when the folder belongs to another producer (see the
     module docstring); ``model_path`` is only recorded. ``model``: a CNN, or any producer
     (``settings()``, ``extract(job)``, e.g. the pose encoder's ``PoseProducer``)."""
-    from tqdm import tqdm
-
     root, jobs = list_jobs(data_root, split, clips)
     mine = shard(jobs, rank, world_size)
     maker = CNNProducer(model) if isinstance(model, CausalCNN) else model
@@ -354,9 +353,6 @@ def run_extraction_parallel(
     """``run_extraction`` over ``workers`` local processes (one thread each, the videos sharded
     round-robin as across ``RANK``s); the bar shows the first shard. Decoding is single-threaded,
     so on a CPU this is up to ``workers`` times faster than one process with many threads."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
     if workers <= 1:
         producer = load_producer(model_path, landmarks, noise)
         return run_extraction(

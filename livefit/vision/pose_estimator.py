@@ -36,7 +36,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from livefit.data.landmarks import NUM_LANDMARKS
+from livefit.data.landmarks import NUM_LANDMARKS, LandmarkTrack
+from livefit.provenance import file_sha256
+from livefit.vision.preprocess import VideoError, decode_frames, resample_indices
 
 DETECTOR_FILE = "pose_detection.tflite"
 LANDMARK_FILE = "pose_landmark_full.tflite"
@@ -385,8 +387,6 @@ class PoseEstimator:
     def settings(self) -> dict:
         """What decides its landmarks (for the features' provenance): the models' hashes and
         the config (without the folder's path)."""
-        from livefit.provenance import file_sha256
-
         root = self.config.resolved_models_dir()
         config = {k: v for k, v in asdict(self.config).items() if k != "models_dir"}
         return {
@@ -398,9 +398,6 @@ class PoseEstimator:
         """A whole video's landmarks at ``fps`` (``LandmarkTrack``): the frames the capture-clock
         resampling picks (``livefit.vision.preprocess.resample_indices``, the CNN's rule), each
         estimated once, in order, with tracking from a fresh start (``reset``)."""
-        from livefit.data.landmarks import LandmarkTrack
-        from livefit.vision.preprocess import VideoError, decode_frames, resample_indices
-
         times = np.asarray(times, dtype=np.float64)
         picks = resample_indices(times, fps)
         wanted = np.bincount(picks, minlength=len(times))  # how often each source frame is used

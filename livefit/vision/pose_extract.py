@@ -12,6 +12,7 @@ the producer recorded in ``extraction.json``, so pose features and CNN features 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from pathlib import Path
@@ -20,8 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from livefit.config import config_to_dict
 from livefit.data.landmarks import LandmarkTrack, read_sidecar
+from livefit.provenance import state_dict_sha256
 from livefit.vision.pose import PoseEncoder, load_pose_encoder
+from livefit.vision.pose_estimator import PoseEstimator
 from livefit.vision.pose_residuals import ResidualBank
 from livefit.vision.preprocess import load_timestamps, resample_indices, video_size
 
@@ -47,8 +51,6 @@ class PoseProducer:
         if landmarks not in LANDMARK_SOURCES:
             raise ValueError(f"unknown landmark source {landmarks!r}: expected {LANDMARK_SOURCES}")
         if landmarks == "estimator" and estimator is None:
-            from livefit.vision.pose_estimator import PoseEstimator
-
             estimator = PoseEstimator.load()
         self.encoder, self.landmarks, self.estimator = encoder.eval(), landmarks, estimator
         self.noise, self.noise_seed = noise, noise_seed
@@ -61,15 +63,10 @@ class PoseProducer:
         return cls(load_pose_encoder(folder), landmarks, noise=bank)
 
     def settings(self) -> dict[str, Any]:
-        from livefit.config import config_to_dict
-        from livefit.provenance import state_dict_sha256
-
         source: dict[str, Any] = {"source": self.landmarks}
         if self.estimator is not None:
             source["estimator"] = self.estimator.settings()
         if self.noise is not None:
-            import hashlib
-
             blob = self.noise.error.tobytes() + self.noise.seen.tobytes()
             source["recorded_errors"] = {
                 "bank_sha256": hashlib.sha256(blob).hexdigest(),

@@ -21,14 +21,18 @@ estimated landmarks. The residual bank keeps the real thing:
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from livefit.data.landmarks import FLIP_INDEX, NUM_LANDMARKS, torso_length
+from livefit.data.landmarks import FLIP_INDEX, NUM_LANDMARKS, read_sidecar, torso_length
+from livefit.io import atomic_write
 from livefit.vision.jobs import list_jobs
+from livefit.vision.pose_estimator import PoseEstimator
+from livefit.vision.preprocess import load_timestamps, resample_indices, video_size
 
 BANK_FILE = "residuals.safetensors"
 
@@ -77,8 +81,6 @@ class ResidualBank:
 
     def save(self, path: str | Path) -> None:
         from safetensors.numpy import save
-
-        from livefit.io import atomic_write
 
         tensors = {"error": self.error.astype(np.float32), "seen": self.seen.astype(np.uint8)}
         blob = save(tensors, metadata={"meta": json.dumps(self.meta)})
@@ -135,11 +137,6 @@ def _record(args: tuple[str, str, str, str]) -> str:
     video, timestamps, part, models = args
     import torch
 
-    from livefit.data.landmarks import read_sidecar
-    from livefit.io import atomic_write
-    from livefit.vision.pose_estimator import PoseEstimator
-    from livefit.vision.preprocess import load_timestamps, resample_indices, video_size
-
     torch.set_num_threads(1)
     estimator = PoseEstimator.load(models or None)
     times = load_timestamps(Path(timestamps))
@@ -165,11 +162,7 @@ def collect_residuals(
 ) -> ResidualBank:
     """Record the estimator's errors on ``workouts`` train workouts of ``data_root`` into the
     bank file ``out`` (resumes: finished workouts are kept in ``out``'s ``.parts`` folder)."""
-    from concurrent.futures import ProcessPoolExecutor
-
     from tqdm import tqdm
-
-    from livefit.vision.pose_estimator import PoseEstimator
 
     out = Path(out)
     if out.is_file():

@@ -15,7 +15,10 @@ raises ``VideoError`` naming the file, so batch jobs can record it and go on.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,10 +142,6 @@ def load_timestamps(path: str | Path) -> np.ndarray:
 def not_a_video_file(path: Path) -> str | None:
     """Why ``path`` cannot be opened as a video file (a directory, a symbolic link loop, a link
     to nothing, missing, a device or pipe), or None when it is a regular file."""
-    import errno
-    import os
-    import stat
-
     try:
         mode = path.stat().st_mode
     except OSError as err:

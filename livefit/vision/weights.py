@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save
 from torch import Tensor
 
+from livefit.config import load_config, save_config
+from livefit.io import atomic_write, parse_json
 from livefit.vision.cnn import CausalCNN, CNNConfig, FrameClassifier
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot be imported; the message names the file."""
+from livefit.vision.errors import DeviceError, WeightsError  # raised here, defined torch-free
 
 
 @dataclass
@@ -56,8 +56,6 @@ def load_state_dict(path: str | Path) -> dict[str, Tensor]:
         raise WeightsError(f"{path}: weights file is missing")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             obj = load_file(path)
         else:
             obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -162,11 +160,6 @@ CONFIG_FILE = "config.json"
 
 def save_pretrained(model: CausalCNN, directory: str | Path) -> None:
     """Write ``model.safetensors`` + ``config.json`` (the ``CNNConfig``), atomically."""
-    from safetensors.torch import save
-
-    from livefit.config import save_config
-    from livefit.io import atomic_write
-
     directory = Path(directory)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     atomic_write(directory / MODEL_FILE, lambda f: f.write(save(tensors)))
@@ -179,8 +172,6 @@ _STREAM_VLM_KEYS = ("adapter", "lm_path", "tiny_lm", "lora", "train_lm")
 
 def _not_a_cnn_folder(path: Path) -> str | None:
     """What ``path`` looks like when it is a Stream-VLM checkpoint rather than a CNN, else None."""
-    from livefit.io import parse_json
-
     try:  # any JSON that is not a readable object: load_config reports it properly
         keys = set(parse_json((path / CONFIG_FILE).read_bytes(), str(path / CONFIG_FILE)))
     except (OSError, ValueError, TypeError):
@@ -203,8 +194,6 @@ def load_model(path: str | Path) -> CausalCNN:
     published weights file (paper architecture; raises if any CNN tensor is missing). Anything
     else (a missing path, a Stream-VLM folder, a config that is not a ``CNNConfig``) raises
     ``WeightsError`` naming the path."""
-    from livefit.config import load_config
-
     path = Path(path)
     if path.is_dir():
         wrong = _not_a_cnn_folder(path)
@@ -212,7 +201,6 @@ def load_model(path: str | Path) -> CausalCNN:
             raise WeightsError(wrong)
         if not (path / CONFIG_FILE).is_file() or not (path / MODEL_FILE).is_file():
             raise WeightsError(f"{path}: expected {CONFIG_FILE} and {MODEL_FILE} in this folder")
-        from safetensors.torch import load_file
 
         try:
             config = load_config(CNNConfig, path / CONFIG_FILE)
@@ -230,10 +218,6 @@ def load_model(path: str | Path) -> CausalCNN:
     if report.missing:
         raise WeightsError(f"{path}: not a full CNN checkpoint\n{report.summary()}")
     return model.eval()  # type: ignore[return-value]
-
-
-class DeviceError(ValueError):
-    """A ``--device`` this torch build cannot run on; the message names the option value."""
 
 
 def resolve_device(name: str) -> torch.device:

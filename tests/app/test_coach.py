@@ -229,10 +229,10 @@ def test_bad_input_is_one_error_line(case, workout, tmp_path):
 def test_a_video_that_breaks_midway_leaves_consistent_files(workout, tmp_path, monkeypatch):
     import av
 
-    import livefit.stream.live as live
+    import livefit.app.coach as coach_module  # video_items calls the play_video it imported
     from livefit.vision.preprocess import VideoError
 
-    play = live.play_video
+    play = coach_module.play_video
 
     def breaks_after_100_frames(pipe, video, *args, **kwargs):
         for i, item in enumerate(play(pipe, video, *args, **kwargs)):
@@ -240,7 +240,7 @@ def test_a_video_that_breaks_midway_leaves_consistent_files(workout, tmp_path, m
                 raise VideoError(f"{video}: corrupt video after 100 frames (test)")
             yield item
 
-    monkeypatch.setattr(live, "play_video", breaks_after_100_frames)
+    monkeypatch.setattr(coach_module, "play_video", breaks_after_100_frames)
     out = tmp_path / "out"
     (out / "speech").mkdir(parents=True)
     (out / "annotated.mp4").write_bytes(b"a previous run's video")
