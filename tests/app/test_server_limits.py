@@ -38,14 +38,10 @@ def frames() -> list[bytes]:
     ]
 
 
-def until_closed(ws) -> tuple[list[dict], int]:
-    """Every message until the server closes the socket -> (messages, close code)."""
-    out: list[dict] = []
-    while True:
-        raw = ws.receive()
-        if raw["type"] == "websocket.close":
-            return out, raw["code"]
-        out.append(json.loads(raw["text"]))
+def until_closed(ws) -> tuple[list[dict], int | None]:
+    """Every message until the server closes the socket -> (messages, close code): no message
+    has the type "closed", so ``receive_until`` reads to the close."""
+    return receive_until(ws, "closed")
 
 
 def session_works(client, frames: list[bytes]) -> None:
