@@ -6,6 +6,17 @@ nested dataclasses) and unknown keys are an error: the message names the file an
 field, so a typo or a quoted number in a config never passes silently. A field declared with
 ``bounded(default, ge=..., gt=..., le=..., lt=...)`` also has its range checked on load (a batch
 size of 0, a negative learning rate), and a key repeated in one object is refused.
+
+A config file may state only what differs from another: ``"base": "<path>"`` (relative to the
+file) names the file it builds on. ``load_config`` reads the base (which may name its own base),
+then lays the file's keys over it: an object merges key by key, at any depth; a list, a number, a
+string or null replaces the base's value whole. The result is checked as above, so a typo in an
+override is refused with its dotted field name. A missing base or a cycle of bases is a
+``ConfigError`` naming the file. Only the resolved config exists past loading: ``save_config``
+writes every field and no ``"base"``, which is what lies beside every artefact. Example
+(``configs/coach/tiny_long_range.json``)::
+
+    {"base": "tiny_clips.json", "stage": "long_range", "loop": {"epochs": 4}}
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from livefit.io import JSONInputError, atomic_write_text, parse_json
 T = TypeVar("T")
 # A config is a few KB; anything past this is not one (refused before it is parsed).
 MAX_CONFIG_BYTES = 4 * 2**20
+BASE_KEY = "base"  # a config file's top-level key naming the file it overrides (see above)
 
 
 class ConfigError(ValueError):
@@ -233,18 +245,78 @@ def save_config(config: Any, path: str | Path) -> None:
     atomic_write_text(Path(path), json.dumps(config_to_dict(config), indent=2) + "\n")
 
 
-def load_config(cls: type[T], path: str | Path) -> T:
-    """Read ``cls`` from a JSON file: bounded in size and nesting, every key once per object
-    (the last of two would otherwise win silently), every field checked as in
-    ``config_from_dict``."""
-    path = Path(path)
+def merge_config(base: dict, override: dict) -> dict:
+    """``override`` laid over ``base``: objects merge key by key at any depth; any other value
+    (a list, a number, a string, null) replaces the base's whole. Neither input is changed."""
+    merged = dict(base)
+    for key, value in override.items():
+        below = merged.get(key)
+        if isinstance(value, dict) and isinstance(below, dict):
+            merged[key] = merge_config(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_json(path: Path, named_by: str | None = None) -> Any:
+    """One config file's JSON: bounded in size and nesting, every key once per object (the last
+    of two would otherwise win silently). ``named_by``: the file whose ``"base"`` names it."""
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
+        if named_by is not None:
+            raise ConfigError(f"{named_by}: base config {path} is missing") from None
         raise FileNotFoundError(f"{path}: config file is missing") from None
+    except IsADirectoryError:
+        if named_by is None:
+            raise
+        raise ConfigError(f"{named_by}: base config {path} is a folder, not a file") from None
     try:
-        data = parse_json(raw, str(path), max_bytes=MAX_CONFIG_BYTES, unique_keys=True)
+        return parse_json(raw, str(path), max_bytes=MAX_CONFIG_BYTES, unique_keys=True)
     except JSONInputError as err:
         raise ConfigError(str(err)) from None
-    return config_from_dict(cls, data, str(path))
+
+
+def read_config_dict(path: str | Path) -> tuple[Any, list[Path]]:
+    """A config file's data with its ``"base"`` chain resolved (no ``"base"`` key left) and the
+    base files it was built on, nearest first. Data that is not an object is returned as is,
+    for ``config_from_dict`` to refuse."""
+    path = Path(path)
+    data = _read_json(path)
+    layers = [data]  # the file, then its base, its base's base, ...
+    chain = [path]
+    while isinstance(data, dict) and BASE_KEY in data:
+        here, name = chain[-1], data[BASE_KEY]
+        if not isinstance(name, str) or not name:
+            raise ConfigError(
+                f"{here}: field {BASE_KEY} must be a path relative to this file, "
+                f"got {_describe(name)}"
+            )
+        base = here.parent / name
+        seen = [p.resolve() for p in chain]
+        if base.resolve() in seen:
+            loop = " -> ".join(str(p) for p in chain[seen.index(base.resolve()) :] + [base])
+            raise ConfigError(f"{here}: base {name!r} makes a cycle of bases ({loop})")
+        data = _read_json(base, named_by=str(here))
+        if not isinstance(data, dict):
+            raise ConfigError(f"{base}: expected an object of config fields (the base of {here})")
+        layers.append(data)
+        chain.append(base)
+    resolved: Any = layers.pop()
+    for layer in reversed(layers):
+        resolved = merge_config(resolved, layer)
+    if isinstance(resolved, dict):
+        resolved.pop(BASE_KEY, None)
+    return resolved, chain[1:]
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Read ``cls`` from a JSON file: its ``"base"`` chain resolved (see the module docstring),
+    each file bounded in size and nesting with every key once per object, every field checked
+    as in ``config_from_dict``. Errors name the file (and its bases, when it has some)."""
+    data, bases = read_config_dict(path)
+    where = str(path)
+    if bases:
+        where += f" (base: {', '.join(str(b) for b in bases)})"
+    return config_from_dict(cls, data, where)
