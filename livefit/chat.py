@@ -12,7 +12,9 @@ Both backends have one interface, ``complete(messages, seed) -> reply`` (message
   blank line.
 
 A caller subclasses them to name its role in errors (``role``) and raise its own error type
-(``error``, a ``ChatError``), as the judge does.
+(``error``, a ``ChatError``), as the judge does. Its settings dataclass subclasses
+``ChatConfig`` (``JudgeConfig``, ``SocraticConfig``, ``TurnConfig``): the backends take it as it
+is, and its saved JSON stays flat (the LM's fields beside the caller's own).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ class ChatError(RuntimeError):
 
 @dataclass(frozen=True)
 class ChatConfig:
-    """Where the LM is and how it samples (the judge's ``JudgeConfig`` has the same fields)."""
+    """Where the LM is and how it samples: the fields every LLM client shares. The judge's
+    ``JudgeConfig`` and the baselines' ``SocraticConfig`` and ``TurnConfig`` subclass it (a
+    subclass may change a default, as ``max_new_tokens``, and adds its own fields after these)."""
 
     url: str | None = None  # OpenAI-compatible server, e.g. http://localhost:8000 (or .../v1)
     model: str | None = None  # the "model" field sent to the server
@@ -46,15 +50,12 @@ class ChatConfig:
     top_p: float = 0.9  # nucleus sampling threshold
     top_k: int | None = 50  # 0 or None: not used, not sent
     max_new_tokens: int = 64  # limit on the reply length
+    # The caller's base seed: it derives each request's seed from it and passes that to
+    # ``complete(messages, seed)`` (None: unseeded). The backends never read it.
+    seed: int | None = 0
     timeout_s: float = 120.0  # per HTTP request
     retries: int = 4  # per request, with exponential back-off
     backoff_s: float = 1.0  # first wait before a retry; doubles each time (at most 30 s)
-
-
-def chat_config_of(settings: Any) -> ChatConfig:
-    """The ``ChatConfig`` inside a caller's settings dataclass (its fields of the same names)."""
-    names = ChatConfig.__dataclass_fields__
-    return ChatConfig(**{k: getattr(settings, k) for k in names if hasattr(settings, k)})
 
 
 def split_target(target: str) -> dict[str, str | None]:
@@ -102,7 +103,7 @@ class HTTPChat:
     # written anywhere.
     key_env: tuple[str, ...] = ("LIVEFIT_CHAT_API_KEY", "OPENAI_API_KEY")
 
-    def __init__(self, config: Any):  # ChatConfig, or any object with its fields
+    def __init__(self, config: ChatConfig):
         if not config.url or not valid_url(config.url.rstrip("/")):
             raise self.error(f"{self.role} URL {config.url!r}: expected http://HOST[:PORT][/v1]")
         self.url = completions_url(config.url)
@@ -156,7 +157,7 @@ class TransformersChat:
     error: type[ChatError] = ChatError
     require_chat_template = False  # True: refuse a tokenizer without one (the judge does)
 
-    def __init__(self, config: Any):  # ChatConfig, or any object with its fields
+    def __init__(self, config: ChatConfig):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -213,8 +214,12 @@ class TransformersChat:
         if self.eot is not None:  # Llama-3 chat models: stop at end-of-turn too, as the reference
             extra["eos_token_id"] = [self.tokenizer.eos_token_id, self.eot]
         if cfg.temperature and cfg.temperature > 0:
-            extra.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p,
-                         top_k=cfg.top_k or None)  # fmt: skip
+            extra.update(
+                do_sample=True,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                top_k=cfg.top_k or None,
+            )
         else:
             extra.update(do_sample=False)
         with torch.no_grad():
@@ -227,7 +232,7 @@ class TransformersChat:
         return out[0, inputs["input_ids"].shape[1] :]
 
 
-def make_chat(config: Any) -> ChatBackend:
+def make_chat(config: ChatConfig) -> ChatBackend:
     """The backend ``config`` names: its ``url`` or its ``model_path`` (not both)."""
     if config.url and config.model_path:
         raise ChatError("give either an LM URL or an LM model path, not both")
@@ -238,5 +243,14 @@ def make_chat(config: Any) -> ChatBackend:
     raise ChatError("no LM configured (a URL or a model path)")
 
 
-__all__ = ["ChatBackend", "ChatConfig", "ChatError", "HTTPChat", "TransformersChat",
-           "completions_url", "make_chat", "valid_url"]  # fmt: skip
+__all__ = [
+    "ChatBackend",
+    "ChatConfig",
+    "ChatError",
+    "HTTPChat",
+    "TransformersChat",
+    "completions_url",
+    "make_chat",
+    "split_target",
+    "valid_url",
+]

@@ -43,3 +43,33 @@ def test_http_chat_sends_the_sampling_settings_and_retries(monkeypatch):
     with _Server(fail_first=9, status=400) as server:
         with pytest.raises(ChatError, match="HTTP 400"):
             HTTPChat(ChatConfig(url=server.url, backoff_s=0.01)).complete(messages, None)
+
+
+def test_every_llm_client_config_is_a_chat_config(monkeypatch):
+    """The judge's and the baselines' settings subclass ``ChatConfig`` (no copied fields): the
+    backends take them as they are, and each keeps its flat saved layout."""
+    from dataclasses import asdict, fields
+
+    from livefit.baselines.socratic import SocraticConfig
+    from livefit.baselines.turn_based import TurnConfig
+    from livefit.eval.judge import JudgeConfig
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("LIVEFIT_CHAT_API_KEY", raising=False)
+    shared = [f.name for f in fields(ChatConfig)]
+    for cls, own in ((JudgeConfig, {"concurrency"}),
+                     (SocraticConfig, {"cnn", "every_s", "window_s", "steps_per_second",
+                                       "min_confidence"}),
+                     (TurnConfig, {"every_s", "frames_per_window", "accumulate", "max_side",
+                                   "jpeg_quality", "steps_per_second"})):  # fmt: skip
+        assert issubclass(cls, ChatConfig)
+        names = [f.name for f in fields(cls)]
+        assert names[: len(shared)] == shared and set(names[len(shared) :]) == own
+        assert set(asdict(cls())) == set(shared) | own  # flat: no nested "chat" object
+    assert SocraticConfig().max_new_tokens == TurnConfig().max_new_tokens == 48  # one sentence
+    messages = [{"role": "user", "content": "Coach me."}]
+    with _Server() as server:
+        chat = make_chat(SocraticConfig(url=server.url, temperature=0.0, top_k=0))
+        assert chat.complete(messages, seed=3) == "Hi."
+    assert server.requests[-1] == {"messages": messages, "temperature": 0.0, "top_p": 0.9,
+                                   "max_tokens": 48, "seed": 3}  # fmt: skip

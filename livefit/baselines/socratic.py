@@ -40,7 +40,8 @@ from typing import Any
 
 from livefit.baselines.coaches import RuleCoach, RuleSession
 from livefit.bundled import bundled_cnn
-from livefit.chat import ChatBackend, ChatConfig, ChatError, chat_config_of, make_chat, split_target
+from livefit.chat import ChatBackend, ChatConfig, ChatError, make_chat, split_target
+from livefit.data.labels import split_fine_label
 from livefit.data.prompts import SINGLE_EXERCISE
 from livefit.io import parse_json
 from livefit.provenance import file_sha256
@@ -100,8 +101,9 @@ def activity_line(t: float, text: str) -> str:
     return f"Timestep: {t:.2f} – {text}"
 
 
-def socratic_messages(system: str, previous: list[str], said: list[str],
-                      latest: list[str]) -> list[dict[str, str]]:  # fmt: skip
+def socratic_messages(
+    system: str, previous: list[str], said: list[str], latest: list[str]
+) -> list[dict[str, str]]:
     """The E.2 prompt as chat messages: the system text, then the instruction filled in. Joined
     by a blank line (what a base LM without a chat template reads) they are the whole prompt."""
     user = (
@@ -128,8 +130,9 @@ def first_sentence(reply: str) -> str:
     return ""
 
 
-def describe(probs: Any, fine_grained: list[str], exercise: str | None,
-             min_confidence: float = 0.5) -> str:  # fmt: skip
+def describe(
+    probs: Any, fine_grained: list[str], exercise: str | None, min_confidence: float = 0.5
+) -> str:
     """One activity sentence from fine-grained class probabilities ``[K]`` (see the module
     docstring for the mapping); ``exercise``: the one the prompt names, if known."""
     from livefit.vision.activity import exercise_of  # lazy: torch off --help (coach registry)
@@ -139,10 +142,12 @@ def describe(probs: Any, fine_grained: list[str], exercise: str | None,
         totals[exercise_of(name)] = totals.get(exercise_of(name), 0.0) + float(p)
     top = max(totals, key=totals.__getitem__)
     best_p, best = max(
-        (float(p), name) for name, p in zip(fine_grained, probs, strict=True)
+        (float(p), name)
+        for name, p in zip(fine_grained, probs, strict=True)
         if exercise_of(name) == top
     )
-    aspect = best.split(" - ", 1)[1] if " - " in best else best
+    activity, variant = split_fine_label(best)
+    aspect = best if activity == best else variant  # no variant: the label itself
     if top == "general":
         return f"The user is not doing the exercise ({aspect})."
     if exercise is not None and exercise in totals and top != exercise:
@@ -159,33 +164,30 @@ def describe(probs: Any, fine_grained: list[str], exercise: str | None,
 
 
 @dataclass(frozen=True)
-class SocraticConfig:
-    """The Socratic coach: its LM, its CNN's activity head, its clock."""
+class SocraticConfig(ChatConfig):
+    """The Socratic coach: its LM (``ChatConfig``: an OpenAI-compatible endpoint or a local Hugging
+    Face causal LM directory; prompt m of a segment samples with ``seed + m``), its CNN's
+    activity head, its clock."""
 
-    url: str | None = None  # OpenAI-compatible endpoint, e.g. http://localhost:8000/v1
-    model: str | None = None  # the "model" field sent to the endpoint
-    model_path: str | None = None  # or: a local Hugging Face causal LM directory
+    max_new_tokens: int = 48  # one sentence
     cnn: str | None = None  # CNN folder with the activity head (None: the bundled coach's)
     every_s: float = SOCRATIC_EVERY_S  # prompt interval (paper: 5 s)
     window_s: float = 1.0  # one activity line per window (paper: per second)
     steps_per_second: float = 4.0  # paper clock: step k at k / 4 s when push() gets no time
     min_confidence: float = 0.5  # below: the neutral "The user is doing the exercise."
-    temperature: float = 0.6  # sampling (0: greedy on the local backend)
-    top_p: float = 0.9
-    top_k: int | None = 50
-    max_new_tokens: int = 48  # one sentence
-    seed: int | None = 0  # prompt m of a segment samples with seed + m
-    timeout_s: float = 120.0  # per HTTP request
-    retries: int = 4  # per request, with exponential back-off
-    backoff_s: float = 1.0
-
-    def chat_config(self) -> ChatConfig:
-        return chat_config_of(self)
 
 
 SETTINGS_FILE = "socratic.json"  # beside a trained Socratic LM: the settings it was trained for
-SPEC_OPTIONS = ("cnn", "every_s", "min_confidence", "temperature", "top_p", "top_k",
-                "max_new_tokens", "seed")  # fmt: skip
+SPEC_OPTIONS = (
+    "cnn",
+    "every_s",
+    "min_confidence",
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_new_tokens",
+    "seed",
+)
 
 
 def parse_spec(spec: str) -> SocraticConfig:
@@ -276,8 +278,7 @@ class SocraticSession(RuleSession):
     def _close_window(self) -> None:
         coach: SocraticCoach = self.coach  # type: ignore[assignment]
         mean = (self._sum / self._count).tolist()
-        text = describe(mean, coach.head.fine_grained, self.exercise,
-                        coach.socratic.min_confidence)  # fmt: skip
+        text = describe(mean, coach.head.fine_grained, self.exercise, coach.socratic.min_confidence)
         self.activity.append((self._last_t, text))
         self._window, self._sum, self._count = None, None, 0
 
@@ -307,15 +308,16 @@ class SocraticCoach(RuleCoach):
 
     name = "socratic"
 
-    def __init__(self, config: SocraticConfig, lm: ChatBackend | None = None,
-                 head: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self, config: SocraticConfig, lm: ChatBackend | None = None, head: Any = None
+    ) -> None:
         super().__init__()
         from livefit.vision.activity import ActivityHead  # lazy: torch off --help (coach registry)
 
         self.socratic = config
         self.cnn = Path(config.cnn) if config.cnn else bundled_cnn()
         self.head = head if head is not None else ActivityHead.from_pretrained(self.cnn)
-        self.lm = lm if lm is not None else make_chat(config.chat_config())
+        self.lm = lm if lm is not None else make_chat(config)
 
     @classmethod
     def from_spec(cls, spec: str) -> SocraticCoach:
@@ -338,8 +340,9 @@ class SocraticCoach(RuleCoach):
             )
         return self.head(feature)
 
-    def start(self, system_prompt: str, total_steps: int | None = None,
-              t0: float | None = None) -> SocraticSession:  # fmt: skip
+    def start(
+        self, system_prompt: str, total_steps: int | None = None, t0: float | None = None
+    ) -> SocraticSession:
         exercise = exercise_in(system_prompt)
         # The paper's system text names the exercise; a prompt without one is used as it is.
         system = SINGLE_EXERCISE.format(exercise=exercise) if exercise else system_prompt
@@ -370,8 +373,20 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-__all__ = ["SOCRATIC_INSTRUCTION", "SocraticCoach", "SocraticConfig", "SocraticError",
-           "SocraticSession",
-           "SETTINGS_FILE", "SPEC_OPTIONS", "activity_line", "describe", "exercise_in",
-           "first_sentence", "parse_spec", "trained_settings",
-           "socratic_messages", "socratic_prompt"]  # fmt: skip
+__all__ = [
+    "SOCRATIC_INSTRUCTION",
+    "SocraticCoach",
+    "SocraticConfig",
+    "SocraticError",
+    "SocraticSession",
+    "SETTINGS_FILE",
+    "SPEC_OPTIONS",
+    "activity_line",
+    "describe",
+    "exercise_in",
+    "first_sentence",
+    "parse_spec",
+    "trained_settings",
+    "socratic_messages",
+    "socratic_prompt",
+]

@@ -61,7 +61,6 @@ from livefit.chat import (
     ChatConfig,
     ChatError,
     TransformersChat,
-    chat_config_of,
     make_chat,
     split_target,
 )
@@ -132,8 +131,9 @@ def jpeg_data_url(rgb: np.ndarray, max_side: int = 336, quality: int = 90) -> st
     import cv2
 
     rgb = downscale(rgb, max_side)
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]),
-                           [cv2.IMWRITE_JPEG_QUALITY, quality])  # fmt: skip
+    ok, buf = cv2.imencode(
+        ".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:
         raise TurnError(f"cannot JPEG-encode a frame of shape {list(rgb.shape)}")
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
@@ -143,10 +143,11 @@ def turn_messages(prompt: str, images: list[Any]) -> list[dict[str, Any]]:
     """One user message: the image parts, then the prompt as one text part. A data URL (str) is
     an ``image_url`` part (endpoints); an RGB array an ``image`` part (local models)."""
     parts: list[dict[str, Any]] = [
-        {"type": "image_url", "image_url": {"url": im}} if isinstance(im, str)
+        {"type": "image_url", "image_url": {"url": im}}
+        if isinstance(im, str)
         else {"type": "image", "image": im}
         for im in images
-    ]  # fmt: skip
+    ]
     parts.append({"type": "text", "text": prompt})
     return [{"role": "user", "content": parts}]
 
@@ -158,7 +159,7 @@ class ImageTextChat(TransformersChat):
 
     role = "turn-based model"
 
-    def __init__(self, config: Any):  # ChatConfig, or any object with its fields
+    def __init__(self, config: ChatConfig):
         import torch
         from transformers import AutoProcessor
 
@@ -198,11 +199,18 @@ class ImageTextChat(TransformersChat):
         processor."""
         images = [p["image"] for m in messages for p in m["content"] if p["type"] == "image"]
         if getattr(self.processor, "chat_template", None):
-            bare = [{**m, "content": [{"type": "image"} if p["type"] == "image" else p
-                                      for p in m["content"]]}
-                    for m in messages]  # fmt: skip
-            text = self.processor.apply_chat_template(bare, add_generation_prompt=True,
-                                                      tokenize=False)  # fmt: skip
+            bare = [
+                {
+                    **m,
+                    "content": [
+                        {"type": "image"} if p["type"] == "image" else p for p in m["content"]
+                    ],
+                }
+                for m in messages
+            ]
+            text = self.processor.apply_chat_template(
+                bare, add_generation_prompt=True, tokenize=False
+            )
         else:
             token = getattr(self.processor, "image_token", None) or "<image>"
             texts = [p["text"] for m in messages for p in m["content"] if p["type"] == "text"]
@@ -217,29 +225,18 @@ class ImageTextChat(TransformersChat):
 
 
 @dataclass(frozen=True)
-class TurnConfig:
-    """The turn-based coach: its endpoint, its frames, its clock, its sampling."""
+class TurnConfig(ChatConfig):
+    """The turn-based coach: its LM (``ChatConfig``: an OpenAI-compatible multimodal endpoint or
+    a local transformers image-text-to-text folder; sampling as the Socratic baseline, prompt m
+    of a segment with ``seed + m``), its frames, its clock."""
 
-    url: str | None = None  # OpenAI-compatible multimodal endpoint, e.g. http://localhost:8000/v1
-    model: str | None = None  # the "model" field sent to the endpoint
-    model_path: str | None = None  # or: a local transformers image-text-to-text folder
+    max_new_tokens: int = 48  # one sentence
     every_s: float = TURN_EVERY_S  # prompt interval (paper: 5 s)
     frames_per_window: int = 8  # frames sampled per 5 s window (paper: 1, 8 or 20 by model)
     accumulate: bool = True  # keep earlier windows' frames in later prompts (see the docstring)
     max_side: int = 336  # image long side, pixels (frames are downscaled, never upscaled)
     jpeg_quality: int = 90
     steps_per_second: float = 4.0  # paper clock: step k at k / 4 s when push() gets no time
-    temperature: float = 0.6  # sampling, as the Socratic baseline (0: greedy, local backend)
-    top_p: float = 0.9
-    top_k: int | None = 50
-    max_new_tokens: int = 48  # one sentence
-    seed: int | None = 0  # prompt m of a segment samples with seed + m
-    timeout_s: float = 120.0  # per HTTP request
-    retries: int = 4  # per request, with exponential back-off
-    backoff_s: float = 1.0
-
-    def chat_config(self) -> ChatConfig:
-        return chat_config_of(self)
 
 
 def parse_spec(spec: str) -> TurnConfig:
@@ -292,8 +289,9 @@ class TurnSession(RuleSession):
         if not cfg.accumulate or not latest:
             return latest
         turns = round(boundary / cfg.every_s)
-        earlier = [window_frames(self.times, m * cfg.every_s, cfg.every_s, k)
-                   for m in range(1, turns)]  # fmt: skip
+        earlier = [
+            window_frames(self.times, m * cfg.every_s, cfg.every_s, k) for m in range(1, turns)
+        ]
         return [i for frames in earlier for i in frames] + latest
 
     def _ask(self, boundary: float) -> str:
@@ -324,8 +322,9 @@ class TurnSession(RuleSession):
         last = max(float(self.times[-1]), boundary)
         wanted: set[int] = set()
         for m in range(1, int(last // cfg.every_s + 1e-9) + 1):
-            wanted.update(window_frames(self.times, m * cfg.every_s, cfg.every_s,
-                                        cfg.frames_per_window))  # fmt: skip
+            wanted.update(
+                window_frames(self.times, m * cfg.every_s, cfg.every_s, cfg.frames_per_window)
+            )
         found = coach.video_frames(self.segment, sorted(self.first_frame + i for i in wanted))
         self.images = {i - self.first_frame: url for i, url in found.items()}
 
@@ -345,8 +344,8 @@ class TurnBasedCoach(RuleCoach):
             raise ValueError(f"every_s must be positive, got {config.every_s}")
         self.turn = config
         if lm is None and config.model_path and not config.url:
-            lm = ImageTextChat(config.chat_config())
-        self.lm = lm if lm is not None else make_chat(config.chat_config())
+            lm = ImageTextChat(config)
+        self.lm = lm if lm is not None else make_chat(config)
         self._decoder: dict[str, Any] | None = None  # the open video: see video_frames
 
     @classmethod
@@ -357,8 +356,13 @@ class TurnBasedCoach(RuleCoach):
         except ChatError as err:
             raise ValueError(f"{spec}: {err}") from None
 
-    def start(self, system_prompt: str, total_steps: int | None = None,
-              t0: float | None = None, segment: Any = None) -> TurnSession:  # fmt: skip
+    def start(
+        self,
+        system_prompt: str,
+        total_steps: int | None = None,
+        t0: float | None = None,
+        segment: Any = None,
+    ) -> TurnSession:
         if segment is None:
             raise TurnError("the turn-based coach needs the segment it coaches (start(segment=))")
         try:
@@ -370,8 +374,13 @@ class TurnBasedCoach(RuleCoach):
         exercise = exercise_in(system_prompt)
         # The paper's system text names the exercise; a prompt without one is used as it is.
         system = SINGLE_EXERCISE.format(exercise=exercise) if exercise else system_prompt
-        return TurnSession(self, segment=segment, system=system,
-                           times=stamps[inside] - segment.start, first_frame=first)  # fmt: skip
+        return TurnSession(
+            self,
+            segment=segment,
+            system=system,
+            times=stamps[inside] - segment.start,
+            first_frame=first,
+        )
 
     def image(self, rgb: np.ndarray) -> Any:
         """One decoded frame as the backend takes it: a JPEG data URL for an endpoint, a
@@ -431,6 +440,18 @@ class TurnBasedCoach(RuleCoach):
         }
 
 
-__all__ = ["TURN_INSTRUCTION", "ImageTextChat", "TurnBasedCoach", "TurnConfig", "TurnError",
-           "TurnSession", "downscale", "jpeg_data_url", "parse_spec", "sample_window",
-           "turn_messages", "turn_prompt", "window_frames"]  # fmt: skip
+__all__ = [
+    "TURN_INSTRUCTION",
+    "ImageTextChat",
+    "TurnBasedCoach",
+    "TurnConfig",
+    "TurnError",
+    "TurnSession",
+    "downscale",
+    "jpeg_data_url",
+    "parse_spec",
+    "sample_window",
+    "turn_messages",
+    "turn_prompt",
+    "window_frames",
+]

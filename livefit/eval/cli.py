@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -136,20 +137,7 @@ def evaluate(
             matching=matching,
             tolerance=tolerance,
             bertscore=BERTScoreConfig(model, bertscore_layer, bertscore_batch_size),
-            judge=JudgeConfig(
-                url=judge_url,
-                model=judge_model,
-                model_path=judge_model_path,
-                temperature=judge_temperature,
-                top_p=judge_top_p,
-                top_k=judge_top_k,
-                max_new_tokens=judge_max_new_tokens,
-                seed=judge_seed,
-                concurrency=judge_concurrency,
-                timeout_s=judge_timeout,
-                retries=judge_retries,
-                backoff_s=judge_backoff,
-            ),
+            judge=judge_config(ctx.params),  # the --judge-* options, one per field
         )
         evaluation = run(
             data, predictions, config, judge_cache=out / "judge_cache.jsonl", show_progress=True
@@ -177,8 +165,20 @@ def evaluate(
     console.print(f"results: {results_path}\nsamples: {samples_path}", highlight=False)
 
 
-def _check_number(params: dict, name: str, low: float, high: float = math.inf,
-                  low_open: bool = False) -> None:  # fmt: skip
+def judge_option(field: str) -> str:
+    """The ``evaluate`` parameter of a ``JudgeConfig`` field: ``judge_`` and the field's name
+    without its unit (``top_p`` -> ``--judge-top-p``, ``timeout_s`` -> ``--judge-timeout``)."""
+    return "judge_" + field.removesuffix("_s")
+
+
+def judge_config(params: dict) -> JudgeConfig:
+    """The ``JudgeConfig`` of the ``--judge-*`` options, one per field (``judge_option``)."""
+    return JudgeConfig(**{f.name: params[judge_option(f.name)] for f in fields(JudgeConfig)})
+
+
+def _check_number(
+    params: dict, name: str, low: float, high: float = math.inf, low_open: bool = False
+) -> None:
     value = params.get(name)
     if value is None:
         return

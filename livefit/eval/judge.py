@@ -26,6 +26,7 @@ from pathlib import Path
 
 from livefit.chat import (
     ChatBackend,
+    ChatConfig,
     ChatError,
     HTTPChat,
     TransformersChat,
@@ -59,23 +60,15 @@ class JudgeError(ChatError):
 
 
 @dataclass(frozen=True)
-class JudgeConfig:
-    """How LLM-Acc is computed. Paper: Llama-3-70B-Instruct (8 bit) with these sampling values."""
+class JudgeConfig(ChatConfig):
+    """How LLM-Acc is computed: the judge LM (``ChatConfig``'s fields) and how many pairs go to
+    it at once. Paper: Llama-3-70B-Instruct (8 bit), temperature 0.6, top-p 0.9, 64 new tokens
+    (``ChatConfig``'s defaults). The reference judge script sets no top_k, so transformers 4.x
+    applied its default of 50: sent explicitly for parity. ``seed`` is the base seed: each pair
+    samples with a seed derived from it and the pair; ``retries`` are per pair, before the run
+    stops."""
 
-    url: str | None = None  # OpenAI-compatible server, e.g. http://localhost:8000 (or .../v1)
-    model: str | None = None  # the "model" field sent to the server
-    model_path: str | None = None  # or: a local transformers model directory
-    temperature: float = 0.6  # paper's sampling temperature
-    top_p: float = 0.9  # paper's nucleus sampling threshold
-    # The reference judge script sets no top_k, so transformers 4.x applied its default of 50;
-    # sent explicitly for parity (0 or None: not used, not sent).
-    top_k: int | None = 50
-    max_new_tokens: int = 64  # paper's limit on the reply length
-    seed: int | None = 0  # base seed; each pair samples with a seed derived from it and the pair
     concurrency: int = 4  # parallel requests to the server
-    timeout_s: float = 120.0  # per HTTP request
-    retries: int = 4  # per pair, with exponential back-off, before the run stops
-    backoff_s: float = 1.0  # first wait before a retry; doubles each time (at most 30 s)
 
     @property
     def enabled(self) -> bool:

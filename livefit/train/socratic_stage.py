@@ -43,7 +43,7 @@ from livefit.baselines.socratic import (
     SocraticConfig,
     first_sentence,
 )
-from livefit.chat import TransformersChat
+from livefit.chat import ChatConfig, TransformersChat
 from livefit.config import bounded, save_config
 from livefit.data.qevd import Segment, load_segments
 from livefit.io import atomic_write_json, atomic_write_text
@@ -74,7 +74,7 @@ class SocraticLMConfig:
             num_kv_heads=4,
             intermediate_size=512,
             max_position_embeddings=2048,
-        )  # fmt: skip
+        )
     )
     """The LLaMA-architecture LM built from scratch; ``max_position_embeddings`` bounds the
     training sequences (longer ones are skipped and counted in ``data.json``)."""
@@ -107,17 +107,21 @@ class SocraticLMConfig:
             grad_clip=1.0,
             warmup_steps=20,
             schedule="cosine",
-        )  # fmt: skip
+        )
     )
     """AdamW for a tiny LM from scratch: lr 1e-3, cosine after 20 warm-up steps, clip 1.0."""
 
     def session_config(self, cnn_dir: str | Path | None = None, **chat: Any) -> SocraticConfig:
         """The ``SocraticConfig`` whose sessions make the training prompts (greedy decoding)."""
         return SocraticConfig(
-            cnn=None if cnn_dir is None else str(cnn_dir), every_s=self.every_s,
-            window_s=self.window_s, min_confidence=self.min_confidence, temperature=0.0,
-            max_new_tokens=self.max_feedback_tokens, **chat,
-        )  # fmt: skip
+            cnn=None if cnn_dir is None else str(cnn_dir),
+            every_s=self.every_s,
+            window_s=self.window_s,
+            min_confidence=self.min_confidence,
+            temperature=0.0,
+            max_new_tokens=self.max_feedback_tokens,
+            **chat,
+        )
 
 
 @dataclass(frozen=True)
@@ -175,8 +179,12 @@ def segment_turns(
     teacher = TeacherLM(config.every_s)
     coach = _TeacherCoach(config.session_config(cnn_dir), lm=teacher, head=head)
     turns: list[Turn] = []
-    counts = {"segments": len(segments), "segments_without_feedback": 0, "turns": 0,
-              "turns_without_prompt": 0}  # fmt: skip
+    counts = {
+        "segments": len(segments),
+        "segments_without_feedback": 0,
+        "turns": 0,
+        "turns_without_prompt": 0,
+    }
     for seg in segments:
         feats, times = seg.load_features()
         # The session may reach a turn past the duration (features run longer): it still
@@ -239,16 +247,18 @@ def build_lm(tiny: TinyLMConfig, tokenizer) -> nn.Module:
     a multiple of 64), greedy and stopping at EOS when it generates."""
     lm = tiny_llama(tiny, -(-len(tokenizer) // 64) * 64, tokenizer)
     lm.generation_config = GenerationConfig(
-        do_sample=False, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
+        do_sample=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return lm
 
 
 class LoadedChat(TransformersChat):
     """``TransformersChat`` over a model and tokenizer already in memory (validation)."""
 
-    def __init__(self, model: nn.Module, tokenizer, config: Any) -> None:
+    def __init__(self, model: nn.Module, tokenizer, config: ChatConfig) -> None:
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.device = next(model.parameters()).device
         self.eot = None
@@ -258,8 +268,14 @@ class LoadedChat(TransformersChat):
 class SocraticLMTask:
     """Our own Socratic LM as a ``livefit.train.loop.Task``."""
 
-    def __init__(self, config: SocraticLMConfig, data_root: Path, cnn_dir: Path, run_dir: Path,
-                 head: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: SocraticLMConfig,
+        data_root: Path,
+        cnn_dir: Path,
+        run_dir: Path,
+        head: Any = None,
+    ) -> None:
         self.config, self.data_root = config, Path(data_root)
         self.cnn_dir, self.run_dir = Path(cnn_dir), Path(run_dir)
         self.head = head if head is not None else ActivityHead.from_pretrained(self.cnn_dir)
@@ -317,9 +333,11 @@ class SocraticLMTask:
             raise ValueError(f"every training turn is longer than {limit} tokens")
         lengths = [len(ids) for ids, _ in items]
         self.data_counts.update(
-            sequences=len(items), skipped_too_long=too_long, max_tokens=max(lengths),
+            sequences=len(items),
+            skipped_too_long=too_long,
+            max_tokens=max(lengths),
             mean_tokens=round(sum(lengths) / len(lengths), 1),
-        )  # fmt: skip
+        )
         atomic_write_json(self.run_dir / "data.json", self.data_counts)
         return TurnDataset(items)
 
@@ -345,7 +363,7 @@ class SocraticLMTask:
     def coach(self, model: nn.Module) -> SocraticCoach:
         """A greedy ``SocraticCoach`` over the in-memory model."""
         config = self.config.session_config(self.cnn_dir)
-        lm = LoadedChat(getattr(model, "module", model), self.tokenizer, config.chat_config())
+        lm = LoadedChat(getattr(model, "module", model), self.tokenizer, config)
         return SocraticCoach(config, lm=lm, head=self.head)
 
     @torch.no_grad()

@@ -268,3 +268,38 @@ def test_transformers_backend_errors(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(JudgeError, match="cannot load the judge model"):
         TransformersJudge(JudgeConfig(model_path=str(tmp_path)))
+
+
+def test_judge_config_is_a_chat_config_with_the_paper_values():
+    from livefit.chat import ChatConfig
+
+    cfg = JudgeConfig()
+    assert isinstance(cfg, ChatConfig) and not cfg.enabled
+    assert (cfg.temperature, cfg.top_p, cfg.top_k, cfg.max_new_tokens) == (0.6, 0.9, 50, 64)
+    assert (cfg.seed, cfg.concurrency, cfg.timeout_s, cfg.retries, cfg.backoff_s) == (
+        0, 4, 120.0, 4, 1.0)  # fmt: skip
+
+
+def test_evaluate_has_one_option_per_judge_field():
+    """``livefit evaluate`` builds its ``JudgeConfig`` from one ``--judge-*`` option per field,
+    each shown in ``--help`` with its help text."""
+    import re
+    from dataclasses import fields
+
+    from typer.testing import CliRunner
+
+    from livefit.cli import app
+    from livefit.eval.cli import judge_config, judge_option
+
+    result = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = re.sub(r"\x1b\[[0-9;]*m", "", result.output)
+    names = [f.name for f in fields(JudgeConfig)]
+    assert len(names) == 12
+    for name in names:
+        option = "--" + judge_option(name).replace("_", "-")
+        assert re.search(rf"{option}\s", text), f"{option} ({name}) is not in evaluate --help"
+    assert "Seconds per HTTP request." in text and "Parallel HTTP requests." in text
+    values = {f.name: f"value of {f.name}" for f in fields(JudgeConfig)}
+    params = {judge_option(name): value for name, value in values.items()}
+    assert judge_config({**params, "out": "x"}) == JudgeConfig(**values)  # type: ignore[arg-type]
