@@ -100,8 +100,9 @@ class Clip:
     def frame_times(self) -> np.ndarray:
         """``[T]`` float64 seconds on the shifted QEVD clock (checked: int64 ns, increasing)."""
         try:
-            return read_video_timestamps(self.video_timestamps, f"{self.video_timestamps} "
-                                         f"(clip {self.clip_id})")  # fmt: skip
+            return read_video_timestamps(
+                self.video_timestamps, f"{self.video_timestamps} (clip {self.clip_id})"
+            )
         except QEVDFormatError as err:
             raise ClipFormatError(str(err)) from None
 
@@ -160,10 +161,17 @@ def _check(record: object, index: int, path: Path, labels: Labels | None) -> dic
         raise ClipFormatError(f"{path}: record {index} is not an object")
     where = f"{path}: record {index} ({record_name(record.get('clip_id'))})"
     kinds = {
-        "clip_id": str, "video_file": str, "video_timestamps": str, "participant": str,
-        "exercise": str, "fine_grained": list, "frame_labels": list, "attributes": dict,
-        "qa": list, "feedbacks": list,
-    }  # fmt: skip
+        "clip_id": str,
+        "video_file": str,
+        "video_timestamps": str,
+        "participant": str,
+        "exercise": str,
+        "fine_grained": list,
+        "frame_labels": list,
+        "attributes": dict,
+        "qa": list,
+        "feedbacks": list,
+    }
     for key, kind in kinds.items():
         if key not in record:
             raise ClipFormatError(f"{where}: missing key {key!r}")
@@ -181,8 +189,12 @@ def _check(record: object, index: int, path: Path, labels: Labels | None) -> dic
     if not record["frame_labels"]:
         raise ClipFormatError(f"{where}: 'frame_labels' is empty")
     for q in record["qa"]:
-        if not (isinstance(q, dict) and isinstance(q.get("question"), str)
-                and isinstance(q.get("answer"), str) and q.get("kind") in QA_KINDS):  # fmt: skip
+        if not (
+            isinstance(q, dict)
+            and isinstance(q.get("question"), str)
+            and isinstance(q.get("answer"), str)
+            and q.get("kind") in QA_KINDS
+        ):
             raise ClipFormatError(
                 f"{where}: each 'qa' entry needs string 'question'/'answer' and a 'kind' in "
                 f"{list(QA_KINDS)}"

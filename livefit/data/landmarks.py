@@ -18,13 +18,40 @@ import numpy as np
 
 # MediaPipe Pose's 33 landmarks, in its order.
 LANDMARK_NAMES: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
-    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
-    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-    "right_heel", "left_foot_index", "right_foot_index",
-)  # fmt: skip
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
+)
 NUM_LANDMARKS = len(LANDMARK_NAMES)
 LM = {name: i for i, name in enumerate(LANDMARK_NAMES)}
 # The index permutation that swaps left and right (a mirrored image shows the other side).
@@ -54,9 +81,7 @@ class LandmarkTrack:
         if self.points.ndim != 3 or self.points.shape[1:] != (NUM_LANDMARKS, 4):
             raise LandmarkError(f"landmarks must be [T, 33, 4], got {list(self.points.shape)}")
         if len(self.times) != len(self.points):
-            raise LandmarkError(
-                f"{len(self.points)} landmark frames but {len(self.times)} times"
-            )
+            raise LandmarkError(f"{len(self.points)} landmark frames but {len(self.times)} times")
 
     def __len__(self) -> int:
         return len(self.points)
@@ -87,8 +112,10 @@ def read_sidecar(video: str | Path, times: np.ndarray, width: int, height: int) 
     ``times``: the video's frame times (seconds), one per sidecar frame."""
     path = sidecar_path(video)
     if not path.is_file():
-        raise LandmarkError(f"{path}: no ground-truth sidecar (only QEVD-SIM videos have one; "
-                            "--landmarks estimator finds landmarks in any video)")  # fmt: skip
+        raise LandmarkError(
+            f"{path}: no ground-truth sidecar (only QEVD-SIM videos have one; "
+            "--landmarks estimator finds landmarks in any video)"
+        )
     try:
         with np.load(path) as data:
             lm2d = np.asarray(data["landmarks_2d"], dtype=np.float32)

@@ -14,6 +14,10 @@ shifted clock, features finite (per segment on load; whole files with ``check_fe
 every workout must have the transitions that split it into segments. Sizes are bounded where
 they enter: the annotation file before it is read, its nesting as it is parsed, and each path and
 feedback string after. Each failure is a ``QEVDFormatError`` naming the file and record.
+
+The pieces shared with the short-clip reader live beside it and are re-exported here: the
+layout's names, the clock, the bounds, the error and the checked readers in ``qevd_format``;
+the feature files in ``features``.
 """
 
 from __future__ import annotations
@@ -29,37 +33,37 @@ from typing import Literal
 
 import numpy as np
 
+# ``X as X``: a re-export, for the callers that import these names from here.
+from livefit.data.features import EXTRACTION_MANIFEST as EXTRACTION_MANIFEST
+from livefit.data.features import MAX_MANIFEST_BYTES as MAX_MANIFEST_BYTES
+from livefit.data.features import check_extraction_finished as check_extraction_finished
+from livefit.data.features import check_finite, load_feature_file
 from livefit.data.prompts import full_workout_prompt, single_exercise_prompt
-from livefit.io import JSONInputError, parse_json
+from livefit.data.qevd_format import (
+    ANNOTATION_FILE,
+    CLOCK_SLACK_S,
+    FEATURES_DIR,
+    MAX_ANNOTATION_BYTES,
+    MAX_FEEDBACK_CHARS,
+    MAX_PATH_CHARS,
+    MAX_SECONDS,
+    QEVDFormatError,
+    Split,
+    read_json_file,
+    read_video_timestamps,
+    record_name,
+    split_dir,
+)
+from livefit.data.qevd_format import CLOCK_SHIFT_S as CLOCK_SHIFT_S
+from livefit.data.qevd_format import FRAME_INTERVAL_NS as FRAME_INTERVAL_NS
+from livefit.data.qevd_format import MAX_FRAME_GAP_S as MAX_FRAME_GAP_S
+from livefit.data.qevd_format import PAPER_FEATURE_SHAPE as PAPER_FEATURE_SHAPE
+from livefit.data.qevd_format import SPLIT_DIRS as SPLIT_DIRS
 
-Split = Literal["test", "train"]
 Mode = Literal["single_exercise", "full_workout"]
 
-SPLIT_DIRS: dict[str, str] = {"test": "QEVD-FIT-COACH-Benchmark", "train": "QEVD-FIT-COACH"}
-ANNOTATION_FILE = "feedbacks_long_range.json"
-FEATURES_DIR = "efficientnet_features"
-CLOCK_SHIFT_S = 28800.0  # the release's clocks are shifted by eight hours
 TRANSITION_PREFIXES = ("First up are ", "Moving on to ")
 LABEL_RENAMES = {"armcrosschest": "deltoid stretch"}
-PAPER_FEATURE_SHAPE = (1280, 7, 5)  # channels, grid height, grid width per feature step
-# Plausibility bounds that catch a wrong unit or clock, far from any real value.
-MAX_SECONDS = 1e11  # shifted-clock seconds stay below this (year 5138); nanoseconds are ~1e18
-MAX_FRAME_GAP_S = 60.0  # largest interval between two frames of one video (a continuous take)
-FRAME_INTERVAL_NS = (1e5, 1e11)  # median frame interval: 0.1 ms .. 100 s (ms or s stored: error)
-CLOCK_SLACK_S = 60.0  # feedback and feature times may lie this far outside their video
-# Size bounds, well above any real value, so hostile input is refused before it costs memory.
-# The annotation file holds one string per video frame: the train split (the larger) has ~1M
-# frames (149 workouts of ~3.6 min at 30 fps), about half of them silent ("") and the rest
-# carrying a sentence of ~45 characters while it is spoken (5,403 feedbacks of ~3 s): ~25 MB.
-MAX_ANNOTATION_BYTES = 64 * 2**20
-MAX_PATH_CHARS = 4096  # a path inside a record (Linux PATH_MAX)
-# One spoken feedback: the engine stops at 128 tokens (``MAX_FEEDBACK_TOKENS``, the paper's limit),
-# and a real one is a sentence or two; also the bound on a prediction's text (livefit.eval).
-MAX_FEEDBACK_CHARS = 4096
-
-
-class QEVDFormatError(ValueError):
-    """Input that breaks the QEVD format; the message names the file and the record."""
 
 
 @dataclass(frozen=True)
@@ -170,62 +174,6 @@ class Workout:
         return float(times[frame])
 
 
-def read_video_timestamps(path: str | Path, where: str | None = None) -> np.ndarray:
-    """A ``_timestamps.npy`` of per-frame UNIX nanoseconds -> seconds on the shifted clock.
-
-    Returns float64 seconds (``ns / 1e9 + 28800``); raises ``QEVDFormatError`` naming ``where``
-    (default: the path) if the file is missing, unreadable, not a non-empty 1-D numeric array, or
-    not strictly increasing.
-    """
-    path = Path(path)
-    where = where or str(path)
-    if not path.is_file():
-        raise QEVDFormatError(f"{where}: video timestamps file is missing")
-    try:
-        ns = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise QEVDFormatError(f"{where}: unreadable .npy ({err})") from None
-    if ns.ndim != 1 or ns.size == 0 or not np.issubdtype(ns.dtype, np.number):
-        raise QEVDFormatError(
-            f"{where}: expected a non-empty 1-D array of nanoseconds, got {ns.dtype} {ns.shape}"
-        )
-    if not np.issubdtype(ns.dtype, np.integer):
-        raise QEVDFormatError(
-            f"{where}: video timestamps must be int64 UNIX nanoseconds, got {ns.dtype} "
-            f"(first value {ns[0].item()!r}; seconds stored as floats?)"
-        )
-    if ns.size > 1:
-        step = float(np.median(np.diff(ns.astype(np.float64))))
-        low, high = FRAME_INTERVAL_NS
-        if 0 < step and not low <= step <= high:
-            raise QEVDFormatError(
-                f"{where}: video timestamps must be UNIX nanoseconds, but frames are "
-                f"{step:g} units apart (milliseconds or seconds stored?)"
-            )
-    seconds = ns.astype(np.float64) / 1e9 + CLOCK_SHIFT_S
-    steps = np.diff(seconds)
-    bad = np.flatnonzero(steps <= 0)
-    if bad.size:
-        raise QEVDFormatError(
-            f"{where}: video timestamps are not strictly increasing (frame {bad[0] + 1})"
-        )
-    # The 16 fps resampling fills a gap with repeats of the next frame: a clock that jumps
-    # by hours would ask for millions of them (work and memory without bound).
-    bad = np.flatnonzero(steps > MAX_FRAME_GAP_S)
-    if bad.size:
-        raise QEVDFormatError(
-            f"{where}: frames {bad[0]} and {bad[0] + 1} are {steps[bad[0]]:.6g} s apart (more "
-            f"than {MAX_FRAME_GAP_S:g} s: the recording's clock jumped)"
-        )
-    return seconds
-
-
-def split_dir(data_root: str | Path, split: Split) -> Path:
-    if split not in SPLIT_DIRS:
-        raise QEVDFormatError(f"unknown split {split!r}: expected one of {sorted(SPLIT_DIRS)}")
-    return Path(data_root) / SPLIT_DIRS[split]
-
-
 def collapse_spans(feedbacks: Sequence[str]) -> list[tuple[str, int, int]]:
     """Dense per-frame strings -> maximal runs ``(text, first_frame, last_frame)`` of one text."""
     spans: list[tuple[str, int, int]] = []
@@ -250,30 +198,6 @@ def _rename_labels(text: str) -> str:
     for old, new in LABEL_RENAMES.items():
         text = text.replace(old, new)
     return text
-
-
-def read_json_file(path: Path, max_bytes: int, error: type[ValueError] = QEVDFormatError) -> object:
-    """The JSON in ``path``: a file over ``max_bytes`` is refused before it is read, and bad
-    UTF-8, bad JSON or nesting too deep to parse are ``error`` naming the file."""
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise error(f"{path}: {size:,} bytes, more than the limit for this file ({max_bytes:,})")
-    with open(path, "rb") as f:
-        raw = f.read(max_bytes + 1)  # it may have grown since the stat
-    try:
-        return parse_json(raw.decode("utf-8"), str(path), max_bytes=max_bytes)
-    except UnicodeDecodeError as err:
-        raise error(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except JSONInputError as err:
-        raise error(str(err)) from None
-
-
-def record_name(value: object, limit: int = 100) -> str:
-    """A record's name (video file, clip id) as an error message shows it: cut short, since it
-    comes from the input and may be huge."""
-    if not isinstance(value, str):
-        return "?"
-    return value if len(value) <= limit else f"{value[: limit - 3]}..."
 
 
 def _check_record(record: object, index: int, json_path: Path) -> dict:
@@ -460,94 +384,6 @@ def load_segments(
         for workout in load_workouts(data_root, split)
         for seg in workout_segments(workout, mode)
     ]
-
-
-EXTRACTION_MANIFEST = "extraction.json"  # written by livefit.vision.extract
-MAX_MANIFEST_BYTES = 2**20  # a few hundred bytes when livefit wrote it
-
-
-def check_extraction_finished(features: Path) -> None:
-    """Refuse features from a folder whose ``--overwrite`` extraction was interrupted: until it is
-    finished, the folder may hold two CNNs' features (``livefit.vision.extract`` records this in
-    ``efficientnet_features/extraction.json``; folders without it are not checked)."""
-    root = next((p for p in features.parents if p.name == FEATURES_DIR), None)
-    manifest = root / EXTRACTION_MANIFEST if root is not None else None
-    if manifest is None or not manifest.is_file():
-        return
-    try:
-        record = read_json_file(manifest, MAX_MANIFEST_BYTES)
-    except (OSError, ValueError):
-        raise QEVDFormatError(f"{manifest}: unreadable extraction record") from None
-    if isinstance(record, dict) and record.get("status") == "in_progress" and record.get(
-        "overwrite"
-    ):
-        raise QEVDFormatError(
-            f"{manifest}: a `livefit features extract --overwrite` was interrupted here, so the "
-            "folder may hold two CNNs' features; rerun it with the same --model to finish"
-        )
-
-
-def load_feature_file(
-    features: Path, timestamps: Path, expected_shape: Sequence[int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and memory-map one ``<id>_features.npy`` with its ``<id>_timestamps.npy``.
-
-    Returns ``(features [N, C, H, W], timestamps [N] float64 seconds)``.
-    """
-    for path in (features, timestamps):
-        if not path.is_file():
-            raise QEVDFormatError(f"{path}: feature file is missing")
-    check_extraction_finished(features)
-    try:
-        feats = np.load(features, mmap_mode="r", allow_pickle=False)
-        stamps = np.asarray(np.load(timestamps, allow_pickle=False), dtype=np.float64)
-    except (ValueError, OSError) as err:
-        raise QEVDFormatError(f"{features}: unreadable feature file ({err})") from None
-    if not np.issubdtype(feats.dtype, np.number):
-        raise QEVDFormatError(f"{features}: expected float features, got dtype {feats.dtype}")
-    if feats.ndim != 4:
-        raise QEVDFormatError(
-            f"{features}: expected features of shape [N, C, H, W] (the release: "
-            f"[N, {', '.join(map(str, PAPER_FEATURE_SHAPE))}]), got {list(feats.shape)}"
-        )
-    if expected_shape is not None and tuple(feats.shape[1:]) != tuple(expected_shape):
-        raise QEVDFormatError(
-            f"{features}: expected per-step shape {list(expected_shape)}, "
-            f"got {list(feats.shape[1:])}"
-        )
-    if stamps.ndim != 1:
-        raise QEVDFormatError(f"{timestamps}: expected a 1-D array, got shape {list(stamps.shape)}")
-    bad = np.flatnonzero(~np.isfinite(stamps))
-    if bad.size:
-        raise QEVDFormatError(f"{timestamps}: feature timestamp {bad[0]} is {stamps[bad[0]]}")
-    if stamps.size and float(np.abs(stamps).max()) > MAX_SECONDS:
-        raise QEVDFormatError(
-            f"{timestamps}: feature timestamps must be seconds on the shifted clock, got values "
-            f"up to {float(np.abs(stamps).max()):.4g} (nanoseconds?)"
-        )
-    if len(stamps) != len(feats):
-        raise QEVDFormatError(
-            f"{timestamps}: {len(stamps)} timestamps for {len(feats)} feature steps in {features}"
-        )
-    bad = np.flatnonzero(np.diff(stamps) <= 0)
-    if bad.size:
-        raise QEVDFormatError(
-            f"{timestamps}: feature timestamps are not strictly increasing (step {bad[0] + 1})"
-        )
-    return feats, stamps
-
-
-def check_finite(values: np.ndarray, where: str, chunk: int = 256) -> None:
-    """Raise naming ``where`` and the first step if ``values [N, ...]`` holds NaN or inf.
-
-    Works in chunks of steps, so a memory-mapped file is scanned without loading it whole.
-    """
-    for lo in range(0, len(values), chunk):
-        block = np.asarray(values[lo : lo + chunk])
-        finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
-        if not finite.all():
-            step = lo + int(np.flatnonzero(~finite)[0])
-            raise QEVDFormatError(f"{where}: feature step {step} holds NaN or infinite values")
 
 
 def check_features(

@@ -44,9 +44,15 @@ ANGLE_NAMES: tuple[str, ...] = GLOBAL_ANGLES + tuple(
 )
 ANGLE_INDEX = {name: i for i, name in enumerate(ANGLE_NAMES)}
 REST_POSE: dict[str, float] = {
-    "sh_abd_l": 8.0, "sh_abd_r": 8.0, "elbow_l": 12.0, "elbow_r": 12.0, "hip_abd_l": 3.0,
-    "hip_abd_r": 3.0, "knee_l": 3.0, "knee_r": 3.0,
-}  # fmt: skip
+    "sh_abd_l": 8.0,
+    "sh_abd_r": 8.0,
+    "elbow_l": 12.0,
+    "elbow_r": 12.0,
+    "hip_abd_l": 3.0,
+    "hip_abd_r": 3.0,
+    "knee_l": 3.0,
+    "knee_r": 3.0,
+}
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def frame_labels(motion: Motion, mirrored: bool) -> list[str]:
         fine_label(a, m, tp, flip_side(s, mirrored))
         for a, m, tp, s in zip(
             motion.activity, motion.mistakes, motion.tempo, motion.side, strict=True
-        )  # fmt: skip
+        )
     ]
 
 
@@ -104,41 +104,79 @@ def describe_clip(plan: ClipPlan, motion: Motion, mirrored: bool, rng: np.random
     feedbacks: list[str] = []
     if ex.section == "general":
         coarse = GENERAL_CLASS
-        qa.append({"question": "What is the user doing?",
-                   "answer": f"The user is not exercising, they are {ex.name}.",
-                   "kind": "high_level"})  # fmt: skip
-        qa.append({"question": "Is the user exercising right now?", "answer": "No.",
-                   "kind": "high_level"})  # fmt: skip
-        feedbacks.append(C.pick(("Let's get back to the workout!", "Ready when you are, let's go!",
-                                 "Take your time, then let's continue!"), rng))  # fmt: skip
+        qa.append(
+            {
+                "question": "What is the user doing?",
+                "answer": f"The user is not exercising, they are {ex.name}.",
+                "kind": "high_level",
+            }
+        )
+        qa.append(
+            {"question": "Is the user exercising right now?", "answer": "No.", "kind": "high_level"}
+        )
+        feedbacks.append(
+            C.pick(
+                (
+                    "Let's get back to the workout!",
+                    "Ready when you are, let's go!",
+                    "Take your time, then let's continue!",
+                ),
+                rng,
+            )
+        )
     else:
         coarse = ex.name
-        qa.append({"question": "What exercise is the user doing?",
-                   "answer": f"The user is doing {ex.name}.", "kind": "high_level"})  # fmt: skip
+        qa.append(
+            {
+                "question": "What exercise is the user doing?",
+                "answer": f"The user is doing {ex.name}.",
+                "kind": "high_level",
+            }
+        )
         mk = next((m for m in ex.mistakes if m.name == mistake_now), None)
         right = "Yes, the form looks good." if mk is None else f"No, {mk.description}."
-        qa.append({"question": "Is the user doing this right?", "answer": right,
-                   "kind": "high_level"})  # fmt: skip
+        qa.append(
+            {"question": "Is the user doing this right?", "answer": right, "kind": "high_level"}
+        )
         if ex.countable:
             tempo_answer = {
                 "slow": "No, the user is going slowly.",
                 "fast": "Yes, the user is moving fast.",
                 "normal": "The user is moving at a steady pace.",
             }[plan.tempo]
-            qa.append({"question": "Is the user going as fast as possible?",
-                       "answer": tempo_answer, "kind": "fine_grained"})  # fmt: skip
+            qa.append(
+                {
+                    "question": "Is the user going as fast as possible?",
+                    "answer": tempo_answer,
+                    "kind": "fine_grained",
+                }
+            )
             count = C.number_word(reps).capitalize() + "."
-            qa.append({"question": "How many reps has the user done?", "answer": count,
-                       "kind": "fine_grained"})  # fmt: skip
+            qa.append(
+                {
+                    "question": "How many reps has the user done?",
+                    "answer": count,
+                    "kind": "fine_grained",
+                }
+            )
         if ex.sided:
-            qa.append({"question": f"Which {ex.sided} is the user stretching?",
-                       "answer": f"The {side_word} {ex.sided}.",
-                       "kind": "fine_grained"})  # fmt: skip
+            qa.append(
+                {
+                    "question": f"Which {ex.sided} is the user stretching?",
+                    "answer": f"The {side_word} {ex.sided}.",
+                    "kind": "fine_grained",
+                }
+            )
         asked = list(ex.mistakes)
         rng.shuffle(asked)
         for m in asked[: 1 + int(rng.random() < 0.5)]:
-            qa.append({"question": m.question, "answer": _mistake_answer(m, m.name == mistake_now),
-                       "kind": "fine_grained"})  # fmt: skip
+            qa.append(
+                {
+                    "question": m.question,
+                    "answer": _mistake_answer(m, m.name == mistake_now),
+                    "kind": "fine_grained",
+                }
+            )
         if mk is not None:
             feedbacks.append(C.pick(mk.corrections, rng))
         elif plan.corrected:

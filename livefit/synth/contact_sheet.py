@@ -9,13 +9,14 @@ last), followed by the middle frame of the first short clips with their label an
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from livefit.data.qevd import SPLIT_DIRS, QEVDFormatError, load_workouts
+from livefit.data.qevd import SPLIT_DIRS, QEVDFormatError, Workout, load_workouts
 from livefit.io import atomic_write, parse_json
 
 SCALE = 1.5  # frames are enlarged so the captions stay readable
@@ -80,8 +81,10 @@ def _read_json(path: Path, what: str) -> Any:
 def _grid(tiles: list[np.ndarray], columns: int) -> np.ndarray:
     h = max(t.shape[0] for t in tiles)
     w = max(t.shape[1] for t in tiles)
-    pad = [np.pad(t, ((0, h - t.shape[0]), (0, w - t.shape[1]), (0, 0)), constant_values=255)
-           for t in tiles]  # fmt: skip
+    pad = [
+        np.pad(t, ((0, h - t.shape[0]), (0, w - t.shape[1]), (0, 0)), constant_values=255)
+        for t in tiles
+    ]
     while len(pad) % columns:
         pad.append(np.full((h, w, 3), 255, np.uint8))
     rows = [np.concatenate(pad[i : i + columns], 1) for i in range(0, len(pad), columns)]
@@ -94,17 +97,21 @@ def _title(text: str, width: int) -> np.ndarray:
     return strip
 
 
-def make_contact_sheet(
-    data_root: Path,
-    out: Path,
-    split: str = "test",
-    workout: int = 0,
-    columns: int = 6,
-    rows: int = 4,
-    clips: int = 12,
-) -> None:
-    """Write the contact sheet PNG of ``data_root`` to ``out``."""
-    data_root = Path(data_root)
+@dataclass(frozen=True)
+class _Truth:
+    """One workout's ground truth as the sheet shows it."""
+
+    workout: Workout
+    meta: dict[str, Any]  # the sidecar JSON: participant, mirrored, exercises, the record
+    gt: dict[str, np.ndarray]  # the sidecar .npz: per-frame reps and fine_label ids
+    classes: list[str]  # fine-grained class names, by id
+    feedbacks: list[str]  # the coach's line on each frame ("" when silent)
+    frames: int  # annotated frames
+
+
+def _load_truth(data_root: Path, split: str, workout: int) -> _Truth:
+    """Workout ``workout`` of ``split`` with its QEVD-SIM ground truth, or a
+    ``ContactSheetError`` saying what is missing."""
     try:
         workouts = load_workouts(data_root, split)  # type: ignore[arg-type]
     except QEVDFormatError as err:
@@ -125,57 +132,61 @@ def make_contact_sheet(
         n = len(record["feedbacks"])
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ContactSheetError(f"{side}: not a QEVD-SIM ground truth ({err!r})") from None
-    picks = np.linspace(0, n - 1, columns * rows).round().astype(int).tolist()
+    return _Truth(w, meta, gt, classes, record["feedbacks"], n)
+
+
+def _workout_grid(truth: _Truth, columns: int, rows: int) -> np.ndarray:
+    """``columns x rows`` frames spread evenly over the workout, captioned."""
+    w, feedbacks = truth.workout, truth.feedbacks
+    picks = np.linspace(0, truth.frames - 1, columns * rows).round().astype(int).tolist()
     frames = _frames_at(w.video, picks)
     short = [i for i in picks if i not in frames]
     if short:
         raise ContactSheetError(
-            f"{w.video}: frame {short[0]} cannot be decoded ({len(record['feedbacks'])} frames "
+            f"{w.video}: frame {short[0]} cannot be decoded ({len(feedbacks)} frames "
             "annotated); the video is truncated or corrupt"
         )
     times = w.frame_times - w.frame_times[0]
     tiles = []
     for i in picks:
-        said = record["feedbacks"][i]
+        said = feedbacks[i]
         if not said:  # the last line said, if any, within 3 s
-            back = [j for j in range(max(0, i - 90), i) if record["feedbacks"][j]]
-            said = f"(after: {record['feedbacks'][back[-1]]})" if back else "(silent)"
+            back = [j for j in range(max(0, i - 90), i) if feedbacks[j]]
+            said = f"(after: {feedbacks[back[-1]]})" if back else "(silent)"
         lines = [
-            (f"t={times[i]:.1f}s  reps={int(gt['reps'][i])}", (90, 90, 90)),
-            (classes[int(gt["fine_label"][i])], (20, 20, 160)),
+            (f"t={times[i]:.1f}s  reps={int(truth.gt['reps'][i])}", (90, 90, 90)),
+            (truth.classes[int(truth.gt["fine_label"][i])], (20, 20, 160)),
             (f"coach: {said}", (0, 110, 0)),
         ]
         tiles.append(_tile(frames[i], lines))
-    sheet = [_grid(tiles, columns)]
-    title = (
-        f"{data_root.name} / {SPLIT_DIRS[split]} / {w.video_file}  "
-        f"participant {meta['participant']}  mirrored={meta['mirrored']}  "
-        f"exercises: {', '.join(meta['exercises'])}"
-    )
-    sheet.insert(0, _title(title, sheet[0].shape[1]))
+    return _grid(tiles, columns)
+
+
+def _clip_grid(data_root: Path, split: str, clips: int, columns: int) -> np.ndarray | None:
+    """The middle frame of the split's first ``clips`` short clips, captioned (None: none)."""
     clip_json = data_root / "QEVD-FIT-300K" / ("train" if split == "train" else "test")
     clip_file = clip_json / "clips.json"
-    if clips > 0 and clip_file.is_file():
-        records = _read_json(clip_file, "clip list")[:clips]
-        ctiles = []
-        for r in records:
-            n_frames = len(r["frame_labels"])
-            mid = n_frames // 2
-            frame = _frames_at(clip_json / r["video_file"], [mid]).get(mid)
-            if frame is None:
-                continue
-            lines = [
-                (f"{r['clip_id']}  {r['participant']}", (90, 90, 90)),
-                (r["frame_labels"][mid], (20, 20, 160)),
-                (f"coach: {' '.join(r['feedbacks'])}", (0, 110, 0)),
-            ]
-            ctiles.append(_tile(frame, lines))
-        if ctiles:
-            grid = _grid(ctiles, columns)
-            sheet += [
-                _title("short clips (QEVD-FIT-300K layout), middle frame", grid.shape[1]),
-                grid,
-            ]
+    if clips <= 0 or not clip_file.is_file():
+        return None
+    records = _read_json(clip_file, "clip list")[:clips]
+    tiles = []
+    for r in records:
+        n_frames = len(r["frame_labels"])
+        mid = n_frames // 2
+        frame = _frames_at(clip_json / r["video_file"], [mid]).get(mid)
+        if frame is None:
+            continue
+        lines = [
+            (f"{r['clip_id']}  {r['participant']}", (90, 90, 90)),
+            (r["frame_labels"][mid], (20, 20, 160)),
+            (f"coach: {' '.join(r['feedbacks'])}", (0, 110, 0)),
+        ]
+        tiles.append(_tile(frame, lines))
+    return _grid(tiles, columns) if tiles else None
+
+
+def _write_png(sheet: list[np.ndarray], out: Path) -> None:
+    """Stack the parts (white-padded to one width) and write them as a PNG."""
     width = max(s.shape[1] for s in sheet)
     sheet = [
         np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)), constant_values=255) for s in sheet
@@ -185,6 +196,35 @@ def make_contact_sheet(
     if not ok:
         raise ContactSheetError(f"{out}: PNG encoding failed")
     atomic_write(out, lambda f: f.write(png.tobytes()))
+
+
+def make_contact_sheet(
+    data_root: Path,
+    out: Path,
+    split: str = "test",
+    workout: int = 0,
+    columns: int = 6,
+    rows: int = 4,
+    clips: int = 12,
+) -> None:
+    """Write the contact sheet PNG of ``data_root`` to ``out``."""
+    data_root = Path(data_root)
+    truth = _load_truth(data_root, split, workout)
+    grid = _workout_grid(truth, columns, rows)
+    meta = truth.meta
+    title = (
+        f"{data_root.name} / {SPLIT_DIRS[split]} / {truth.workout.video_file}  "
+        f"participant {meta['participant']}  mirrored={meta['mirrored']}  "
+        f"exercises: {', '.join(meta['exercises'])}"
+    )
+    sheet = [_title(title, grid.shape[1]), grid]
+    clip_grid = _clip_grid(data_root, split, clips, columns)
+    if clip_grid is not None:
+        sheet += [
+            _title("short clips (QEVD-FIT-300K layout), middle frame", clip_grid.shape[1]),
+            clip_grid,
+        ]
+    _write_png(sheet, out)
 
 
 __all__ = ["ContactSheetError", "make_contact_sheet"]

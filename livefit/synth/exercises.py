@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from livefit.data.labels import fine_label
+
 Arr = np.ndarray
 PoseFn = Callable[[Arr, Arr, dict[str, Arr], str], dict[str, Arr | float]]
 
@@ -331,8 +333,12 @@ def standing_idle(x: Arr, rom: Arr, m: dict[str, Arr], side: str) -> dict[str, A
 
 def drinking(x: Arr, rom: Arr, m: dict[str, Arr], side: str) -> dict[str, Arr | float]:
     lift = np.clip(1.4 * np.sin(np.pi * np.mod(x, 1.0)), 0, 1)
-    return {"sh_flex_r": 40 + 35 * lift, "elbow_r": 60 + 85 * lift, "sh_abd_r": 20.0,
-            "head": -25 * lift}  # fmt: skip
+    return {
+        "sh_flex_r": 40 + 35 * lift,
+        "elbow_r": 60 + 85 * lift,
+        "sh_abd_r": 20.0,
+        "head": -25 * lift,
+    }
 
 
 def wiping_face(x: Arr, rom: Arr, m: dict[str, Arr], side: str) -> dict[str, Arr | float]:
@@ -370,8 +376,11 @@ def waving(x: Arr, rom: Arr, m: dict[str, Arr], side: str) -> dict[str, Arr | fl
 
 def catching_breath(x: Arr, rom: Arr, m: dict[str, Arr], side: str) -> dict[str, Arr | float]:
     b = np.sin(2 * np.pi * x)
-    return {"trunk": 50 + 4 * b, **_both(hip_flex=15.0, knee=30.0, sh_flex=60 + 2 * b, elbow=15.0),
-            "head": -30.0}  # fmt: skip
+    return {
+        "trunk": 50 + 4 * b,
+        **_both(hip_flex=15.0, knee=30.0, sh_flex=60 + 2 * b, elbow=15.0),
+        "head": -30.0,
+    }
 
 
 def clapping(x: Arr, rom: Arr, m: dict[str, Arr], side: str) -> dict[str, Arr | float]:
@@ -399,8 +408,11 @@ def rolling_shoulders(x: Arr, rom: Arr, m: dict[str, Arr], side: str) -> dict[st
 
 def side_bends(x: Arr, rom: Arr, m: dict[str, Arr], side: str) -> dict[str, Arr | float]:
     s = np.sin(2 * np.pi * x)
-    return {"sh_abd_l": 90 + 80 * np.clip(-s, 0, None), "sh_abd_r": 90 + 80 * np.clip(s, 0, None),
-            **_both(elbow=10.0)}  # fmt: skip
+    return {
+        "sh_abd_l": 90 + 80 * np.clip(-s, 0, None),
+        "sh_abd_r": 90 + 80 * np.clip(s, 0, None),
+        **_both(elbow=10.0),
+    }
 
 
 def _mk(name: str, corrections: tuple[str, ...], question: str, description: str) -> Mistake:
@@ -408,132 +420,419 @@ def _mk(name: str, corrections: tuple[str, ...], question: str, description: str
 
 
 EXERCISES: tuple[Exercise, ...] = (
-    Exercise("jumping jacks", "warm-up", jumping_jacks, 1.0, mistakes=(
-        _mk("no arms", ("Use your arms too, raise them up!", "Bring your arms up over your head!",
-                        "Don't forget to move your arms!"),
-            "Is the user moving their arms?", "the user is not moving their arms"),
-        _mk("arms too low", ("Get your hands all the way up!", "Raise your arms higher, reach up!"),
-            "Are the user's arms going all the way up?", "the arms stay too low"),
-        _mk("legs not moving", ("Jump your feet out wide!", "Move your legs too, jump out!"),
-            "Is the user jumping their feet out?", "the legs are not moving"),
-    )),
-    Exercise("high knees", "warm-up", high_knees, 0.75, mistakes=(
-        _mk("knees too low", ("Get those knees up higher!", "Drive your knees up to your hips!",
-                              "Lift your knees higher!"),
-            "Are the user's knees coming up high enough?", "the knees are too low"),
-        _mk("no arm swing", ("Pump your arms as you go!", "Use your arms to drive you!"),
-            "Is the user swinging their arms?", "the arms are not swinging"),
-    )),
-    Exercise("butt kickers", "warm-up", butt_kickers, 0.75, mistakes=(
-        _mk("heels not high enough", ("Kick your heels up to your glutes!",
-                                      "Bring those heels higher!"),
-            "Are the user's heels reaching their glutes?", "the heels are not high enough"),
-        _mk("leaning forward", ("Stay tall, keep your chest up!",
-                                "Don't lean forward, stand tall!"),
-            "Is the user leaning forward?", "the user is leaning forward"),
-    )),
-    Exercise("air jump rope", "warm-up", air_jump_rope, 0.5, mistakes=(
-        _mk("not jumping", ("Hop on your toes with each turn!", "Add a little jump there!"),
-            "Is the user jumping?", "the user is not jumping"),
-        _mk("arms too wide", ("Keep your elbows close to your body!",
-                              "Bring your hands in closer!"),
-            "Are the user's arms too wide?", "the arms are too wide"),
-    )),
-    Exercise("good mornings", "warm-up", good_mornings, 2.6, view_yaw=55.0, mistakes=(
-        _mk("shallow", ("Hinge further at your hips!", "Bend forward a bit more!",
-                        "Push your hips back further!"),
-            "Is the user hinging far enough?", "the hinge is too shallow"),
-        _mk("knees bent too much", ("Keep your legs almost straight!",
-                                    "Less bend in your knees, please!"),
-            "Is the user bending their knees too much?", "the knees are bent too much"),
-        _mk("hands off head", ("Keep your hands behind your head!", "Hands back behind your head!"),
-            "Are the user's hands behind their head?", "the hands are not behind the head"),
-    )),
-    Exercise("push-ups", "main", push_ups, 2.0, view_yaw=82.0, mistakes=(
-        _mk("hips sagging", ("Don't let your hips sag, tighten your core!",
-                             "Lift your hips up a little!", "Keep your hips in line!"),
-            "Are the user's hips sagging?", "the hips are sagging"),
-        _mk("hips too high", ("Bring your hips down in line!", "Lower your hips a little!",
-                              "Your hips are too high, flatten out!"),
-            "Are the user's hips too high?", "the hips are too high"),
-        _mk("shallow", ("Go all the way down, chest to the floor!", "Lower your chest further!"),
-            "Is the user going all the way down?", "the push-ups are too shallow"),
-    )),
-    Exercise("plank taps", "main", plank_taps, 1.6, view_yaw=78.0, mistakes=(
-        _mk("hips too high", ("Bring your hips down in line!", "Lower those hips a little!"),
-            "Are the user's hips too high?", "the hips are too high"),
-        _mk("hips sagging", ("Don't let your hips drop!", "Squeeze your core, hips up!"),
-            "Are the user's hips sagging?", "the hips are sagging"),
-    )),
-    Exercise("squats", "main", squats, 2.2, view_yaw=20.0, mistakes=(
-        _mk("shallow", ("Go lower, get your hips down!", "Squat deeper, thighs to parallel!",
-                        "Try to sink a bit deeper!"),
-            "Is the user squatting deep enough?", "the squats are too shallow"),
-        _mk("leaning too far forward", ("Keep your chest up!", "Don't lean so far forward!",
-                                        "Chest up and back straight!"),
-            "Is the user leaning too far forward?", "the user is leaning too far forward"),
-        _mk("knees caving in", ("Push your knees out!", "Don't let your knees cave in!",
-                                "Keep your knees over your toes!"),
-            "Are the user's knees caving in?", "the knees are caving in"),
-    )),
-    Exercise("walking lunges", "main", walking_lunges, 2.6, view_yaw=60.0, mistakes=(
-        _mk("shallow", ("Lower your back knee closer to the floor!", "Go deeper into each lunge!"),
-            "Is the user lunging deep enough?", "the lunges are too shallow"),
-        _mk("leaning forward", ("Keep your torso upright!", "Stay tall through your chest!"),
-            "Is the user leaning forward?", "the user is leaning forward"),
-    )),
-    Exercise("mountain climbers", "main", mountain_climbers, 0.8, view_yaw=80.0, mistakes=(
-        _mk("hips too high", ("Keep your hips down!", "Drop your hips into a plank!"),
-            "Are the user's hips too high?", "the hips are too high"),
-        _mk("knees not coming forward", ("Drive your knees all the way in!",
-                                         "Bring your knees to your chest!"),
-            "Are the user's knees coming in far enough?", "the knees are not coming far enough"),
-        _mk("hips sagging", ("Don't let your hips sag!", "Tighten your core, hips up!"),
-            "Are the user's hips sagging?", "the hips are sagging"),
-    )),
-    Exercise("squat jumps", "main", squat_jumps, 1.7, view_yaw=15.0, mistakes=(
-        _mk("shallow", ("Sink deeper before you jump!", "Get lower on the way down!"),
-            "Is the user squatting deep enough?", "the squats are too shallow"),
-        _mk("not jumping", ("Explode up, jump higher!", "Get off the ground on each rep!"),
-            "Is the user jumping off the ground?", "the user is not jumping"),
-        _mk("no arm swing", ("Swing your arms up as you jump!", "Use your arms to jump higher!"),
-            "Is the user swinging their arms?", "the arms are not swinging"),
-    )),
-    Exercise("standing kicks", "main", standing_kicks, 1.6, view_yaw=35.0, mistakes=(
-        _mk("kicks too low", ("Kick higher, up to your waist!", "Get those kicks up higher!"),
-            "Is the user kicking high enough?", "the kicks are too low"),
-        _mk("hands down", ("Keep your hands up in a guard!", "Hands up by your face!"),
-            "Is the user keeping their guard up?", "the hands are down"),
-    )),
-    Exercise("boxing squat punches", "main", boxing_squat_punches, 2.4, view_yaw=15.0, mistakes=(
-        _mk("shallow", ("Sit lower into the squat!", "Get deeper in that squat!"),
-            "Is the user squatting deep enough?", "the squats are too shallow"),
-        _mk("no punches", ("Throw those punches out!", "Don't forget to punch!"),
-            "Is the user punching?", "the user is not punching"),
-    )),
-    Exercise("toe touchers", "cool-down", toe_touchers, 3.0, view_yaw=50.0, mistakes=(
-        _mk("not reaching down", ("Reach all the way to your toes!", "Try to reach further down!"),
-            "Is the user reaching their toes?", "the user is not reaching down far enough"),
-        _mk("knees bent", ("Keep your legs straight!", "Try not to bend your knees!"),
-            "Is the user keeping their legs straight?", "the knees are bent"),
-    )),
-    Exercise("shoulder gators", "cool-down", shoulder_gators, 2.0, view_yaw=55.0, mistakes=(
-        _mk("arms bent", ("Keep your arms straight!", "Straighten those elbows!"),
-            "Is the user keeping their arms straight?", "the arms are bent"),
-        _mk("small range", ("Open your arms wider!", "Make the movement bigger!"),
-            "Is the user opening their arms wide?", "the range is too small"),
-    )),
-    Exercise("deltoid stretch", "cool-down", deltoid_stretch, 4.0, countable=False, sided="arm",
-             mistakes=(
-        _mk("arm too low", ("Bring your arm up to chest height!", "Lift that arm a bit higher!"),
-            "Is the user's arm at chest height?", "the arm is too low"),
-    )),
-    Exercise("quad stretch", "cool-down", quad_stretch, 4.0, countable=False, sided="leg",
-             view_yaw=40.0, mistakes=(
-        _mk("knee drifting forward", ("Keep your knees together!", "Pull your knee back down!"),
-            "Is the user's knee drifting forward?", "the knee is drifting forward"),
-    )),
-)  # fmt: skip
+    Exercise(
+        "jumping jacks",
+        "warm-up",
+        jumping_jacks,
+        1.0,
+        mistakes=(
+            _mk(
+                "no arms",
+                (
+                    "Use your arms too, raise them up!",
+                    "Bring your arms up over your head!",
+                    "Don't forget to move your arms!",
+                ),
+                "Is the user moving their arms?",
+                "the user is not moving their arms",
+            ),
+            _mk(
+                "arms too low",
+                ("Get your hands all the way up!", "Raise your arms higher, reach up!"),
+                "Are the user's arms going all the way up?",
+                "the arms stay too low",
+            ),
+            _mk(
+                "legs not moving",
+                ("Jump your feet out wide!", "Move your legs too, jump out!"),
+                "Is the user jumping their feet out?",
+                "the legs are not moving",
+            ),
+        ),
+    ),
+    Exercise(
+        "high knees",
+        "warm-up",
+        high_knees,
+        0.75,
+        mistakes=(
+            _mk(
+                "knees too low",
+                (
+                    "Get those knees up higher!",
+                    "Drive your knees up to your hips!",
+                    "Lift your knees higher!",
+                ),
+                "Are the user's knees coming up high enough?",
+                "the knees are too low",
+            ),
+            _mk(
+                "no arm swing",
+                ("Pump your arms as you go!", "Use your arms to drive you!"),
+                "Is the user swinging their arms?",
+                "the arms are not swinging",
+            ),
+        ),
+    ),
+    Exercise(
+        "butt kickers",
+        "warm-up",
+        butt_kickers,
+        0.75,
+        mistakes=(
+            _mk(
+                "heels not high enough",
+                ("Kick your heels up to your glutes!", "Bring those heels higher!"),
+                "Are the user's heels reaching their glutes?",
+                "the heels are not high enough",
+            ),
+            _mk(
+                "leaning forward",
+                ("Stay tall, keep your chest up!", "Don't lean forward, stand tall!"),
+                "Is the user leaning forward?",
+                "the user is leaning forward",
+            ),
+        ),
+    ),
+    Exercise(
+        "air jump rope",
+        "warm-up",
+        air_jump_rope,
+        0.5,
+        mistakes=(
+            _mk(
+                "not jumping",
+                ("Hop on your toes with each turn!", "Add a little jump there!"),
+                "Is the user jumping?",
+                "the user is not jumping",
+            ),
+            _mk(
+                "arms too wide",
+                ("Keep your elbows close to your body!", "Bring your hands in closer!"),
+                "Are the user's arms too wide?",
+                "the arms are too wide",
+            ),
+        ),
+    ),
+    Exercise(
+        "good mornings",
+        "warm-up",
+        good_mornings,
+        2.6,
+        view_yaw=55.0,
+        mistakes=(
+            _mk(
+                "shallow",
+                (
+                    "Hinge further at your hips!",
+                    "Bend forward a bit more!",
+                    "Push your hips back further!",
+                ),
+                "Is the user hinging far enough?",
+                "the hinge is too shallow",
+            ),
+            _mk(
+                "knees bent too much",
+                ("Keep your legs almost straight!", "Less bend in your knees, please!"),
+                "Is the user bending their knees too much?",
+                "the knees are bent too much",
+            ),
+            _mk(
+                "hands off head",
+                ("Keep your hands behind your head!", "Hands back behind your head!"),
+                "Are the user's hands behind their head?",
+                "the hands are not behind the head",
+            ),
+        ),
+    ),
+    Exercise(
+        "push-ups",
+        "main",
+        push_ups,
+        2.0,
+        view_yaw=82.0,
+        mistakes=(
+            _mk(
+                "hips sagging",
+                (
+                    "Don't let your hips sag, tighten your core!",
+                    "Lift your hips up a little!",
+                    "Keep your hips in line!",
+                ),
+                "Are the user's hips sagging?",
+                "the hips are sagging",
+            ),
+            _mk(
+                "hips too high",
+                (
+                    "Bring your hips down in line!",
+                    "Lower your hips a little!",
+                    "Your hips are too high, flatten out!",
+                ),
+                "Are the user's hips too high?",
+                "the hips are too high",
+            ),
+            _mk(
+                "shallow",
+                ("Go all the way down, chest to the floor!", "Lower your chest further!"),
+                "Is the user going all the way down?",
+                "the push-ups are too shallow",
+            ),
+        ),
+    ),
+    Exercise(
+        "plank taps",
+        "main",
+        plank_taps,
+        1.6,
+        view_yaw=78.0,
+        mistakes=(
+            _mk(
+                "hips too high",
+                ("Bring your hips down in line!", "Lower those hips a little!"),
+                "Are the user's hips too high?",
+                "the hips are too high",
+            ),
+            _mk(
+                "hips sagging",
+                ("Don't let your hips drop!", "Squeeze your core, hips up!"),
+                "Are the user's hips sagging?",
+                "the hips are sagging",
+            ),
+        ),
+    ),
+    Exercise(
+        "squats",
+        "main",
+        squats,
+        2.2,
+        view_yaw=20.0,
+        mistakes=(
+            _mk(
+                "shallow",
+                (
+                    "Go lower, get your hips down!",
+                    "Squat deeper, thighs to parallel!",
+                    "Try to sink a bit deeper!",
+                ),
+                "Is the user squatting deep enough?",
+                "the squats are too shallow",
+            ),
+            _mk(
+                "leaning too far forward",
+                (
+                    "Keep your chest up!",
+                    "Don't lean so far forward!",
+                    "Chest up and back straight!",
+                ),
+                "Is the user leaning too far forward?",
+                "the user is leaning too far forward",
+            ),
+            _mk(
+                "knees caving in",
+                (
+                    "Push your knees out!",
+                    "Don't let your knees cave in!",
+                    "Keep your knees over your toes!",
+                ),
+                "Are the user's knees caving in?",
+                "the knees are caving in",
+            ),
+        ),
+    ),
+    Exercise(
+        "walking lunges",
+        "main",
+        walking_lunges,
+        2.6,
+        view_yaw=60.0,
+        mistakes=(
+            _mk(
+                "shallow",
+                ("Lower your back knee closer to the floor!", "Go deeper into each lunge!"),
+                "Is the user lunging deep enough?",
+                "the lunges are too shallow",
+            ),
+            _mk(
+                "leaning forward",
+                ("Keep your torso upright!", "Stay tall through your chest!"),
+                "Is the user leaning forward?",
+                "the user is leaning forward",
+            ),
+        ),
+    ),
+    Exercise(
+        "mountain climbers",
+        "main",
+        mountain_climbers,
+        0.8,
+        view_yaw=80.0,
+        mistakes=(
+            _mk(
+                "hips too high",
+                ("Keep your hips down!", "Drop your hips into a plank!"),
+                "Are the user's hips too high?",
+                "the hips are too high",
+            ),
+            _mk(
+                "knees not coming forward",
+                ("Drive your knees all the way in!", "Bring your knees to your chest!"),
+                "Are the user's knees coming in far enough?",
+                "the knees are not coming far enough",
+            ),
+            _mk(
+                "hips sagging",
+                ("Don't let your hips sag!", "Tighten your core, hips up!"),
+                "Are the user's hips sagging?",
+                "the hips are sagging",
+            ),
+        ),
+    ),
+    Exercise(
+        "squat jumps",
+        "main",
+        squat_jumps,
+        1.7,
+        view_yaw=15.0,
+        mistakes=(
+            _mk(
+                "shallow",
+                ("Sink deeper before you jump!", "Get lower on the way down!"),
+                "Is the user squatting deep enough?",
+                "the squats are too shallow",
+            ),
+            _mk(
+                "not jumping",
+                ("Explode up, jump higher!", "Get off the ground on each rep!"),
+                "Is the user jumping off the ground?",
+                "the user is not jumping",
+            ),
+            _mk(
+                "no arm swing",
+                ("Swing your arms up as you jump!", "Use your arms to jump higher!"),
+                "Is the user swinging their arms?",
+                "the arms are not swinging",
+            ),
+        ),
+    ),
+    Exercise(
+        "standing kicks",
+        "main",
+        standing_kicks,
+        1.6,
+        view_yaw=35.0,
+        mistakes=(
+            _mk(
+                "kicks too low",
+                ("Kick higher, up to your waist!", "Get those kicks up higher!"),
+                "Is the user kicking high enough?",
+                "the kicks are too low",
+            ),
+            _mk(
+                "hands down",
+                ("Keep your hands up in a guard!", "Hands up by your face!"),
+                "Is the user keeping their guard up?",
+                "the hands are down",
+            ),
+        ),
+    ),
+    Exercise(
+        "boxing squat punches",
+        "main",
+        boxing_squat_punches,
+        2.4,
+        view_yaw=15.0,
+        mistakes=(
+            _mk(
+                "shallow",
+                ("Sit lower into the squat!", "Get deeper in that squat!"),
+                "Is the user squatting deep enough?",
+                "the squats are too shallow",
+            ),
+            _mk(
+                "no punches",
+                ("Throw those punches out!", "Don't forget to punch!"),
+                "Is the user punching?",
+                "the user is not punching",
+            ),
+        ),
+    ),
+    Exercise(
+        "toe touchers",
+        "cool-down",
+        toe_touchers,
+        3.0,
+        view_yaw=50.0,
+        mistakes=(
+            _mk(
+                "not reaching down",
+                ("Reach all the way to your toes!", "Try to reach further down!"),
+                "Is the user reaching their toes?",
+                "the user is not reaching down far enough",
+            ),
+            _mk(
+                "knees bent",
+                ("Keep your legs straight!", "Try not to bend your knees!"),
+                "Is the user keeping their legs straight?",
+                "the knees are bent",
+            ),
+        ),
+    ),
+    Exercise(
+        "shoulder gators",
+        "cool-down",
+        shoulder_gators,
+        2.0,
+        view_yaw=55.0,
+        mistakes=(
+            _mk(
+                "arms bent",
+                ("Keep your arms straight!", "Straighten those elbows!"),
+                "Is the user keeping their arms straight?",
+                "the arms are bent",
+            ),
+            _mk(
+                "small range",
+                ("Open your arms wider!", "Make the movement bigger!"),
+                "Is the user opening their arms wide?",
+                "the range is too small",
+            ),
+        ),
+    ),
+    Exercise(
+        "deltoid stretch",
+        "cool-down",
+        deltoid_stretch,
+        4.0,
+        countable=False,
+        sided="arm",
+        mistakes=(
+            _mk(
+                "arm too low",
+                ("Bring your arm up to chest height!", "Lift that arm a bit higher!"),
+                "Is the user's arm at chest height?",
+                "the arm is too low",
+            ),
+        ),
+    ),
+    Exercise(
+        "quad stretch",
+        "cool-down",
+        quad_stretch,
+        4.0,
+        countable=False,
+        sided="leg",
+        view_yaw=40.0,
+        mistakes=(
+            _mk(
+                "knee drifting forward",
+                ("Keep your knees together!", "Pull your knee back down!"),
+                "Is the user's knee drifting forward?",
+                "the knee is drifting forward",
+            ),
+        ),
+    ),
+)
 
 GENERAL: tuple[Exercise, ...] = tuple(
     Exercise(name, "general", fn, period, countable=False)
@@ -569,11 +868,11 @@ def fine_grained_classes() -> list[str]:
     out: list[str] = []
     for ex in EXERCISES:
         if ex.sided:
-            out += [f"{ex.name} - left {ex.sided}", f"{ex.name} - right {ex.sided}"]
+            out += [fine_label(ex.name, f"{side} {ex.sided}") for side in ("left", "right")]
         else:
-            out += [f"{ex.name} - good form", f"{ex.name} - slow", f"{ex.name} - fast"]
-        out += [f"{ex.name} - {mk.name}" for mk in ex.mistakes]
-    out += [f"{GENERAL_CLASS} - {g.name}" for g in GENERAL]
+            out += [fine_label(ex.name, v) for v in ("good form", "slow", "fast")]
+        out += [fine_label(ex.name, mk.name) for mk in ex.mistakes]
+    out += [fine_label(GENERAL_CLASS, g.name) for g in GENERAL]
     return out
 
 
@@ -582,7 +881,7 @@ def flip_map() -> dict[str, str]:
     out: dict[str, str] = {}
     for ex in EXERCISES:
         if ex.sided:
-            left, right = f"{ex.name} - left {ex.sided}", f"{ex.name} - right {ex.sided}"
+            left, right = (fine_label(ex.name, f"{hand} {ex.sided}") for hand in ("left", "right"))
             out[left], out[right] = right, left
     return out
 

@@ -195,8 +195,11 @@ def make_clip(cfg: SynthConfig, seed: int, split: str, index: int, root: Path) -
     }
     arrays, acts = _sidecar_arrays(motion, desc["frame_labels"], lm2d, stamps)
     side = flip_side(plan.intervals[-1].side, scene.mirrored)
-    save_sidecar(vid_dir / f"{clip_id}_groundtruth", arrays,
-                 {"record": record, "activities": acts, "side": side})  # fmt: skip
+    save_sidecar(
+        vid_dir / f"{clip_id}_groundtruth",
+        arrays,
+        {"record": record, "activities": acts, "side": side},
+    )
     return record
 
 

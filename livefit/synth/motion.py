@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from livefit.data import labels
 from livefit.synth.body import ANGLE_INDEX, ANGLE_NAMES, REST_POSE, BodyShape, forward_kinematics
 from livefit.synth.exercises import BY_NAME, GENERAL_CLASS
 
@@ -70,14 +71,14 @@ def fine_label(activity: str, mistakes: tuple[str, ...], tempo: str, side: str) 
     """The frame's fine-grained class (mistake > side > tempo > good form)."""
     ex = BY_NAME[activity]
     if ex.section == "general":
-        return f"{GENERAL_CLASS} - {activity}"
+        return labels.fine_label(GENERAL_CLASS, activity)
     if mistakes:
-        return f"{activity} - {mistakes[0]}"
+        return labels.fine_label(activity, mistakes[0])
     if ex.sided:
-        return f"{activity} - {'left' if side == 'l' else 'right'} {ex.sided}"
+        return labels.fine_label(activity, f"{'left' if side == 'l' else 'right'} {ex.sided}")
     if tempo != "normal" and ex.countable:
-        return f"{activity} - {tempo}"
-    return f"{activity} - good form"
+        return labels.fine_label(activity, tempo)
+    return labels.fine_label(activity, "good form")
 
 
 def animate(

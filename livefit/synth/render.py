@@ -22,11 +22,24 @@ SHIFT = 4  # OpenCV sub-pixel bits
 ONE = 1 << SHIFT
 
 SKIN_TONES = (
-    (255, 224, 196), (241, 194, 160), (224, 172, 130), (198, 134, 96), (161, 102, 64),
-    (121, 77, 48), (92, 58, 38), (232, 190, 172),
-)  # fmt: skip
-HAIR_COLOURS = ((25, 20, 18), (60, 40, 25), (110, 75, 40), (180, 140, 80), (200, 190, 170),
-                (90, 30, 20), (40, 40, 40))  # fmt: skip
+    (255, 224, 196),
+    (241, 194, 160),
+    (224, 172, 130),
+    (198, 134, 96),
+    (161, 102, 64),
+    (121, 77, 48),
+    (92, 58, 38),
+    (232, 190, 172),
+)
+HAIR_COLOURS = (
+    (25, 20, 18),
+    (60, 40, 25),
+    (110, 75, 40),
+    (180, 140, 80),
+    (200, 190, 170),
+    (90, 30, 20),
+    (40, 40, 40),
+)
 
 
 @dataclass(frozen=True)
@@ -296,8 +309,14 @@ class Renderer:
                 img,
                 (int((lo + hi) / 2), int(sc.floor_v * ONE)),
                 (int((hi - lo) / 2 + 4 * ONE), int(3 * ONE)),
-                0, 0, 360, shadow_c, -1, cv2.LINE_AA, SHIFT,
-            )  # fmt: skip
+                0,
+                0,
+                360,
+                shadow_c,
+                -1,
+                cv2.LINE_AA,
+                SHIFT,
+            )
             for j in order[t]:
                 if j == n_parts:
                     self._head(img, head_c[t], head_r, nose_dir[t], facing[t], uv[t], light)
@@ -336,15 +355,36 @@ class Renderer:
             # Hair cap: the half of the head away from the face, plus the crown.
             ang = float(np.degrees(np.arctan2(back[1], back[0])))
             span = 80 if facing > 0 else 150
-            cv2.ellipse(img, ci, (ri + ONE // 2, ri + ONE // 2), ang, -span, span, hair, -1,
-                        cv2.LINE_AA, SHIFT)  # fmt: skip
+            cv2.ellipse(
+                img,
+                ci,
+                (ri + ONE // 2, ri + ONE // 2),
+                ang,
+                -span,
+                span,
+                hair,
+                -1,
+                cv2.LINE_AA,
+                SHIFT,
+            )
             top = c + np.array([0, -0.35 * r]) + back * 0.15 * r
-            cv2.ellipse(img, (int(top[0]), int(top[1])), (int(r * 0.95), int(r * 0.65)), 0, 180,
-                        360, hair, -1, cv2.LINE_AA, SHIFT)  # fmt: skip
+            cv2.ellipse(
+                img,
+                (int(top[0]), int(top[1])),
+                (int(r * 0.95), int(r * 0.65)),
+                0,
+                180,
+                360,
+                hair,
+                -1,
+                cv2.LINE_AA,
+                SHIFT,
+            )
             if look.hair_style == "bun":
                 bun = c + np.array([0, -1.0 * r]) + back * 0.4 * r
-                cv2.circle(img, (int(bun[0]), int(bun[1])), int(r * 0.4), hair, -1, cv2.LINE_AA,
-                           SHIFT)  # fmt: skip
+                cv2.circle(
+                    img, (int(bun[0]), int(bun[1])), int(r * 0.4), hair, -1, cv2.LINE_AA, SHIFT
+                )
         if facing > -0.02:
             eye_c = (20, 20, 25)
             er = max(int(r * 0.12), ONE)
@@ -352,8 +392,15 @@ class Renderer:
                 p = uv[LM[name]]
                 cv2.circle(img, (int(p[0]), int(p[1])), er, eye_c, -1, cv2.LINE_AA, SHIFT)
             m0, m1 = uv[LM["mouth_left"]], uv[LM["mouth_right"]]
-            cv2.line(img, (int(m0[0]), int(m0[1])), (int(m1[0]), int(m1[1])), (150, 60, 60),
-                     1, cv2.LINE_AA, SHIFT)  # fmt: skip
+            cv2.line(
+                img,
+                (int(m0[0]), int(m0[1])),
+                (int(m1[0]), int(m1[1])),
+                (150, 60, 60),
+                1,
+                cv2.LINE_AA,
+                SHIFT,
+            )
 
 
 _ARC = np.linspace(-np.pi / 2, np.pi / 2, 7)

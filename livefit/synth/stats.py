@@ -19,19 +19,39 @@ from livefit.data.qevd import SPLIT_DIRS, load_workouts
 
 # Table 2 of the paper (QEVD-FIT-COACH train / test and QEVD-FIT-300K train / test).
 PAPER_TABLE2 = {
-    "coach_train": {"workouts": 149, "participants": 21, "duration_s": [213.4, 3.1],
-                    "feedbacks": 5403, "feedbacks_per_exercise": [5.0, 1.3],
-                    "silence_s": [5.2, 1.4], "words_per_feedback": [6.3, 3.8],
-                    "exercises_per_workout": "5-6"},
-    "coach_test": {"workouts": 74, "participants": 7, "duration_s": [213.7, 3.3],
-                   "feedbacks": 2484, "feedbacks_per_exercise": [5.0, 1.2],
-                   "silence_s": [5.3, 1.2], "words_per_feedback": [6.6, 4.0],
-                   "exercises_per_workout": "5-6"},
-    "clips_train": {"videos": 281660, "duration_s": [5.6, 1.1], "classes": 1842,
-                    "words_per_feedback": [8.9, 5.1]},
-    "clips_test": {"videos": 16429, "duration_s": [5.6, 1.2], "classes": 1558,
-                   "words_per_feedback": [9.2, 5.1]},
-}  # fmt: skip
+    "coach_train": {
+        "workouts": 149,
+        "participants": 21,
+        "duration_s": [213.4, 3.1],
+        "feedbacks": 5403,
+        "feedbacks_per_exercise": [5.0, 1.3],
+        "silence_s": [5.2, 1.4],
+        "words_per_feedback": [6.3, 3.8],
+        "exercises_per_workout": "5-6",
+    },
+    "coach_test": {
+        "workouts": 74,
+        "participants": 7,
+        "duration_s": [213.7, 3.3],
+        "feedbacks": 2484,
+        "feedbacks_per_exercise": [5.0, 1.2],
+        "silence_s": [5.3, 1.2],
+        "words_per_feedback": [6.6, 4.0],
+        "exercises_per_workout": "5-6",
+    },
+    "clips_train": {
+        "videos": 281660,
+        "duration_s": [5.6, 1.1],
+        "classes": 1842,
+        "words_per_feedback": [8.9, 5.1],
+    },
+    "clips_test": {
+        "videos": 16429,
+        "duration_s": [5.6, 1.2],
+        "classes": 1558,
+        "words_per_feedback": [9.2, 5.1],
+    },
+}
 
 
 def _ms(values: list[float]) -> list[float] | None:

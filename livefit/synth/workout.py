@@ -10,6 +10,7 @@ takes to say. The result is the user's ``Interval`` timeline and the coach's ``L
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,10 +29,17 @@ FIXED_ACK_PROB = 0.85  # ... and a fixed mistake
 FIX_DELAY_S = (1.2, 2.8)  # the user fixes a mistake this long after the correction ends
 ACK_SILENCE_S = 2.0  # acknowledgements and summaries wait for this much silence
 BREAK_ACTIVITIES = (
-    "drinking from a bottle", "wiping face", "shaking out arms", "hands on hips",
-    "catching breath", "stretching arms overhead", "rolling shoulders", "fixing hair",
-    "checking the phone", "walking in place",
-)  # fmt: skip
+    "drinking from a bottle",
+    "wiping face",
+    "shaking out arms",
+    "hands on hips",
+    "catching breath",
+    "stretching arms overhead",
+    "rolling shoulders",
+    "fixing hair",
+    "checking the phone",
+    "walking in place",
+)
 PAUSE_ACTIVITIES = ("standing idle", "hands on hips", "catching breath")
 
 
@@ -120,8 +128,287 @@ def choose_exercises(rng: np.random.Generator, per_section: int) -> list[Exercis
     return out
 
 
-def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: bool) -> None:
-    rng, crng = sim.rng, sim.crng  # the user's draws, the coach's draws (the same for the data)
+def _plan_mistakes(
+    rng: np.random.Generator, ex: Exercise, t_start: float, clock_end: float
+) -> list[_Episode]:
+    """Mistake episodes, spread over the exercise without overlapping."""
+    n_mk = int(rng.choice([0, 1, 2], p=[0.25, 0.5, 0.25])) if ex.mistakes else 0
+    episodes: list[_Episode] = []
+    span = max(clock_end - 7.0 - (t_start + 2.0), 1.0)
+    for j in range(n_mk):
+        lo = t_start + 2.0 + j * span / n_mk
+        onset = lo + float(rng.uniform(0, 0.5 * span / n_mk))
+        name = ex.mistakes[int(rng.integers(len(ex.mistakes)))].name
+        episodes.append(_Episode(name, onset, will_fix=bool(rng.random() < 0.85)))
+    return episodes
+
+
+@dataclass
+class _Block:
+    """One exercise as it runs: the user's plan and progress, and what the coach has done.
+
+    ``_start_block`` makes the user's draws; ``user_step`` and then ``coach_step`` advance it by
+    one ``DT``; ``close`` ends it. Draws come from ``sim.rng`` (the user) and ``sim.crng`` (the
+    coach) in a fixed order: the data depend on it.
+    """
+
+    sim: _Sim = field(repr=False)
+    ex: Exercise
+    bout: int
+    transition: C.Line  # the coach's line that announced the exercise
+    clock_end: float  # the exercise's clock runs out here
+    t_start: float  # the user starts here (a reminder can bring it forward)
+    setup: dict  # the user's state while exercising (a speed-up and a side switch change it)
+    episodes: list[_Episode]
+    pause_at: float | None  # the user pauses here (None: not, or already done)
+    switch_at: float | None  # sided exercises: the coach asks for the other side from here
+    gap: float  # silence before the next unprompted line
+    start_react: float  # the coach's reaction delay to the start
+    phase: float = 0.0  # repetitions done, fractional
+    started: bool = False
+    paused: bool = False
+    paused_at: float = 0.0  # 1e9 once the coach has said "keep going"
+    pause_end: float | None = None
+    tempo_fix_at: float | None = None  # a slow user speeds up here
+    switch_go: float | None = None  # the user stops to switch sides here
+    resume_at: float | None = None  # ... and goes on with the other side here
+    reminded: bool = False
+    start_acked: bool = False
+    sped_up: bool = False
+    praised_fast: bool = False
+    switched: bool = False
+
+    # --- the user ------------------------------------------------------------------------------
+
+    def user_step(self, t: float) -> None:
+        sim, ex = self.sim, self.ex
+        if not self.started and t >= self.t_start:
+            self.started = True
+            sim.set_state(t, **self.setup)
+        self._mistakes_step(t)
+        self._pause_step(t)
+        self._tempo_step(t)
+        self._sides_step(t)
+        if sim.state.get("activity") == ex.name and self.started and not self.paused:
+            self.phase += TEMPO_RATE[sim.state["tempo"]] * sim.speed / ex.period_s * DT
+
+    def _mistakes_step(self, t: float) -> None:
+        """Episodes begin at their onset and end when the user fixes them after a correction."""
+        sim = self.sim
+        active = self.started and not self.paused and sim.state["activity"] == self.ex.name
+        for ep in self.episodes:
+            # One mistake at a time, and none while switching sides.
+            busy = any(e.active for e in self.episodes) or self.switch_go is not None
+            if active and not busy and not ep.done and t >= ep.onset:
+                ep.active, ep.visible_at = True, t + VISIBLE_S + sim.react()
+                sim.set_state(t, mistakes=(ep.name,))
+            if ep.active and ep.fix_at is not None and t >= ep.fix_at:
+                ep.active, ep.done, ep.fixed_at = False, True, t + VISIBLE_S + sim.react()
+                sim.set_state(t, mistakes=())
+
+    def _pause_step(self, t: float) -> None:
+        """A pause (between mistakes) starts at ``pause_at`` and ends after "keep going"."""
+        sim = self.sim
+        if (
+            self.started
+            and self.pause_at is not None
+            and not self.paused
+            and t >= self.pause_at
+            and not any(ep.active for ep in self.episodes)
+        ):
+            self.paused, self.paused_at, self.pause_at = True, t, None
+            sim.set_state(t, activity=str(sim.rng.choice(PAUSE_ACTIVITIES)), mistakes=())
+        if self.paused and self.pause_end is not None and t >= self.pause_end:
+            self.paused, self.pause_end = False, None
+            self.phase = float(np.ceil(self.phase - 1e-9))
+            sim.set_state(t, activity=self.ex.name)
+
+    def _tempo_step(self, t: float) -> None:
+        if self.tempo_fix_at is not None and t >= self.tempo_fix_at:
+            self.tempo_fix_at = None
+            self.setup["tempo"] = "normal"
+            self.sim.set_state(t, tempo="normal")
+
+    def _sides_step(self, t: float) -> None:
+        """Switching sides: a short stand, then the exercise on the other side."""
+        if self.switch_go is not None and t >= self.switch_go:
+            self.switch_go, self.resume_at = None, t + 0.8
+            self.setup["side"] = "r" if self.setup["side"] == "l" else "l"
+            self.sim.set_state(t, activity=IDLE, mistakes=())
+        if self.resume_at is not None and t >= self.resume_at:
+            self.resume_at = None
+            self.sim.set_state(t, activity=self.ex.name, side=self.setup["side"])
+
+    # --- the coach -----------------------------------------------------------------------------
+
+    def coach_step(self, t: float) -> None:
+        """At most one line: the first rule, by priority, whose moment has come."""
+        if not (self.sim.can_speak(t) and t < self.clock_end - 1.5):
+            return
+        rules = (
+            self._remind,
+            self._correct,
+            self._ack_fix,
+            self._keep_going,
+            self._ack_start,
+            self._speed_up,
+            self._switch_sides,
+            self._fill,
+        )
+        for rule in rules:
+            if rule(t):  # the rule's moment had come (it may still have chosen silence)
+                return
+
+    def _say(self, t: float, lines: Sequence[str], kind: str) -> C.Line:
+        return self.sim.say(t, C.pick(lines, self.sim.crng, self.sim.last_text), kind)
+
+    def _remind(self, t: float) -> bool:
+        """A user who has not started 3.5 s after the announcement is reminded, once."""
+        if self.started or self.reminded or t < self.transition.t1 + 3.5:
+            return False
+        self.reminded = True
+        line = self._say(t, C.REMINDER, "reminder")
+        self.t_start = min(self.t_start, line.t1 + float(self.sim.rng.uniform(0.4, 1.0)))
+        return True
+
+    def _correct(self, t: float) -> bool:
+        """A visible mistake is corrected, at most twice, 4 s apart; the user then fixes it."""
+        due = [
+            ep
+            for ep in self.episodes
+            if ep.active
+            and t >= ep.visible_at
+            and ep.said < 2
+            and (ep.said == 0 or t >= ep.last_said_end + 4.0)
+        ]
+        if not due:
+            return False
+        ep = due[0]
+        mistake = next(m for m in self.ex.mistakes if m.name == ep.name)
+        line = self._say(t, mistake.corrections, "correction")
+        ep.said += 1
+        ep.last_said_end = line.t1
+        if ep.will_fix or ep.said == 2:
+            ep.fix_at = line.t1 + float(self.sim.rng.uniform(*FIX_DELAY_S))
+        return True
+
+    def _ack_fix(self, t: float) -> bool:
+        """A fixed mistake is acknowledged (mostly) once the coach has seen the fix."""
+        sim = self.sim
+        fixed = [ep for ep in self.episodes if ep.fixed_at is not None and not ep.acked]
+        if not (fixed and t >= max(fixed[0].fixed_at, sim.busy_until + ACK_SILENCE_S)):  # type: ignore[arg-type]
+            return False
+        fixed[0].acked = True
+        if sim.crng.random() < FIXED_ACK_PROB:
+            self._say(t, C.FIXED_ACK, "fixed_ack")
+        return True
+
+    def _keep_going(self, t: float) -> bool:
+        """A pause of a second draws one "keep going"; the user resumes soon after."""
+        if not (self.paused and t >= self.paused_at + 1.0):
+            return False
+        line = self._say(t, C.KEEP_GOING, "keep_going")
+        self.pause_end = line.t1 + float(self.sim.rng.uniform(0.5, 1.3))
+        self.paused_at = 1e9  # said once
+        return True
+
+    def _ack_start(self, t: float) -> bool:
+        """The start is acknowledged: always after a reminder, else often."""
+        sim = self.sim
+        if not (
+            self.started
+            and not self.start_acked
+            and t < self.t_start + 6
+            and t >= max(self.t_start + self.start_react, sim.busy_until + ACK_SILENCE_S)
+        ):
+            return False
+        self.start_acked = True
+        if self.reminded:
+            self._say(t, C.START_AFTER_REMINDER, "start_ack")
+        elif sim.crng.random() < START_ACK_PROB:
+            self._say(t, C.START_ACK, "start_ack")
+        return True
+
+    def _speed_up(self, t: float) -> bool:
+        """A slow user is asked, once, to speed up, and mostly does."""
+        if not (
+            self.started
+            and self.setup["tempo"] == "slow"
+            and not self.sped_up
+            and t >= max(self.t_start + 4, self.sim.busy_until + ACK_SILENCE_S)
+        ):
+            return False
+        self.sped_up = True
+        line = self._say(t, C.SPEED_UP, "speed_up")
+        if self.sim.rng.random() < 0.7:
+            self.tempo_fix_at = line.t1 + float(self.sim.rng.uniform(0.6, 1.5))
+        return True
+
+    def _switch_sides(self, t: float) -> bool:
+        """Halfway through a sided exercise, with no mistake on, the coach asks for the other
+        side."""
+        if not (
+            self.switch_at is not None
+            and not self.switched
+            and self.started
+            and t >= self.switch_at
+            and not any(ep.active for ep in self.episodes)
+        ):
+            return False
+        self.switched = True
+        line = self._say(t, C.SWITCH_SIDES, "switch_sides")
+        self.switch_go = line.t1 + float(self.sim.rng.uniform(0.4, 1.0))
+        return True
+
+    def _fill(self, t: float) -> bool:
+        """After a silence, an unprompted line: praise for a fast user, a rep count, good form,
+        or encouragement."""
+        sim, ex = self.sim, self.ex
+        if not (
+            self.started
+            and not self.paused
+            and not any(ep.active for ep in self.episodes)
+            and t - sim.busy_until >= self.gap
+            and t >= self.t_start + 2.5
+        ):
+            return False
+        self.gap = sim.gap()
+        n = int(np.floor(self.phase))
+        if ex.countable and self.setup["tempo"] == "fast" and not self.praised_fast:
+            self.praised_fast = True
+            self._say(t, C.FAST_PRAISE, "praise")
+        elif ex.countable and n >= 1:
+            text = C.pick(C.COUNT, sim.crng, sim.last_text, n=n, exercise=ex.name)
+            sim.say(t, text, "count")
+        elif ex.countable:
+            self._say(t, C.GOOD_FORM, "praise")
+        else:
+            self._say(t, C.ENCOURAGE, "encourage")
+        return True
+
+    # --- the end -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """The exercise ends: the user takes a break (a general activity) or stands, and the
+        coach sums it up."""
+        sim, ex = self.sim, self.ex
+        if not self.started:  # never started: the coach still closes the exercise
+            sim.set_state(self.t_start, **self.setup)
+        brk = str(sim.rng.choice(BREAK_ACTIVITIES)) if sim.rng.random() < 0.6 else IDLE
+        sim.set_state(self.clock_end, activity=brk, mistakes=(), tempo="normal", bout=self.bout)
+        t_sum = max(self.clock_end + sim.react(), sim.busy_until + ACK_SILENCE_S)
+        n = int(np.floor(self.phase))
+        if ex.countable and n > 0:
+            text = C.pick(C.SUMMARY, sim.crng, sim.last_text, n=n, exercise=ex.name)
+        else:
+            text = C.pick(C.SUMMARY_UNCOUNTED, sim.crng, sim.last_text, exercise=ex.name)
+        line = sim.say(t_sum, text, "summary")
+        sim.t = line.t1 + float(sim.crng.uniform(0.6, 1.5))
+
+
+def _start_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: bool) -> _Block:
+    """The coach announces exercise ``k``; the user's plan for it is drawn."""
+    rng = sim.rng
     template = C.TRANSITION_FIRST if first else C.TRANSITION_NEXT
     tr = sim.say(sim.t, template.format(exercise=ex.name), "transition", transition=True)
     clock_end = tr.t1 + 0.5 + exercise_s
@@ -132,161 +419,32 @@ def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: b
     )
     rom = float(rng.uniform(0.9, 1.05))
     side = str(rng.choice(["l", "r"]))
-    # Mistake episodes, spread over the exercise without overlapping.
-    n_mk = int(rng.choice([0, 1, 2], p=[0.25, 0.5, 0.25])) if ex.mistakes else 0
-    episodes: list[_Episode] = []
-    span = max(clock_end - 7.0 - (t_start + 2.0), 1.0)
-    for j in range(n_mk):
-        lo = t_start + 2.0 + j * span / n_mk
-        onset = lo + float(rng.uniform(0, 0.5 * span / n_mk))
-        name = ex.mistakes[int(rng.integers(len(ex.mistakes)))].name
-        episodes.append(_Episode(name, onset, will_fix=bool(rng.random() < 0.85)))
+    episodes = _plan_mistakes(rng, ex, t_start, clock_end)
     pause_at = (
         float(rng.uniform(t_start + 5, clock_end - 8))
         if rng.random() < 0.12 and clock_end - 8 > t_start + 5
         else None
     )
     switch_at = t_start + 0.5 * (clock_end - t_start) if ex.sided else None
-    state = dict(
+    setup = dict(
         activity=ex.name, tempo=tempo, rom=rom, mistakes=(), side=side, bout=k, speed=sim.speed
     )
-    started = paused = reminded = start_acked = sped_up = praised_fast = switched = False
-    pause_end: float | None = None
-    paused_at = 0.0
-    tempo_fix_at: float | None = None
-    switch_go: float | None = None
-    resume_at: float | None = None
-    phase = 0.0
-    gap = sim.gap()
+    gap = sim.gap()  # drawn before the reaction delay: the order of draws is the data's
     start_react = sim.react()
-    t = tr.t1
-    while t < clock_end:
-        # --- the user ------------------------------------------------------------------------
-        if not started and t >= t_start:
-            started = True
-            sim.set_state(t, **state)
-        active = started and not paused and sim.state["activity"] == ex.name
-        for ep in episodes:
-            # One mistake at a time, and none while switching sides.
-            busy = any(e.active for e in episodes) or switch_go is not None
-            if active and not busy and not ep.done and t >= ep.onset:
-                ep.active, ep.visible_at = True, t + VISIBLE_S + sim.react()
-                sim.set_state(t, mistakes=(ep.name,))
-            if ep.active and ep.fix_at is not None and t >= ep.fix_at:
-                ep.active, ep.done, ep.fixed_at = False, True, t + VISIBLE_S + sim.react()
-                sim.set_state(t, mistakes=())
-        if (
-            started
-            and pause_at is not None
-            and not paused
-            and t >= pause_at
-            and not any(ep.active for ep in episodes)
-        ):
-            paused, paused_at, pause_at = True, t, None
-            sim.set_state(t, activity=str(rng.choice(PAUSE_ACTIVITIES)), mistakes=())
-        if paused and pause_end is not None and t >= pause_end:
-            paused, pause_end = False, None
-            phase = float(np.ceil(phase - 1e-9))
-            sim.set_state(t, activity=ex.name)
-        if tempo_fix_at is not None and t >= tempo_fix_at:
-            tempo_fix_at = None
-            state["tempo"] = "normal"
-            sim.set_state(t, tempo="normal")
-        if switch_go is not None and t >= switch_go:
-            switch_go, resume_at = None, t + 0.8
-            state["side"] = "r" if state["side"] == "l" else "l"
-            sim.set_state(t, activity=IDLE, mistakes=())
-        if resume_at is not None and t >= resume_at:
-            resume_at = None
-            sim.set_state(t, activity=ex.name, side=state["side"])
-        if sim.state.get("activity") == ex.name and started and not paused:
-            phase += TEMPO_RATE[sim.state["tempo"]] * sim.speed / ex.period_s * DT
-        # --- the coach -----------------------------------------------------------------------
-        if sim.can_speak(t) and t < clock_end - 1.5:
-            mistakes_now = [ep for ep in episodes if ep.active]
-            due = [
-                ep for ep in mistakes_now
-                if t >= ep.visible_at and ep.said < 2
-                and (ep.said == 0 or t >= ep.last_said_end + 4.0)
-            ]  # fmt: skip
-            fixed = [ep for ep in episodes if ep.fixed_at is not None and not ep.acked]
-            if not started and not reminded and t >= tr.t1 + 3.5:
-                reminded = True
-                line = sim.say(t, C.pick(C.REMINDER, crng, sim.last_text), "reminder")
-                t_start = min(t_start, line.t1 + float(rng.uniform(0.4, 1.0)))
-            elif due:
-                ep = due[0]
-                mistake = next(m for m in ex.mistakes if m.name == ep.name)
-                line = sim.say(t, C.pick(mistake.corrections, crng, sim.last_text), "correction")
-                ep.said += 1
-                ep.last_said_end = line.t1
-                if ep.will_fix or ep.said == 2:
-                    ep.fix_at = line.t1 + float(rng.uniform(*FIX_DELAY_S))
-            elif fixed and t >= max(fixed[0].fixed_at, sim.busy_until + ACK_SILENCE_S):  # type: ignore[arg-type]
-                fixed[0].acked = True
-                if crng.random() < FIXED_ACK_PROB:
-                    sim.say(t, C.pick(C.FIXED_ACK, crng, sim.last_text), "fixed_ack")
-            elif paused and t >= paused_at + 1.0:
-                line = sim.say(t, C.pick(C.KEEP_GOING, crng, sim.last_text), "keep_going")
-                pause_end = line.t1 + float(rng.uniform(0.5, 1.3))
-                paused_at = 1e9  # said once
-            elif (
-                started and not start_acked and t < t_start + 6
-                and t >= max(t_start + start_react, sim.busy_until + ACK_SILENCE_S)
-            ):  # fmt: skip
-                start_acked = True
-                if reminded:
-                    sim.say(t, C.pick(C.START_AFTER_REMINDER, crng, sim.last_text), "start_ack")
-                elif crng.random() < START_ACK_PROB:
-                    sim.say(t, C.pick(C.START_ACK, crng, sim.last_text), "start_ack")
-            elif (
-                started and state["tempo"] == "slow" and not sped_up
-                and t >= max(t_start + 4, sim.busy_until + ACK_SILENCE_S)
-            ):  # fmt: skip
-                sped_up = True
-                line = sim.say(t, C.pick(C.SPEED_UP, crng, sim.last_text), "speed_up")
-                if rng.random() < 0.7:
-                    tempo_fix_at = line.t1 + float(rng.uniform(0.6, 1.5))
-            elif (
-                switch_at is not None
-                and not switched
-                and started
-                and t >= switch_at
-                and (not mistakes_now)
-            ):
-                switched = True
-                line = sim.say(t, C.pick(C.SWITCH_SIDES, crng, sim.last_text), "switch_sides")
-                switch_go = line.t1 + float(rng.uniform(0.4, 1.0))
-            elif (
-                started and not paused and not mistakes_now
-                and t - sim.busy_until >= gap and t >= t_start + 2.5
-            ):  # fmt: skip
-                gap = sim.gap()
-                n = int(np.floor(phase))
-                if ex.countable and state["tempo"] == "fast" and not praised_fast:
-                    praised_fast = True
-                    sim.say(t, C.pick(C.FAST_PRAISE, crng, sim.last_text), "praise")
-                elif ex.countable and n >= 1:
-                    text = C.pick(C.COUNT, crng, sim.last_text, n=n, exercise=ex.name)
-                    sim.say(t, text, "count")
-                elif ex.countable:
-                    sim.say(t, C.pick(C.GOOD_FORM, crng, sim.last_text), "praise")
-                else:
-                    sim.say(t, C.pick(C.ENCOURAGE, crng, sim.last_text), "encourage")
+    return _Block(
+        sim, ex, k, tr, clock_end, t_start, setup, episodes, pause_at, switch_at, gap, start_react
+    )
+
+
+def _exercise_block(sim: _Sim, ex: Exercise, k: int, exercise_s: float, first: bool) -> None:
+    """Exercise ``k`` from its announcement to the coach's summary, stepped every ``DT``."""
+    block = _start_block(sim, ex, k, exercise_s, first)
+    t = block.transition.t1
+    while t < block.clock_end:
+        block.user_step(t)
+        block.coach_step(t)
         t = round(t + DT, 6)
-    if not started:  # never started: the coach still closes the exercise
-        sim.set_state(t_start, **state)
-    # The exercise ends: the user takes a break (a general activity) or stands.
-    brk = str(rng.choice(BREAK_ACTIVITIES)) if rng.random() < 0.6 else IDLE
-    sim.set_state(clock_end, activity=brk, mistakes=(), tempo="normal", bout=k)
-    t_sum = max(clock_end + sim.react(), sim.busy_until + ACK_SILENCE_S)
-    n = int(np.floor(phase))
-    if ex.countable and n > 0:
-        text = C.pick(C.SUMMARY, crng, sim.last_text, n=n, exercise=ex.name)
-    else:
-        text = C.pick(C.SUMMARY_UNCOUNTED, crng, sim.last_text, exercise=ex.name)
-    line = sim.say(t_sum, text, "summary")
-    sim.t = line.t1 + float(crng.uniform(0.6, 1.5))
+    block.close()
 
 
 def plan_workout(
@@ -303,13 +461,18 @@ def plan_workout(
     (``livefit.baselines.oracle``); None (the data) draws everything from ``rng``.
     """
     sim = _Sim(rng=rng, speed=speed, coach_rng=coach_rng)
-    sim.set_state(0.0, activity=IDLE, tempo="normal", rom=1.0, mistakes=(), side="l", bout=-1,
-                  speed=speed)  # fmt: skip
+    sim.set_state(
+        0.0, activity=IDLE, tempo="normal", rom=1.0, mistakes=(), side="l", bout=-1, speed=speed
+    )
     sim.t = float(sim.crng.uniform(1.5, 3.0))
     for k, ex in enumerate(exercises):
         _exercise_block(sim, ex, k, exercise_s, first=k == 0)
-    end = sim.say(max(sim.t, sim.busy_until + MIN_GAP_S), C.pick(C.SESSION_END, sim.crng),
-                  "session_end", transition=True)  # fmt: skip
+    end = sim.say(
+        max(sim.t, sim.busy_until + MIN_GAP_S),
+        C.pick(C.SESSION_END, sim.crng),
+        "session_end",
+        transition=True,
+    )
     duration = end.t1 + float(rng.uniform(1.5, 2.5))
     intervals = []
     states = sorted(sim.states, key=lambda s: s[0])

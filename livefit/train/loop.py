@@ -27,7 +27,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -46,6 +46,9 @@ from livefit.train.checkpoint import (
     truncate_log,
 )
 from livefit.train.rng import rng_state, set_rng_state
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
 @dataclass(frozen=True)
@@ -187,22 +190,48 @@ class FitResult:
     seconds: float
 
 
-def fit(
-    task: Task,
-    loop: LoopConfig,
-    optim: OptimConfig,
-    run_dir: str | Path,
-    run_config: Any,
-    resume: bool = False,
-    progress: bool = True,
-) -> FitResult:
-    """Train ``task`` into ``run_dir``; with ``resume`` continue from its latest checkpoint."""
+@dataclass
+class _EpochData:
+    """The training set and its loader, whose every epoch draws only from (seed, epoch)."""
+
+    dataset: Dataset
+    loader: DataLoader  # prepared: sharded per process, so len() is this process's share
+    sampler: EpochSampler
+    # Its own generator, re-seeded each epoch: starting an epoch must not draw from the global
+    # RNG (that would shift the dropout masks of a resumed run), and the workers' seeds (drawn
+    # from it) must not depend on how many epochs this process has run.
+    generator: torch.Generator
+
+    def start_epoch(self, seed: int, epoch: int, skip: int) -> None:
+        """Epoch ``epoch``'s shuffle, ``skip`` samples in, and its loader and dataset draws."""
+        self.sampler.start_epoch(epoch, skip)
+        self.generator.manual_seed(epoch_seed(seed, epoch))
+        if hasattr(self.dataset, "start_epoch"):
+            self.dataset.start_epoch(epoch)  # the dataset's own random draws, if it has any
+
+
+def _epoch_data(task: Task, loop: LoopConfig, accelerator: Accelerator) -> _EpochData:
+    dataset = task.train_dataset()
+    sampler = EpochSampler(len(dataset), loop.seed)  # type: ignore[arg-type]
+    generator = torch.Generator()
+    loader = DataLoader(
+        dataset,
+        batch_size=loop.batch_size,
+        sampler=sampler,
+        collate_fn=task.collate,
+        num_workers=loop.num_workers,
+        drop_last=len(dataset) >= loop.batch_size,  # type: ignore[arg-type]
+        generator=generator,
+    )
+    return _EpochData(dataset, accelerator.prepare(loader), sampler, generator)
+
+
+def _accelerator(loop: LoopConfig) -> Accelerator:
+    """A fresh ``Accelerator`` for this run, with every global RNG seeded."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     from accelerate.utils import set_seed
 
-    keep_freed_memory()  # reuse freed activation buffers: 1.36-1.47x faster CPU steps
-    run_dir = Path(run_dir)
     # Without a GPU, several processes (torchrun, accelerate launch) train over gloo; accelerate
     # only looks for them with cpu=True.
     # accelerate keeps its settings process-wide; one process may run several stages with
@@ -213,173 +242,256 @@ def fit(
         mixed_precision=loop.mixed_precision, cpu=not torch.cuda.is_available()
     )
     set_seed(loop.seed)
-    model = task.build_model()
-    dataset = task.train_dataset()
-    loader = DataLoader(
-        dataset,
-        batch_size=loop.batch_size,
-        sampler=(sampler := EpochSampler(len(dataset), loop.seed)),  # type: ignore[arg-type]
-        collate_fn=task.collate,
-        num_workers=loop.num_workers,
-        drop_last=len(dataset) >= loop.batch_size,  # type: ignore[arg-type]
-        # Its own generator, re-seeded each epoch: starting an epoch must not draw from the
-        # global RNG (that would shift the dropout masks of a resumed run), and the workers'
-        # seeds (drawn from it) must not depend on how many epochs this process has run.
-        generator=(loader_generator := torch.Generator()),
-    )
-    loader = accelerator.prepare(loader)  # sharded per process: len() is this process's share
-    steps_per_epoch = max(1, len(loader))
-    total = loop.epochs * steps_per_epoch
-    if loop.max_steps:
-        total = min(total, loop.max_steps)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = _optimizer(trainable, optim)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(optim, total))
-    step = epoch = skip = 0
+    return accelerator
+
+
+def _checkpoint_to_resume(run_dir: Path, resume: bool, accelerator: Accelerator) -> Path | None:
+    """The checkpoint a resumed run continues from (None: a fresh start, with a fresh log)."""
     ckpt = latest_checkpoint(run_dir)
     if ckpt is not None and not resume:
         raise ValueError(f"{run_dir}: holds checkpoints already; resume it or use a new folder")
     if (not resume or ckpt is None) and accelerator.is_main_process:
         # A fresh run starts a fresh log (also one "resumed" before its first checkpoint).
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-    scaler = accelerator.scaler  # fp16 only: its loss scale and growth tracker change as it runs
-    ema = WeightAverage(model, loop.ema_decay) if loop.ema_decay else None
-    log_lines = 0  # metrics.jsonl lines written (main process), saved with every checkpoint
-    if resume and ckpt is not None:
-        state = load_checkpoint(ckpt, model)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        if ema is not None and "ema" in state:
-            ema.load(state["ema"])
-        set_rng_state(state["rng"])
-        step, epoch, skip = state["step"], state["epoch"], state["step_in_epoch"]
-        accelerator.print(f"resumed from {ckpt} (step {step}, epoch {epoch})")
-        if accelerator.is_main_process:
-            # What a killed run logged after its checkpoint goes (older checkpoints: by step).
-            truncate_log(run_dir / "metrics.jsonl", step, state.get("log_lines"))
-            log_lines = count_log_lines(run_dir / "metrics.jsonl")
-    # The scheduler stays unprepared: it counts optimizer steps, the same on 1 or N processes.
-    model, optimizer = accelerator.prepare(model, optimizer)
+    return ckpt
 
-    def checkpoint(name: str, step_in_epoch: int) -> None:
+
+@dataclass
+class _Run:
+    """One ``fit``: what it trains with, and where it stands (step, epoch, log lines written).
+
+    Every process holds one; the main process alone writes the log, the evaluations and the
+    checkpoint files, and the others wait for it where they must.
+    """
+
+    task: Task
+    loop: LoopConfig
+    optim: OptimConfig
+    run_dir: Path
+    run_config: Any
+    accelerator: Accelerator
+    model: nn.Module  # prepared by the accelerator once ``restore`` has loaded into it
+    optimizer: torch.optim.Optimizer  # the same
+    # Unprepared: it counts optimizer steps, the same on 1 or N processes.
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: Any  # fp16 only (else None): its loss scale and growth tracker change as it runs
+    ema: WeightAverage | None
+    steps_per_epoch: int
+    total: int  # optimizer steps of the whole run
+    step: int = 0
+    epoch: int = 0
+    log_lines: int = 0  # metrics.jsonl lines written (main process), saved with every checkpoint
+
+    def restore(self, ckpt: Path) -> int:
+        """Continue from ``ckpt``; returns the steps of its epoch already done."""
+        state = load_checkpoint(ckpt, self.model)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load(state["ema"])
+        set_rng_state(state["rng"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.accelerator.print(f"resumed from {ckpt} (step {self.step}, epoch {self.epoch})")
+        if self.accelerator.is_main_process:
+            # What a killed run logged after its checkpoint goes (older checkpoints: by step).
+            truncate_log(self.run_dir / "metrics.jsonl", self.step, state.get("log_lines"))
+            self.log_lines = count_log_lines(self.run_dir / "metrics.jsonl")
+        return state["step_in_epoch"]
+
+    def train_epoch(self, loader: DataLoader, bar: tqdm, skip: int) -> None:
+        """The rest of the epoch (a resumed one starts ``skip`` batches in), or up to ``total``."""
+        in_epoch = skip  # batches of this epoch done
+        for batch in loader:
+            value, parts = self._train_step(batch)
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.4f}", epoch=self.epoch)
+            if self.step % self.loop.log_every == 0:
+                lr = self.scheduler.get_last_lr()[0]
+                self.log({"step": self.step, "epoch": self.epoch, "loss": value, "lr": lr, **parts})
+            in_epoch += 1
+            if self._step_checkpoint_due(in_epoch):
+                self.checkpoint(f"step-{self.step:07d}", in_epoch)
+            if self.step >= self.total:
+                break
+
+    def _train_step(self, batch: Any) -> tuple[float, dict[str, float]]:
+        """One optimizer step; returns the global batch's loss and the task's loss parts."""
+        accelerator = self.accelerator
+        with accelerator.autocast():
+            loss, parts = self.task.loss(self.model, batch)
+        accelerator.backward(loss)
+        if self.optim.grad_clip:
+            accelerator.clip_grad_norm_(self.model.parameters(), self.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad()
+        if self.ema is not None:
+            self.ema.update(self.step)
+        self.step += 1
+        # The loss of the whole (global) batch: the mean of the processes' losses.
+        return float(accelerator.reduce(loss.detach(), reduction="mean")), parts
+
+    def _step_checkpoint_due(self, in_epoch: int) -> bool:
+        loop = self.loop
+        # The last batch of an epoch that the epoch's own checkpoint will save is left to it:
+        # one name written twice would open a window with no valid checkpoint.
+        epoch_saves = loop.save_every and (self.epoch + 1) % loop.save_every == 0
+        return bool(
+            loop.save_every_steps
+            and self.step % loop.save_every_steps == 0
+            and self.step < self.total
+            and not (in_epoch == self.steps_per_epoch and epoch_saves)
+        )
+
+    def end_epoch(self) -> None:
+        """Count the epoch done; evaluate and checkpoint at their intervals."""
+        loop = self.loop
+        self.epoch += 1
+        if loop.eval_every and self.epoch % loop.eval_every == 0 and self.step < self.total:
+            self.evaluate(f"epoch-{self.epoch:04d}")
+        if loop.save_every and self.epoch % loop.save_every == 0 and self.step < self.total:
+            self.checkpoint(f"step-{self.step:07d}", 0)
+
+    def finish(self) -> dict[str, float]:
+        """The last checkpoint, then the exported model (the average, finalized); returns the
+        final evaluation."""
+        accelerator = self.accelerator
+        # A run stopped by max_steps mid-epoch resumes inside that epoch. The last checkpoint
+        # holds the training state (raw weights, EMA shadows), so a longer run resumed from it
+        # continues exactly; what follows (the average, a calibration) is redone by every finish.
+        finished_epoch = self.step % self.steps_per_epoch == 0
+        if not finished_epoch:
+            self.epoch -= 1
+        in_epoch = 0 if finished_epoch else self.step % self.steps_per_epoch
+        self.checkpoint(f"step-{self.step:07d}", in_epoch)
+        if self.ema is not None:
+            self.ema.copy_to_model()  # evaluated, calibrated and exported: the average
+        if hasattr(self.task, "finalize") and accelerator.is_main_process:
+            self.model.eval()
+            # e.g. a calibration
+            self.task.finalize(accelerator.unwrap_model(self.model), self.run_dir)
+            self.model.train()
+        metrics = self.evaluate("final")
+        if accelerator.is_main_process:
+            self.task.export(accelerator.unwrap_model(self.model), self.run_dir)
+        return metrics
+
+    def checkpoint(self, name: str, step_in_epoch: int) -> None:
+        accelerator = self.accelerator
         accelerator.wait_for_everyone()
         # Every process takes part (FSDP gathers the shards); only trained tensors and buffers
         # are written: frozen weights are rebuilt by ``task.build_model`` on resume.
         state = trainable_state_dict(
-            accelerator.unwrap_model(model), accelerator.get_state_dict(model)
+            accelerator.unwrap_model(self.model), accelerator.get_state_dict(self.model)
         )
         if accelerator.is_main_process:
-            trainer_state = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_state(),
-                "step": step,
-                "epoch": epoch,
-                "step_in_epoch": step_in_epoch,
-                "log_lines": log_lines,
-            }
-            if ema is not None:
-                trainer_state["ema"] = ema.shadow
-            if scaler is not None:
-                trainer_state["scaler"] = scaler.state_dict()
-            save_checkpoint(run_dir, name, state, run_config, trainer_state)
-            prune_checkpoints(run_dir, loop.keep_checkpoints)
+            save_checkpoint(
+                self.run_dir, name, state, self.run_config, self._trainer_state(step_in_epoch)
+            )
+            prune_checkpoints(self.run_dir, self.loop.keep_checkpoints)
 
-    def evaluate(tag: str) -> dict[str, float]:
+    def _trainer_state(self, step_in_epoch: int) -> dict[str, Any]:
+        """Everything but the weights that the rest of the run depends on."""
+        trainer_state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "step_in_epoch": step_in_epoch,
+            "log_lines": self.log_lines,
+        }
+        if self.ema is not None:
+            trainer_state["ema"] = self.ema.shadow
+        if self.scaler is not None:
+            trainer_state["scaler"] = self.scaler.state_dict()
+        return trainer_state
+
+    def evaluate(self, tag: str) -> dict[str, float]:
+        """The task's evaluation of the weights that would be exported, into ``eval/<tag>``."""
         # The main process evaluates (and writes the reports); the others wait for it.
         metrics: dict[str, float] = {}
-        if accelerator.is_main_process:
-            model.eval()
-            averaged = ema is not None and tag != "final"  # final: the average is in already
+        if self.accelerator.is_main_process:
+            self.model.eval()
+            averaged = self.ema is not None and tag != "final"  # final: the average is in already
             if averaged:
-                ema.swap()  # evaluate what would be exported
+                self.ema.swap()  # evaluate what would be exported
             # Whatever evaluation draws leaves training's random streams where they were, so
             # how often a run evaluates (``eval_every``) does not change what it trains.
             saved_rng = rng_state()
             with torch.no_grad():
-                metrics = task.evaluate(accelerator.unwrap_model(model), run_dir / "eval" / tag)
+                model = self.accelerator.unwrap_model(self.model)
+                metrics = self.task.evaluate(model, self.run_dir / "eval" / tag)
             set_rng_state(saved_rng)
             if averaged:
-                ema.swap()
-            model.train()
-            log({"step": step, "epoch": epoch, **{f"eval/{k}": v for k, v in metrics.items()}})
-        accelerator.wait_for_everyone()
+                self.ema.swap()
+            self.model.train()
+            evals = {f"eval/{k}": v for k, v in metrics.items()}
+            self.log({"step": self.step, "epoch": self.epoch, **evals})
+        self.accelerator.wait_for_everyone()
         return metrics
 
-    def log(record: dict[str, Any]) -> None:
-        nonlocal log_lines
-        if accelerator.is_main_process:
-            with open(run_dir / "metrics.jsonl", "a") as f:
+    def log(self, record: dict[str, Any]) -> None:
+        """One ``metrics.jsonl`` line (main process)."""
+        if self.accelerator.is_main_process:
+            with open(self.run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
-            log_lines += 1
+            self.log_lines += 1
 
+
+def fit(
+    task: Task,
+    loop: LoopConfig,
+    optim: OptimConfig,
+    run_dir: str | Path,
+    run_config: Any,
+    resume: bool = False,
+    progress: bool = True,
+) -> FitResult:
+    """Train ``task`` into ``run_dir``; with ``resume`` continue from its latest checkpoint."""
+    keep_freed_memory()  # reuse freed activation buffers: 1.36-1.47x faster CPU steps
+    run_dir = Path(run_dir)
+    accelerator = _accelerator(loop)
+    model = task.build_model()
+    data = _epoch_data(task, loop, accelerator)
+    steps_per_epoch = max(1, len(data.loader))
+    total = loop.epochs * steps_per_epoch
+    if loop.max_steps:
+        total = min(total, loop.max_steps)
+    optimizer = _optimizer([p for p in model.parameters() if p.requires_grad], optim)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(optim, total))
+    ckpt = _checkpoint_to_resume(run_dir, resume, accelerator)
+    ema = WeightAverage(model, loop.ema_decay) if loop.ema_decay else None
+    run = _Run(
+        task,
+        loop,
+        optim,
+        run_dir,
+        run_config,
+        accelerator,
+        model,
+        optimizer,
+        scheduler,
+        accelerator.scaler,
+        ema,
+        steps_per_epoch,
+        total,
+    )
+    skip = run.restore(ckpt) if resume and ckpt is not None else 0
+    run.model, run.optimizer = accelerator.prepare(run.model, run.optimizer)
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    metrics: dict[str, float] = {}
-    bar = tqdm(total=total, initial=step, disable=not (progress and accelerator.is_main_process))
-    model.train()
-    while step < total and epoch < loop.epochs:
+    shown = progress and accelerator.is_main_process
+    bar = tqdm(total=total, initial=run.step, disable=not shown)
+    run.model.train()
+    while run.step < total and run.epoch < loop.epochs:
         # Skipping k steps skips k batches on every process (accelerate deals batches round-robin).
-        sampler.start_epoch(epoch, skip * loop.batch_size * accelerator.num_processes)
-        loader_generator.manual_seed(epoch_seed(loop.seed, epoch))
-        if hasattr(dataset, "start_epoch"):
-            dataset.start_epoch(epoch)  # the dataset's own random draws, if it has any
-        in_epoch = skip  # batches of this epoch done (a resumed epoch starts at ``skip``)
-        for batch in loader:
-            with accelerator.autocast():
-                loss, parts = task.loss(model, batch)
-            accelerator.backward(loss)
-            if optim.grad_clip:
-                accelerator.clip_grad_norm_(model.parameters(), optim.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            if ema is not None:
-                ema.update(step)
-            step += 1
-            # The loss of the whole (global) batch: the mean of the processes' losses.
-            value = float(accelerator.reduce(loss.detach(), reduction="mean"))
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.4f}", epoch=epoch)
-            if step % loop.log_every == 0:
-                lr = scheduler.get_last_lr()[0]
-                log({"step": step, "epoch": epoch, "loss": value, "lr": lr, **parts})
-            in_epoch += 1
-            # The last batch of an epoch that the epoch's own checkpoint will save is left to
-            # it: one name written twice would open a window with no valid checkpoint.
-            epoch_saves = loop.save_every and (epoch + 1) % loop.save_every == 0
-            if (
-                loop.save_every_steps
-                and step % loop.save_every_steps == 0
-                and step < total
-                and not (in_epoch == steps_per_epoch and epoch_saves)
-            ):
-                checkpoint(f"step-{step:07d}", in_epoch)
-            if step >= total:
-                break
+        data.start_epoch(loop.seed, run.epoch, skip * loop.batch_size * accelerator.num_processes)
+        run.train_epoch(data.loader, bar, skip)
         skip = 0
-        epoch += 1
-        if loop.eval_every and epoch % loop.eval_every == 0 and step < total:
-            metrics = evaluate(f"epoch-{epoch:04d}")
-        if loop.save_every and epoch % loop.save_every == 0 and step < total:
-            checkpoint(f"step-{step:07d}", 0)
+        run.end_epoch()
     bar.close()
-    # A run stopped by max_steps mid-epoch resumes inside that epoch. The last checkpoint holds
-    # the training state (raw weights, EMA shadows), so a longer run resumed from it continues
-    # exactly; what follows (the average, a calibration) is redone by every finish.
-    finished_epoch = step % steps_per_epoch == 0
-    if not finished_epoch:
-        epoch -= 1
-    checkpoint(f"step-{step:07d}", 0 if finished_epoch else step % steps_per_epoch)
-    if ema is not None:
-        ema.copy_to_model()  # evaluated, calibrated and exported: the average
-    if hasattr(task, "finalize") and accelerator.is_main_process:
-        model.eval()
-        task.finalize(accelerator.unwrap_model(model), run_dir)  # e.g. a calibration
-        model.train()
-    metrics = evaluate("final")
-    if accelerator.is_main_process:
-        task.export(accelerator.unwrap_model(model), run_dir)
-    return FitResult(step, epoch, metrics, time.time() - start)
+    metrics = run.finish()
+    return FitResult(run.step, run.epoch, metrics, time.time() - start)

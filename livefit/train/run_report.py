@@ -63,8 +63,7 @@ def plot_curves(run: Path, path: Path) -> None:
         for key in ("t_f_score", "meteor"):
             points = [(r["step"], r[f"eval/{key}"]) for r in rows]
             if points:
-                ax.plot(*zip(*points, strict=True), style, marker="o", ms=3,
-                        label=f"{stage} {key}")  # fmt: skip
+                ax.plot(*zip(*points, strict=True), style, marker="o", ms=3, label=f"{stage} {key}")
     ax.set_title("validation (held-out train workouts, engine)")
     ax.set_xlabel("step")
     ax.set_ylim(0, 1)
@@ -120,13 +119,10 @@ def metrics_table(rows: dict[str, Any]) -> str:
     return format_table(rows)
 
 
-def render(info: dict[str, Any], card: bool = False) -> str:
-    """Markdown of the report (``card``: the model card's wording and sections)."""
-    p = info["preset"]
-    m = info["machine"]
-    lines = []
+def _intro(p: dict[str, Any], card: bool) -> list[str]:
+    """The title, and for the model card what the coach is."""
     if card and p.get("front_end") == "pose":
-        lines += [
+        return [
             f"# livefit pose coach ({p['name']} preset)",
             "",
             "A small Stream-VLM coach that sees body landmarks, trained entirely on synthetic "
@@ -138,8 +134,8 @@ def render(info: dict[str, Any], card: bool = False) -> str:
             "tokenizer included).",
             "",
         ]
-    elif card:
-        lines += [
+    if card:
+        return [
             "# livefit bundled coach (embedded preset)",
             "",
             "A small Stream-VLM coach trained entirely on synthetic QEVD-SIM data on a CPU: the "
@@ -149,9 +145,11 @@ def render(info: dict[str, Any], card: bool = False) -> str:
             "`livefit features extract` (its CNN) and `livefit predict` (its language model).",
             "",
         ]
-    else:
-        lines += [f"# Training report: preset `{p['name']}`", ""]
-    lines += [
+    return [f"# Training report: preset `{p['name']}`", ""]
+
+
+def _data_and_configs(p: dict[str, Any], card: bool) -> list[str]:
+    return [
         "## Data",
         "",
         f"QEVD-SIM preset `{p['synth']}`, seed {p['seed']}: {p['train_workouts']} train and "
@@ -167,11 +165,13 @@ def render(info: dict[str, Any], card: bool = False) -> str:
         f"`configs/{p['clips']}`, stage 3 `configs/{p['long_range']}`"
         + (" (copies in `configs/` beside this card)." if card else "."),
         "",
-        "## Training time and machine",
-        "",
-        "| step | seconds |",
-        "| --- | --- |",
     ]
+
+
+def _training(info: dict[str, Any]) -> list[str]:
+    """Seconds per step, the machine and versions, and each stage's final validation."""
+    p, m = info["preset"], info["machine"]
+    lines = ["## Training time and machine", "", "| step | seconds |", "| --- | --- |"]
     for name, step in info["steps"].items():
         lines.append(f"| {name} | {step['seconds']:.0f} |")
     lines += [
@@ -193,36 +193,72 @@ def render(info: dict[str, Any], card: bool = False) -> str:
         if stage == "vision" and p.get("front_end") == "pose":
             name = "stage 1 (pose encoder)"
         lines.append(f"| {name} | {s['steps']} | {s['train_seconds']:.0f} | {text} |")
-    lines += ["", "## Metrics on unseen test splits (paper clock, paper matching)", ""]
+    return lines
+
+
+def _test_metrics(info: dict[str, Any]) -> list[str]:
+    """A table per unseen test split, then what the columns and rows mean."""
+    p = info["preset"]
+    lines = ["", "## Metrics on unseen test splits (paper clock, paper matching)", ""]
     if p.get("front_end") == "pose":
-        lines += ["Fed the sidecar's true landmarks (what the run measures; "
-                  "`benchmarks/pose_domain_gap.py` adds the pose estimator's).", ""]  # fmt: skip
+        lines += [
+            "Fed the sidecar's true landmarks (what the run measures; "
+            "`benchmarks/pose_domain_gap.py` adds the pose estimator's).",
+            "",
+        ]
     for name, ev in info["evaluations"].items():
         if name == "eval":
-            title = (f"Test split of seed {p['seed']} ({p['test_workouts']} workouts, "
-                     "participants never trained on)")  # fmt: skip
+            title = (
+                f"Test split of seed {p['seed']} ({p['test_workouts']} workouts, "
+                "participants never trained on)"
+            )
         else:
-            title = (f"A fresh split, seed {name.removeprefix('eval_seed')} "
-                     f"({p['eval_workouts']} workouts): seed, participants and workouts all "
-                     "unseen")  # fmt: skip
+            title = (
+                f"A fresh split, seed {name.removeprefix('eval_seed')} "
+                f"({p['eval_workouts']} workouts): seed, participants and workouts all "
+                "unseen"
+            )
         counts = ev["rows"]["coach"]["counts"]
-        lines += [f"### {title}", "",
-                  f"{counts['segments']} exercise segments, {counts['gt_feedbacks']} ground-truth "
-                  "feedbacks.", "", metrics_table(ev["rows"])]  # fmt: skip
+        lines += [
+            f"### {title}",
+            "",
+            f"{counts['segments']} exercise segments, {counts['gt_feedbacks']} ground-truth "
+            "feedbacks.",
+            "",
+            metrics_table(ev["rows"]),
+        ]
     lines += [
         "T-F: temporal F-score (P, R: its precision and recall); METEOR, ROUGE-L, BERTScore on "
         "the recall-direction matched pairs, paper-exact (BERTScore with the local default "
         "model sentence-transformers/all-MiniLM-L6-v2, layer 6, not the paper's roberta-large: "
         "comparable within this table only). Corrections matched: ground-truth mistake "
         "corrections paired in time with a predicted correction of the same mistake. Rows: the "
-        "coach; the periodic floor (\"Keep going, you are doing great!\" every 5 s); the coach "
+        'coach; the periodic floor ("Keep going, you are doing great!" every 5 s); the coach '
         "streaming another workout's features (a control: a coach that watches must lose "
         "here).",
         "",
     ]
+    return lines
+
+
+def _extra_metrics(info: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     for name, extra in info["extra"].items():
         title = EXTRA_TITLES.get(name, name)
         lines += [f"### {title}", "", extra.get("note", ""), "", metrics_table(extra["rows"]), ""]
+    return lines
+
+
+def render(info: dict[str, Any], card: bool = False) -> str:
+    """Markdown of the report (``card``: the model card's wording and sections)."""
+    p = info["preset"]
+    lines = [
+        *_intro(p, card),
+        *_data_and_configs(p, card),
+        *_training(info),
+        *_test_metrics(info),
+        *_extra_metrics(info),
+    ]
     return "\n".join(lines)
 
 
