@@ -34,8 +34,12 @@ from livefit.vision.extract import list_jobs, run_extraction
 from livefit.vision.preprocess import load_timestamps
 
 KEYS = ("t_f_score", "precision", "recall", "meteor", "rouge_l")
-MODES = ("offline (paper clock)", "live, plan (wall clock)", "live, recognised (wall clock)",
-         "live, plan (paper clock)")  # fmt: skip
+MODES = (
+    "offline (paper clock)",
+    "live, plan (wall clock)",
+    "live, recognised (wall clock)",
+    "live, plan (paper clock)",
+)
 
 
 def live_predictions(coach: LiveCoach, root: Path, segments: list, mode: str) -> dict:
@@ -64,10 +68,9 @@ def live_predictions(coach: LiveCoach, root: Path, segments: list, mode: str) ->
 
 def run_seed(coach: LiveCoach, seed: int, workouts: int, out: Path) -> dict:
     root = out / f"seed{seed}"
-    config = preset("small", train_workouts=0, test_workouts=workouts, train_clips=0,
-                    test_clips=0)  # fmt: skip
+    config = preset("small", train_workouts=0, test_workouts=workouts, train_clips=0, test_clips=0)
     generate(config, root, seed, workers=1, progress=False)
-    run_extraction(root, "test", coach.cnn, progress=False)
+    run_extraction(root, "test", coach.front.producer(), progress=False)
     segments = load_segments(root, "test")
     predict(root, bundled_model(), root / "pred.jsonl", "test", progress=False)
     results = {}
@@ -77,8 +80,11 @@ def run_seed(coach: LiveCoach, seed: int, workouts: int, out: Path) -> dict:
         tic = time.perf_counter()
         live = live_predictions(coach, root, segments, mode)
         metrics = evaluate_segments(segments, live["predictions"], EvalConfig()).metrics
-        results[mode] = {"metrics": metrics, "real_time_factor": live["real_time_factor"],
-                         "seconds": round(time.perf_counter() - tic, 1)}  # fmt: skip
+        results[mode] = {
+            "metrics": metrics,
+            "real_time_factor": live["real_time_factor"],
+            "seconds": round(time.perf_counter() - tic, 1),
+        }
     results["segments"] = len(segments)
     return results
 
@@ -92,8 +98,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     coach = LiveCoach.load()
-    report = {"seeds": {}, "machine": machine_info(), "git": git_state(),
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
+    report = {
+        "seeds": {},
+        "machine": machine_info(),
+        "git": git_state(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     for seed in args.seeds:
         report["seeds"][seed] = run_seed(coach, seed, args.workouts, args.out)
         r = report["seeds"][seed]
@@ -102,8 +112,11 @@ def main() -> None:
         for mode in MODES:
             m = r[mode]["metrics"]
             ratio = m["t_f_score"] / base["t_f_score"] if base["t_f_score"] else float("nan")
-            print(f"  {mode:31s} " + " ".join(f"{k}={m[k]:.3f}" for k in KEYS)
-                  + f"  T-F live/offline = {ratio:.3f}")  # fmt: skip
+            print(
+                f"  {mode:31s} "
+                + " ".join(f"{k}={m[k]:.3f}" for k in KEYS)
+                + f"  T-F live/offline = {ratio:.3f}"
+            )
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "live_vs_offline.json").write_text(json.dumps(report, indent=1) + "\n")
     m = report["machine"]
@@ -125,8 +138,11 @@ def main() -> None:
     for seed, r in report["seeds"].items():
         for mode in MODES:
             m, rtf = r[mode]["metrics"], r[mode].get("real_time_factor")
-            lines.append(f"| {seed} | {mode} | " + " | ".join(f"{m[k]:.3f}" for k in KEYS)
-                         + f" | {'' if rtf is None else f'{rtf:.3f}'} |")  # fmt: skip
+            lines.append(
+                f"| {seed} | {mode} | "
+                + " | ".join(f"{m[k]:.3f}" for k in KEYS)
+                + f" | {'' if rtf is None else f'{rtf:.3f}'} |"
+            )
     (args.results / "live_vs_offline.md").write_text("\n".join(lines) + "\n")
 
 

@@ -40,7 +40,7 @@ from livefit.stream.predict import predict
 from livefit.train.pose_stage import video_size
 from livefit.train.variants import mirror_data
 from livefit.vision.extract import list_jobs, run_extraction
-from livefit.vision.pose_extract import PoseProducer
+from livefit.vision.front_ends import FrontEndOptions, load_front_end
 from livefit.vision.preprocess import load_timestamps, resample_indices
 
 KEYS = ("t_f_score", "precision", "recall", "meteor", "rouge_l")
@@ -63,7 +63,7 @@ def score(root: Path, predictions: Path) -> dict[str, float]:
 
 
 def split_name(root: Path) -> str:
-    """"seed S test" for a QEVD-SIM root (its ``synth_run.json``), else the folder's name."""
+    """ "seed S test" for a QEVD-SIM root (its ``synth_run.json``), else the folder's name."""
     run = root / "synth_run.json"
     if run.is_file():
         return f"seed {json.loads(run.read_text())['seed']} test"
@@ -82,7 +82,7 @@ def measure(args: tuple[Path, Path, Path | None, Path]) -> dict[str, Any]:
     producer = None
     for source in ("sidecar", "estimator"):
         mirror = mirror_data(root, out / folder / source)
-        producer = PoseProducer.load(coach / "pose", source)
+        producer = load_front_end(coach / "pose", FrontEndOptions(landmarks=source)).producer()
         producer.tracks = tracks if source == "estimator" else None
         summary = run_extraction(mirror, "test", producer, progress=False)
         assert not summary.failed, summary.failed
@@ -117,29 +117,45 @@ def measure(args: tuple[Path, Path, Path | None, Path]) -> dict[str, Any]:
     return row
 
 
-LABELS = {"sidecar": "pose coach, true landmarks (sidecar)",
-          "estimator": "pose coach, estimated landmarks (MediaPipe Pose, LiteRT)",
-          "cnn": "CNN coach (the frames)", "periodic": "periodic floor (every 5 s)"}  # fmt: skip
+LABELS = {
+    "sidecar": "pose coach, true landmarks (sidecar)",
+    "estimator": "pose coach, estimated landmarks (MediaPipe Pose, LiteRT)",
+    "cnn": "CNN coach (the frames)",
+    "periodic": "periodic floor (every 5 s)",
+}
 
 
 def tables(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| split | row | T-F | P | R | METEOR | ROUGE-L |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines = [
+        "| split | row | T-F | P | R | METEOR | ROUGE-L |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         for source in ("sidecar", "estimator", "cnn", "periodic"):
             if source in r:
-                lines.append(f"| {r['name']} | {LABELS[source]} | "
-                             + " | ".join(f"{r[source][k]:.3f}" for k in KEYS) + " |")
+                lines.append(
+                    f"| {r['name']} | {LABELS[source]} | "
+                    + " | ".join(f"{r[source][k]:.3f}" for k in KEYS)
+                    + " |"
+                )
     sources = [s for s in ("sidecar", "estimator", "cnn", "periodic") if all(s in r for r in rows)]
     for source in sources:
         mean = {k: float(np.mean([r[source][k] for r in rows])) for k in KEYS}
-        lines.append(f"| **mean of {len(rows)}** | {LABELS[source]} | "
-                     + " | ".join(f"{mean[k]:.3f}" for k in KEYS) + " |")
-    lines += ["", "| split | estimator PCK@0.1 torso | detection rate | frames |",
-              "| --- | --- | --- | --- |"]
+        lines.append(
+            f"| **mean of {len(rows)}** | {LABELS[source]} | "
+            + " | ".join(f"{mean[k]:.3f}" for k in KEYS)
+            + " |"
+        )
+    lines += [
+        "",
+        "| split | estimator PCK@0.1 torso | detection rate | frames |",
+        "| --- | --- | --- | --- |",
+    ]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['estimator_pck@0.1']:.3f} | "
-                     f"{r['estimator_detection_rate']:.3f} | {r['frames']} |")
+        lines.append(
+            f"| {r['name']} | {r['estimator_pck@0.1']:.3f} | "
+            f"{r['estimator_detection_rate']:.3f} | {r['frames']} |"
+        )
     return lines
 
 
@@ -148,15 +164,24 @@ def main() -> None:
     from multiprocessing import get_context
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--coach", type=Path, required=True,
-                        help="a coach folder: pose/ + stream_vlm/")
+    parser.add_argument(
+        "--coach", type=Path, required=True, help="a coach folder: pose/ + stream_vlm/"
+    )
     parser.add_argument("--data", type=Path, nargs="+", required=True, help="test data roots")
-    parser.add_argument("--cnn-coach", type=Path, default=None,
-                        help="a CNN coach folder (cnn/ + stream_vlm/) to score on the same splits")
+    parser.add_argument(
+        "--cnn-coach",
+        type=Path,
+        default=None,
+        help="a CNN coach folder (cnn/ + stream_vlm/) to score on the same splits",
+    )
     parser.add_argument("--out", type=Path, default=Path("out/pose_domain_gap"))
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/pose_domain_gap"))
-    parser.add_argument("--card", type=Path, default=None,
-                        help="a MODEL_CARD.md whose 'Landmark sources' section gets the tables")
+    parser.add_argument(
+        "--card",
+        type=Path,
+        default=None,
+        help="a MODEL_CARD.md whose 'Landmark sources' section gets the tables",
+    )
     parser.add_argument("--workers", type=int, default=1, help="splits measured at once")
     args = parser.parse_args()
     tic = time.time()
@@ -165,17 +190,27 @@ def main() -> None:
         rows = list(pool.map(measure, jobs))
     for row in rows:
         gap = row["estimator"]["t_f_score"] - row["sidecar"]["t_f_score"]
-        print(f"{row['name']}: T-F true {row['sidecar']['t_f_score']:.3f} estimated "
-              f"{row['estimator']['t_f_score']:.3f} ({gap:+.3f}), METEOR "
-              f"{row['sidecar']['meteor']:.3f} / {row['estimator']['meteor']:.3f}, "
-              f"PCK@0.1 {row['estimator_pck@0.1']:.3f}", flush=True)
+        print(
+            f"{row['name']}: T-F true {row['sidecar']['t_f_score']:.3f} estimated "
+            f"{row['estimator']['t_f_score']:.3f} ({gap:+.3f}), METEOR "
+            f"{row['sidecar']['meteor']:.3f} / {row['estimator']['meteor']:.3f}, "
+            f"PCK@0.1 {row['estimator_pck@0.1']:.3f}",
+            flush=True,
+        )
     true_tf = np.mean([r["sidecar"]["t_f_score"] for r in rows])
     est_tf = np.mean([r["estimator"]["t_f_score"] for r in rows])
-    print(f"mean T-F true {true_tf:.3f}, estimated {est_tf:.3f} ({est_tf - true_tf:+.3f}); "
-          f"ratio estimated / true: {est_tf / max(true_tf, 1e-9):.3f}")
-    report = {"coach": str(args.coach), "cnn_coach": str(args.cnn_coach), "rows": rows,
-              "machine": machine_info(), "git": git_state(),
-              "seconds": round(time.time() - tic, 1)}  # fmt: skip
+    print(
+        f"mean T-F true {true_tf:.3f}, estimated {est_tf:.3f} ({est_tf - true_tf:+.3f}); "
+        f"ratio estimated / true: {est_tf / max(true_tf, 1e-9):.3f}"
+    )
+    report = {
+        "coach": str(args.coach),
+        "cnn_coach": str(args.cnn_coach),
+        "rows": rows,
+        "machine": machine_info(),
+        "git": git_state(),
+        "seconds": round(time.time() - tic, 1),
+    }
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     body = tables(rows)
@@ -194,16 +229,20 @@ def write_card_section(card: Path, body: list[str], report: dict[str, Any]) -> N
     m = report["machine"]
     sizes = sorted({r["frame_size"] for r in report["rows"] if "frame_size" in r})
     where = f" ({', '.join(sizes)})" if sizes else ""
-    intro = [CARD_SECTION, "",
-             "The same coach fed QEVD-SIM's true landmarks (the sidecar) and the landmarks "
-             f"MediaPipe Pose (LiteRT) finds in the rendered pixels{where}, on unseen test "
-             "splits; the bundled CNN coach and the periodic floor on the same splits. Measured by "
-             "`benchmarks/pose_domain_gap.py` on these files (" + f"{m['cpu']}, "
-             f"{report['seconds'] / 60:.0f} min). PCK@0.1 torso: estimated points within a tenth "
-             "of the true torso length of the truth.", ""]  # fmt: skip
+    intro = [
+        CARD_SECTION,
+        "",
+        "The same coach fed QEVD-SIM's true landmarks (the sidecar) and the landmarks "
+        f"MediaPipe Pose (LiteRT) finds in the rendered pixels{where}, on unseen test "
+        "splits; the bundled CNN coach and the periodic floor on the same splits. Measured by "
+        "`benchmarks/pose_domain_gap.py` on these files (" + f"{m['cpu']}, "
+        f"{report['seconds'] / 60:.0f} min). PCK@0.1 torso: estimated points within a tenth "
+        "of the true torso length of the truth.",
+        "",
+    ]
     text = card.read_text()
     head, _, rest = text.partition(CARD_SECTION)
-    tail = rest[rest.find("\n## "):] if rest and "\n## " in rest else ""
+    tail = rest[rest.find("\n## ") :] if rest and "\n## " in rest else ""
     card.write_text(head.rstrip("\n") + "\n\n" + "\n".join(intro + body) + "\n" + tail)
 
 

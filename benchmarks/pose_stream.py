@@ -25,6 +25,7 @@ from livefit.stream.live import LiveCoach, LiveConfig, play_video
 from livefit.synth.generate import generate
 from livefit.synth.presets import preset
 from livefit.vision.extract import list_jobs
+from livefit.vision.front_ends import PoseFrontStream
 from livefit.vision.preprocess import load_timestamps
 
 
@@ -46,10 +47,11 @@ class Timed:
 def run(coach: LiveCoach, video: Path, times, limit: int) -> dict[str, float]:
     pipe = coach.pipeline(LiveConfig(exercise="squats", max_lag_seconds=1e9))
     parts: dict[str, Timed] = {}
-    if coach.pose:
-        parts["estimator"] = pipe.estimator.estimate = Timed(pipe.estimator.estimate)
-    parts["front end (CNN or pose encoder)"] = Timed(pipe.cnn_stream.push)
-    pipe.cnn_stream.push = parts["front end (CNN or pose encoder)"]
+    stream = pipe.front_stream
+    if isinstance(stream, PoseFrontStream):  # its own pose estimator, timed apart
+        parts["estimator"] = stream.estimator.estimate = Timed(stream.estimator.estimate)
+    parts["front end (CNN or pose encoder)"] = Timed(stream.push)
+    stream.push = parts["front end (CNN or pose encoder)"]
     parts["language model (engine)"] = Timed(pipe._step)
     pipe._step = parts["language model (engine)"]
     frames, tic = 0, time.perf_counter()
@@ -60,10 +62,15 @@ def run(coach: LiveCoach, video: Path, times, limit: int) -> dict[str, float]:
     total = time.perf_counter() - tic
     pipe.close()
     used = pipe.stats.frames_used
-    out = {"frames": frames, "seconds": total, "fps": frames / total, "frames_used": used,
-           # every used (16 fps) frame goes through estimator + encoder + model: its whole cost
-           "ms per used frame": 1000 * total / max(used, 1),
-           "fps if every frame were used": used / total}  # fmt: skip
+    out = {
+        "frames": frames,
+        "seconds": total,
+        "fps": frames / total,
+        "frames_used": used,
+        # every used (16 fps) frame goes through estimator + encoder + model: its whole cost
+        "ms per used frame": 1000 * total / max(used, 1),
+        "fps if every frame were used": used / total,
+    }
     for name, t in parts.items():
         out[f"{name} ms/frame"] = 1000 * t.seconds / max(frames, 1)
     return out
@@ -89,29 +96,43 @@ def main() -> None:
     rows = {"pose": run(pose, job.video, times, limit), "cnn": run(cnn, job.video, times, limit)}
     for name, r in rows.items():
         split = ", ".join(f"{k} {v:.2f}" for k, v in r.items() if k.endswith("ms/frame"))
-        print(f"{name}: {r['fps']:.1f} frames/s ({r['frames']} frames of 30 fps video, "
-              f"{r['frames_used']} used at 16 fps; {r['ms per used frame']:.1f} ms per used "
-              f"frame, i.e. {r['fps if every frame were used']:.1f} frames/s if every frame were "
-              f"estimated; split per input frame: {split})")
+        print(
+            f"{name}: {r['fps']:.1f} frames/s ({r['frames']} frames of 30 fps video, "
+            f"{r['frames_used']} used at 16 fps; {r['ms per used frame']:.1f} ms per used "
+            f"frame, i.e. {r['fps if every frame were used']:.1f} frames/s if every frame were "
+            f"estimated; split per input frame: {split})"
+        )
     ratio = rows["pose"]["fps"] / rows["cnn"]["fps"]
     print(f"ratio pose path / CNN path, frames per second: {ratio:.2f}")
-    report = {"rows": rows, "machine": machine_info(), "git": git_state(),
-              "threads": {"torch": 1, "litert": 1}, "video": str(job.video)}  # fmt: skip
+    report = {
+        "rows": rows,
+        "machine": machine_info(),
+        "git": git_state(),
+        "threads": {"torch": 1, "litert": 1},
+        "video": str(job.video),
+    }
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     parts = [k for k in rows["pose"] if k.endswith("ms/frame")]
-    lines = ["# Live pose path speed (one core)", "",
-             f"{machine_info()['cpu']}, pinned to one core; 1 torch thread, 1 LiteRT thread. "
-             "Input: a rendered 30 fps workout streamed as fast as the core allows; the live "
-             "pipeline resamples to 16 fps and runs estimator, encoder and model on those frames "
-             "(used frames). Time split in ms per input frame.", "",
-             "| path | input frames/s | ms per used frame | frames/s if every frame were used | "
-             + " | ".join(parts) + " |",
-             "| --- | --- | --- | --- |" + " --- |" * len(parts)]  # fmt: skip
+    lines = [
+        "# Live pose path speed (one core)",
+        "",
+        f"{machine_info()['cpu']}, pinned to one core; 1 torch thread, 1 LiteRT thread. "
+        "Input: a rendered 30 fps workout streamed as fast as the core allows; the live "
+        "pipeline resamples to 16 fps and runs estimator, encoder and model on those frames "
+        "(used frames). Time split in ms per input frame.",
+        "",
+        "| path | input frames/s | ms per used frame | frames/s if every frame were used | "
+        + " | ".join(parts)
+        + " |",
+        "| --- | --- | --- | --- |" + " --- |" * len(parts),
+    ]
     for name, r in rows.items():
         cells = " | ".join(f"{r.get(k, 0.0):.2f}" for k in parts)
-        lines.append(f"| {name} | {r['fps']:.1f} | {r['ms per used frame']:.1f} | "
-                     f"{r['fps if every frame were used']:.1f} | {cells} |")
+        lines.append(
+            f"| {name} | {r['fps']:.1f} | {r['ms per used frame']:.1f} | "
+            f"{r['fps if every frame were used']:.1f} | {cells} |"
+        )
     args.results.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

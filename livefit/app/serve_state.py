@@ -92,8 +92,10 @@ class ServerState:
     def full_message(self) -> str:
         if self.closing:
             return "the server is shutting down: try again later"
-        return (f"the server is busy: {self.active} of {self.limits.max_sessions} sessions in "
-                "use; try again later")  # fmt: skip
+        return (
+            f"the server is busy: {self.active} of {self.limits.max_sessions} sessions in "
+            "use; try again later"
+        )
 
     # -- worker jobs and shutdown -------------------------------------------------------------
     async def run_job(self, job: Job, fn: Callable[..., Any], *args: Any) -> Any:
@@ -153,22 +155,32 @@ class ServerState:
         model = self.coach.model.config
         lm = model.lm_path or (
             f"tiny LM {model.tiny_lm.num_layers}x{model.tiny_lm.hidden_size}"
-            if model.tiny_lm is not None else "unknown"
-        )  # fmt: skip
-        p = self.coach.preprocess
+            if model.tiny_lm is not None
+            else "unknown"
+        )
         running, stuck = self.stuck_jobs()
         return {
             "status": "degraded" if stuck else "ok",
-            "sessions": {"active": self.active, "max": self.limits.max_sessions,
-                         "served": self.served},  # fmt: skip
-            "workers": {"threads": self.limits.worker_threads, "busy": running,
-                        "stuck": len(stuck), "stuck_seconds": self.limits.stuck_seconds,
-                        "stuck_jobs": [{"kind": j.kind, "session": j.session} for j in stuck]},
-            "model": {"name": self.model_name, "language_model": str(lm),
-                      "front_end": "pose" if self.coach.pose else "cnn",
-                      "cnn_input": None if self.coach.pose else f"{p.width}x{p.height}",
-                      "exercises": self.exercises},
+            "sessions": {
+                "active": self.active,
+                "max": self.limits.max_sessions,
+                "served": self.served,
+            },
+            "workers": {
+                "threads": self.limits.worker_threads,
+                "busy": running,
+                "stuck": len(stuck),
+                "stuck_seconds": self.limits.stuck_seconds,
+                "stuck_jobs": [{"kind": j.kind, "session": j.session} for j in stuck],
+            },
+            "model": {
+                "name": self.model_name,
+                "language_model": str(lm),
+                "front_end": self.coach.front.type,
+                "front_end_input": self.coach.front.input_description,
+                "exercises": self.exercises,
+            },
             "versions": library_versions(("livefit", "torch", "fastapi", "uvicorn")),
             "protocol": PROTOCOL_VERSION,
             "uptime_s": round(time.time() - self.started, 1),
-        }  # fmt: skip
+        }

@@ -50,5 +50,11 @@ def bundled_pose_model() -> Path:
     return _path("stream_vlm", POSE_COACH_DIR)
 
 
-__all__ = ["COACH_DIR", "POSE_COACH_DIR", "bundled_cnn", "bundled_model", "bundled_pose_encoder",
-           "bundled_pose_model"]  # fmt: skip
+__all__ = [
+    "COACH_DIR",
+    "POSE_COACH_DIR",
+    "bundled_cnn",
+    "bundled_model",
+    "bundled_pose_encoder",
+    "bundled_pose_model",
+]

@@ -34,15 +34,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 from torch import nn
 
 from livefit.config import load_config, save_config
-from livefit.io import atomic_write
 from livefit.model.config import StreamVLMConfig
 from livefit.model.hf_folder import SAFE_LOAD, open_folder
 from livefit.model.lm import load_lm, resize_vocab, torch_dtype
 from livefit.model.tokenizer import load_tokenizer
+from livefit.tensors import save_tensors
 
 WEIGHTS = "model.safetensors"
 OPTIONAL_KEYS = ("special.bias",)  # added later; a checkpoint without them loads the default
@@ -103,8 +103,7 @@ def save_pretrained(model: nn.Module, path: str | Path, save_base: bool | None =
     save_config(replace(c, tokenizer_path=None), path / "config.json")
     if save_base:
         model.base_lm.config.save_pretrained(path / "lm")
-    blob = save(canonical_state_dict(model, with_base=save_base), metadata={"format": "pt"})
-    atomic_write(path / WEIGHTS, lambda f: f.write(blob))
+    save_tensors(path / WEIGHTS, canonical_state_dict(model, with_base=save_base), {"format": "pt"})
     model.tokenizer.save_pretrained(path)
     if c.lora is not None:
         model.lm.save_pretrained(path / "lora")

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save
 
-from livefit.io import atomic_write
+from livefit.tensors import save_tensors
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 WEIGHT_FILES = ("model.safetensors",)  # the activity heads (a few kB) stay float32
@@ -32,7 +31,7 @@ def store_as(path: Path, dtype: torch.dtype) -> None:
         metadata = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
     tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
-    atomic_write(path, lambda out: out.write(save(tensors, metadata=metadata)))
+    save_tensors(path, tensors, metadata)
 
 
 def bundle_coach(source: str | Path, dest: str | Path, dtype: str = "bfloat16") -> Path:
@@ -52,9 +51,11 @@ def bundle_coach(source: str | Path, dest: str | Path, dtype: str = "bfloat16") 
     card = staging / "MODEL_CARD.md"
     if card.is_file() and dtype != "float32":
         text = card.read_text()
-        note = (f"\n\nWeights stored in {dtype} (the run's float32 weights rounded; the models "
-                "run in float32). Every number in this card's `Landmark sources` section was "
-                "measured on these files.\n")  # fmt: skip
+        note = (
+            f"\n\nWeights stored in {dtype} (the run's float32 weights rounded; the models "
+            "run in float32). Every number in this card's `Landmark sources` section was "
+            "measured on these files.\n"
+        )
         card.write_text(text.rstrip("\n") + note)
     if dest.exists():
         shutil.rmtree(dest)

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save
 from torch import nn
 
 from livefit.config import config_to_dict, save_config
-from livefit.io import atomic_write, atomic_write_json, atomic_write_text
+from livefit.io import atomic_write_json, atomic_write_text
 from livefit.provenance import flatten_settings, library_versions
+from livefit.tensors import load_tensors, save_tensors
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -51,8 +51,7 @@ def trainable_state_dict(
 
 
 def save_weights(state: dict[str, torch.Tensor], path: Path) -> None:
-    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-    atomic_write(path, lambda f: f.write(save(tensors)))
+    save_tensors(path, state)
 
 
 def _log_records(path: Path) -> list[str]:
@@ -137,7 +136,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
     """Load weights into ``model``; return the trainer state (optimizer etc.). The file holds
     what ``trainable_state_dict`` wrote: every trainable tensor must be there."""
-    result = model.load_state_dict(load_file(path / MODEL_FILE), strict=False)
+    result = model.load_state_dict(load_tensors(path / MODEL_FILE), strict=False)
     trainable = set(trainable_state_dict(model))
     missing = sorted(set(result.missing_keys) & trainable)
     if result.unexpected_keys or missing:

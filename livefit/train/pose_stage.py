@@ -15,10 +15,9 @@ step's last frame (4k + 3), as the CNN's steps are.
 
 Evaluation is the CNN's (``vision_stage.evaluate_clips``: step, exercise, main-mistake
 accuracies on held-out participants), on clean landmarks by default or with the detector noise
-(``eval_noise``). Export: ``<run>/pose/``, the encoder (``model.safetensors`` + ``config.json``,
-written by ``livefit.vision.pose.save_pose_encoder``) and its activity head
-(``livefit.vision.activity``), the folder ``features extract --vision pose`` and the live app
-read.
+(``eval_noise``). Export: ``<run>/pose/``, the encoder's front-end folder (type ``pose``,
+``livefit.vision.front_ends``) and its activity head (``livefit.vision.activity``), the folder
+``features extract`` and the live app read.
 """
 
 from __future__ import annotations
@@ -41,14 +40,13 @@ from livefit.data.landmarks import read_sidecar
 from livefit.train.loop import LoopConfig, OptimConfig
 from livefit.train.vision_stage import evaluate_clips
 from livefit.vision.activity import ActivityHead
+from livefit.vision.front_ends import save_front_end
 from livefit.vision.pose import (
     DetectorNoise,
     PoseEncoder,
     PoseEncoderConfig,
     augment,
-    load_pose_encoder,
     normalise,
-    save_pose_encoder,
     step_windows,
 )
 from livefit.vision.pose_residuals import (
@@ -99,8 +97,9 @@ class LandmarkClip:
     height: int
 
 
-def load_landmark_clips(data_root: Path, split: str, labels: Any, fps: int,
-                        limit: int = 0) -> list[LandmarkClip]:  # fmt: skip
+def load_landmark_clips(
+    data_root: Path, split: str, labels: Any, fps: int, limit: int = 0
+) -> list[LandmarkClip]:
     records = read_clips(data_root, split)  # type: ignore[arg-type]
     if limit:
         records = records[:limit]
@@ -110,8 +109,16 @@ def load_landmark_clips(data_root: Path, split: str, labels: Any, fps: int,
         width, height = video_size(r.video)
         track = read_sidecar(r.video, times, width, height)
         picks = resample_indices(times, fps)
-        clips.append(LandmarkClip(r.clip_id, r.exercise, track.points[picks],
-                                  r.frame_label_ids(labels)[picks], width, height))  # fmt: skip
+        clips.append(
+            LandmarkClip(
+                r.clip_id,
+                r.exercise,
+                track.points[picks],
+                r.frame_label_ids(labels)[picks],
+                width,
+                height,
+            )
+        )
     return clips
 
 
@@ -160,8 +167,14 @@ class PoseClassifier(nn.Module):
 class PoseTask:
     """Stage 1 of the pose encoder as a ``livefit.train.loop.Task``."""
 
-    def __init__(self, config: PoseStageConfig, data_root: Path, run_dir: Path,
-                 progress: bool = True, workers: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: PoseStageConfig,
+        data_root: Path,
+        run_dir: Path,
+        progress: bool = True,
+        workers: int = 1,
+    ) -> None:
         self.config, self.data_root, self.run_dir = config, Path(data_root), Path(run_dir)
         self.progress, self.workers = progress, workers
         self.bank: ResidualBank | None = None
@@ -186,8 +199,9 @@ class PoseTask:
 
     def train_dataset(self) -> StepDataset:
         if self.config.residuals.workouts > 0 and self.bank is None:
-            self.bank = record_errors(self.config, self.data_root, self.run_dir, self.workers,
-                                      self.progress)  # fmt: skip
+            self.bank = record_errors(
+                self.config, self.data_root, self.run_dir, self.workers, self.progress
+            )
         return StepDataset(self, self.clips(self.config.train_split), self.config.loop.seed)
 
     def collate(self, items: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -208,8 +222,9 @@ class PoseTask:
         points = clip.points
         if self.config.eval_noise:
             rng = np.random.default_rng([self.config.loop.seed, zlib.crc32(clip.clip_id.encode())])
-            points, _ = augment(points, clip.width, clip.height, rng,
-                                replace(self.config.noise, mirror_p=0.0))  # fmt: skip
+            points, _ = augment(
+                points, clip.width, clip.height, rng, replace(self.config.noise, mirror_p=0.0)
+            )
         windows, _ = self.steps(points, clip.labels)
         was = model.training
         model.eval()
@@ -225,21 +240,28 @@ class PoseTask:
     def export(self, model: nn.Module, run_dir: Path) -> None:
         """``<run>/pose/``: the encoder and its activity head."""
         core = getattr(model, "module", model)
-        save_pose_encoder(core.encoder, run_dir / POSE_DIR)
+        save_front_end(core.encoder, run_dir / POSE_DIR)
         head = ActivityHead.from_classifier(core.head[1], list(self.labels.fine_grained))
         head.save_pretrained(run_dir / POSE_DIR)
 
 
-def record_errors(config: PoseStageConfig, data_root: Path, run_dir: Path, workers: int = 1,
-                  progress: bool = True) -> ResidualBank:  # fmt: skip
+def record_errors(
+    config: PoseStageConfig, data_root: Path, run_dir: Path, workers: int = 1, progress: bool = True
+) -> ResidualBank:
     """The estimator's errors on ``config.residuals.workouts`` train workouts:
     ``<run>/residuals.safetensors`` (recorded once; a rerun reads it)."""
-    return collect_residuals(data_root, Path(run_dir) / BANK_FILE, config.residuals.workouts,
-                             workers, progress=progress)  # fmt: skip
+    return collect_residuals(
+        data_root, Path(run_dir) / BANK_FILE, config.residuals.workouts, workers, progress=progress
+    )
 
 
-# load_pose_encoder, save_pose_encoder (livefit.vision.pose) and video_size
-# (livefit.vision.preprocess) are re-exported for older imports.
-__all__ = ["POSE_DIR", "LandmarkClip", "PoseClassifier", "PoseStageConfig", "PoseTask",
-           "load_landmark_clips", "load_pose_encoder", "save_pose_encoder",
-           "video_size"]  # fmt: skip
+# video_size (livefit.vision.preprocess) is re-exported for older imports.
+__all__ = [
+    "POSE_DIR",
+    "LandmarkClip",
+    "PoseClassifier",
+    "PoseStageConfig",
+    "PoseTask",
+    "load_landmark_clips",
+    "video_size",
+]

@@ -44,6 +44,7 @@ from tqdm import tqdm
 from livefit.config import bounded
 from livefit.data.clips import Labels, load_labels
 from livefit.data.clips import load_clips as read_clips
+from livefit.data.labels import split_fine_label
 from livefit.io import atomic_write, atomic_write_json, atomic_write_text
 from livefit.train.loop import LoopConfig, OptimConfig
 from livefit.train.report import (
@@ -54,6 +55,7 @@ from livefit.train.report import (
 )
 from livefit.vision.activity import ActivityHead, exercise_of
 from livefit.vision.cnn import CNNConfig, FrameClassifier
+from livefit.vision.front_ends import save_front_end
 from livefit.vision.preprocess import (
     PreprocessConfig,
     VideoError,
@@ -61,7 +63,6 @@ from livefit.vision.preprocess import (
     load_timestamps,
     resample_indices,
 )
-from livefit.vision.weights import save_pretrained
 
 IGNORE = -100  # target of padded frames
 
@@ -102,7 +103,7 @@ class VisionStageConfig:
 
 def mistake_of(fine: str, labels: Labels) -> str:
     """The mistake a fine-grained class names, or ``"none"`` (good form, tempo variants...)."""
-    variant = fine.split(" - ", 1)[1] if " - " in fine else ""
+    variant = split_fine_label(fine)[1]
     return variant if variant in labels.mistakes else "none"
 
 
@@ -308,7 +309,7 @@ class VisionTask:
     def export(self, model: nn.Module, run_dir: Path) -> None:
         """``<run>/cnn/`` (backbone, for ``livefit features extract``, and its activity head, for
         the live app) and ``<run>/labels.json``."""
-        save_pretrained(model.backbone, run_dir / "cnn")  # type: ignore[union-attr]
+        save_front_end(model.backbone, run_dir / "cnn")  # type: ignore[arg-type]
         head = ActivityHead.from_classifier(model.head[1], list(self.labels.fine_grained))
         head.save_pretrained(run_dir / "cnn")
         atomic_write_json(

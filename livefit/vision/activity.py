@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
-from livefit.io import atomic_write, atomic_write_json, parse_json
+from livefit.data.labels import split_fine_label
+from livefit.io import atomic_write_json, parse_json
+from livefit.tensors import load_tensors, save_tensors
 
 HEAD_FILE = "activity_head.safetensors"
 LABELS_FILE = "activity_labels.json"
@@ -27,7 +28,7 @@ LABELS_FILE = "activity_labels.json"
 
 def exercise_of(fine: str) -> str:
     """``"squats - shallow"`` -> ``"squats"``."""
-    return fine.split(" - ", 1)[0]
+    return split_fine_label(fine)[0]
 
 
 class ActivityHead(nn.Module):
@@ -63,8 +64,7 @@ class ActivityHead(nn.Module):
     def save_pretrained(self, directory: str | Path) -> None:
         """Write the head and its labels into a CNN folder, atomically."""
         directory = Path(directory)
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.linear.state_dict().items()}
-        atomic_write(directory / HEAD_FILE, lambda f: f.write(save(tensors)))
+        save_tensors(directory / HEAD_FILE, self.linear.state_dict())
         atomic_write_json(directory / LABELS_FILE, {"fine_grained": self.fine_grained})
 
     @classmethod
@@ -80,7 +80,7 @@ class ActivityHead(nn.Module):
         try:
             labels = directory / LABELS_FILE
             fine = parse_json(labels.read_bytes(), str(labels))["fine_grained"]
-            state = load_file(directory / HEAD_FILE)
+            state = load_tensors(directory / HEAD_FILE)
             head = cls(state["weight"].shape[1], fine)
             head.linear.load_state_dict(state)
         except (KeyError, TypeError, ValueError, RuntimeError) as err:

@@ -20,9 +20,9 @@ def extract(
     model: Annotated[
         Path | None,
         typer.Option(
-            help="A CNN checkpoint folder (config.json + model.safetensors, e.g. RUN/cnn from "
-            "`livefit train vision`) or a published weights file (.ckpt/.pt); default: the "
-            "bundled coach's CNN."
+            help="A front-end folder (config.json with its type + model.safetensors, e.g. "
+            "RUN/vision/cnn from `livefit train vision`) or a published CNN weights file "
+            "(.ckpt/.pt); default: the bundled coach's CNN."
         ),
     ] = None,
     split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
@@ -39,8 +39,9 @@ def extract(
     vision: Annotated[
         str | None,
         typer.Option(
-            help="cnn: 3D-CNN features; pose: pose-encoder features (default --model: the "
-            "bundled pose coach's encoder). Default: what --model holds, else cnn."
+            help="The front-end type --model must be: cnn (3D CNN), per_frame (the ablation's "
+            "2D encoder) or pose (pose encoder; default --model: the bundled pose coach's "
+            "encoder). Default: whatever --model holds."
         ),
     ] = None,
     landmarks: Annotated[
@@ -67,6 +68,10 @@ def extract(
         load_producer,
         run_extraction,
     )
+    from livefit.vision.front_ends import (  # lazy: torch off --help
+        FRONT_ENDS,
+        read_front_end_config,
+    )
     from livefit.vision.weights import resolve_device  # lazy: torch off --help
 
     if threads < 0:
@@ -81,19 +86,17 @@ def extract(
         if device == "auto":
             device = _auto_device()
         target = resolve_device(device)
-        if vision not in (None, "cnn", "pose"):
-            raise ValueError(f"--vision must be cnn or pose, got {vision!r}")
-        from livefit.vision.pose_extract import is_pose_folder  # lazy: torch, cv2 off --help
-
+        if vision is not None and vision not in FRONT_ENDS:
+            raise ValueError(f"--vision must be one of {', '.join(FRONT_ENDS)}, got {vision!r}")
         if model is None:
             model = bundled_pose_encoder() if vision == "pose" else bundled_cnn()
-        pose = is_pose_folder(model)
-        if vision is not None and pose != (vision == "pose"):
-            raise ValueError(f"--model {model} is {'a' if pose else 'not a'} pose encoder; pass "
-                             f"--vision {'pose' if pose else 'cnn'} with it")  # fmt: skip
+        kind = read_front_end_config(model)[0].type if model.is_dir() else "cnn"
+        if vision is not None and kind != vision:
+            raise ValueError(f"--model {model} is a {kind} front end; pass --vision {kind} with it")
         net = load_producer(model, landmarks, device=target)
-        summary = run_extraction(data_root, split, net, clips, rank, world, overwrite,
-                                 model_path=model)  # fmt: skip
+        summary = run_extraction(
+            data_root, split, net, clips, rank, world, overwrite, model_path=model
+        )
     except (QEVDFormatError, ClipFormatError, WeightsError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

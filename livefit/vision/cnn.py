@@ -41,8 +41,14 @@ class BlockSpec:
     t_stride: bool = False  # keep every second frame (needs shift)
 
 
-def _b(out: int, kernel: int = 3, stride: int = 1, expand: int = 6, shift: bool = False,
-       t_stride: bool = False) -> BlockSpec:  # fmt: skip
+def _b(
+    out: int,
+    kernel: int = 3,
+    stride: int = 1,
+    expand: int = 6,
+    shift: bool = False,
+    t_stride: bool = False,
+) -> BlockSpec:
     return BlockSpec(out, kernel, stride, expand, shift, t_stride)
 
 
@@ -51,27 +57,34 @@ PAPER_BLOCKS: tuple[BlockSpec, ...] = (
     _b(24, 3, 1, 1),
     _b(32, 3, 2),
     _b(32, 3, 1, shift=True),
-    _b(32), _b(32),
+    _b(32),
+    _b(32),
     _b(56, 5, 2),
     _b(56, 5, 1, shift=True, t_stride=True),
-    _b(56, 5), _b(56, 5),
+    _b(56, 5),
+    _b(56, 5),
     _b(112, 3, 2),
     _b(112, 3, 1, shift=True),
-    _b(112), _b(112),
+    _b(112),
+    _b(112),
     _b(112, 3, 1, shift=True, t_stride=True),
     _b(112),
     _b(160, 5),
     _b(160, 5, 1, shift=True),
-    _b(160, 5), _b(160, 5),
+    _b(160, 5),
+    _b(160, 5),
     _b(160, 5, 1, shift=True),
     _b(160, 5),
     _b(272, 5, 2),
     _b(272, 5, 1, shift=True),
     _b(272, 5),
     _b(272, 5, 1, shift=True),
-    _b(272, 5), _b(272, 5), _b(272, 5), _b(272, 5),
+    _b(272, 5),
+    _b(272, 5),
+    _b(272, 5),
+    _b(272, 5),
     _b(448, 3),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

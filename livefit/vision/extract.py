@@ -1,9 +1,9 @@
 """Feature extraction job: every video of a split -> ``efficientnet_features/`` in the QEVD layout.
 
 Sits between the data on disk and the language model: for each long-range workout (or short clip)
-it decodes and preprocesses the video (``livefit.vision.preprocess``), runs the causal CNN in clip
-mode with the stream warm-up (``livefit.vision.cnn.extract_clip`` semantics, in chunks so memory
-stays flat) and writes
+it asks the front end's producer (``livefit.vision.front_ends``: the causal CNN's
+``livefit.vision.cnn_extract``, the pose encoder's ``livefit.vision.pose_extract``) for the
+video's feature steps and writes
 
     <split dir>/efficientnet_features/long_range_videos/<id>_features.npy    [N, C, h, w] float32
     <split dir>/efficientnet_features/long_range_videos/<id>_timestamps.npy  [N] float64 seconds
@@ -41,16 +41,15 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
-from livefit.config import config_to_dict
 from livefit.data.qevd import FEATURES_DIR
 from livefit.io import atomic_save_npy, atomic_write_json
 from livefit.provenance import (
@@ -59,12 +58,10 @@ from livefit.provenance import (
     git_state,
     library_versions,
     settings_sha256,
-    state_dict_sha256,
 )
-from livefit.vision.cnn import CausalCNN, CNNConfig
+from livefit.vision.front_end import FrontEndOptions, Producer
+from livefit.vision.front_ends import front_end_of, load_front_end
 from livefit.vision.jobs import Job, list_jobs, shard  # also imported from here
-from livefit.vision.pose_extract import PoseProducer, is_pose_folder
-from livefit.vision.preprocess import PreprocessConfig, iter_preprocessed, load_timestamps
 from livefit.vision.weights import load_model
 
 
@@ -89,23 +86,6 @@ MANIFEST_FORMAT = "livefit-features/1"
 class ExtractionError(ValueError):
     """A features folder this run must not touch (another CNN's, unrecorded files); the message
     names the folder and what differs."""
-
-
-def default_preprocess(config: CNNConfig) -> PreprocessConfig:
-    """The preprocessing the job uses for a CNN: the paper's, at the CNN's input size."""
-    return PreprocessConfig(height=config.input_height, width=config.input_width)
-
-
-def producer_settings(model: CausalCNN, preprocess: PreprocessConfig) -> dict[str, Any]:
-    """What decides the bytes of a features file: the CNN (config + weights hash) and the
-    preprocessing. Where the weights came from (a path) is recorded beside, not compared."""
-    return {
-        "cnn": {
-            "config": config_to_dict(model.config),
-            "weights_sha256": state_dict_sha256(model.state_dict()),
-        },
-        "preprocess": asdict(preprocess),
-    }
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -203,74 +183,25 @@ def _finish_folder(folder: Path, jobs: list[Job], producer_id: str) -> bool:
     return True
 
 
-@torch.no_grad()
-def extract_video(
-    model: CausalCNN,
-    video: Path,
-    timestamps: Path,
-    preprocess: PreprocessConfig | None = None,
-    chunk: int = 64,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One video -> ``(features [N, C, h, w] float32, times [N] seconds)``, streaming in chunks."""
-    cfg = model.config
-    preprocess = preprocess or default_preprocess(cfg)
-    device = next(model.parameters()).device
-    step = cfg.frames_per_step
-    chunk = max(step, chunk - chunk % step)
-    state = model.initial_state(1, device)
-    feats: list[np.ndarray] = []
-    frame_times: list[float] = []
-    buffer: list[np.ndarray] = []
-
-    def run(frames: list[np.ndarray]) -> None:
-        nonlocal state
-        x = torch.from_numpy(np.stack(frames)).to(device)[None]  # [1, T, 3, H, W]
-        if state.frames_seen == 0:
-            state = model.warm_up(x[:, :1], state)
-        out, state = model(x, state)
-        feats.append(out[0].float().cpu().numpy())
-
-    for frame, t in iter_preprocessed(video, load_timestamps(timestamps), preprocess):
-        buffer.append(frame)
-        frame_times.append(t)
-        if len(buffer) == chunk:
-            run(buffer)
-            buffer = []
-    usable = len(buffer) - len(buffer) % step  # a partial last step is never emitted
-    if usable:
-        run(buffer[:usable])
-    c, h, w = cfg.feature_shape
-    features = np.concatenate(feats) if feats else np.zeros((0, c, h, w), np.float32)
-    times = np.asarray(frame_times[step - 1 :: step][: len(features)], dtype=np.float64)
-    return features.astype(np.float32, copy=False), times
-
-
-class CNNProducer:
-    """The causal CNN as a feature producer (what ``run_extraction`` asks a producer for: the
-    settings that decide its bytes, and one video's features and step times)."""
-
-    def __init__(self, model: CausalCNN, preprocess: PreprocessConfig | None = None) -> None:
-        self.model = model
-        self.preprocess = preprocess or default_preprocess(model.config)
-
-    def settings(self) -> dict[str, Any]:
-        return producer_settings(self.model, self.preprocess)
-
-    def extract(self, job: Job) -> tuple[np.ndarray, np.ndarray]:
-        return extract_video(self.model, job.video, job.timestamps, self.preprocess)
-
-
-def load_producer(model_path: str | Path, landmarks: str = "sidecar",
-                  noise: str | Path | None = None, device: Any = "cpu") -> Any:  # fmt: skip
-    """The producer a folder holds: a pose encoder (``livefit.vision.pose_extract``; its
-    landmarks from ``landmarks``: the sidecar or the estimator; ``noise``: a residual bank whose
-    recorded estimator errors are added to them, for training features) or a CNN (on
-    ``device``)."""
-    if is_pose_folder(model_path):
-        return PoseProducer.load(model_path, landmarks, noise)
-    if noise is not None:
-        raise ValueError(f"{model_path}: landmark noise needs a pose encoder, not a CNN")
-    return CNNProducer(load_model(model_path).to(device))
+def load_producer(
+    model_path: str | Path,
+    landmarks: str = "sidecar",
+    noise: str | Path | None = None,
+    device: Any = "cpu",
+) -> Producer:
+    """The producer of a front-end folder, whatever its type, or of a published CNN weights file
+    (on ``device``). Pose: its landmarks from ``landmarks`` (the sidecar or the estimator);
+    ``noise``: a residual bank whose recorded estimator errors are added to them (training
+    features)."""
+    options = FrontEndOptions(landmarks=landmarks, noise=noise, device=device)
+    path = Path(model_path)
+    front = (
+        load_front_end(path, options) if path.is_dir() else front_end_of(load_model(path), options)
+    )
+    try:
+        return front.producer()
+    except ValueError as err:
+        raise ValueError(f"{model_path}: {err}") from None
 
 
 @dataclass
@@ -283,7 +214,7 @@ class ExtractionSummary:
 def run_extraction(
     data_root: str | Path,
     split: str,
-    model: CausalCNN | Any,
+    model: nn.Module | Producer,
     clips: bool = False,
     rank: int = 0,
     world_size: int = 1,
@@ -297,7 +228,7 @@ def run_extraction(
     (``settings()``, ``extract(job)``, e.g. the pose encoder's ``PoseProducer``)."""
     root, jobs = list_jobs(data_root, split, clips)
     mine = shard(jobs, rank, world_size)
-    maker = CNNProducer(model) if isinstance(model, CausalCNN) else model
+    maker = front_end_of(model).producer() if isinstance(model, nn.Module) else model
     producer = maker.settings()
     producer_id = settings_sha256(producer)
     folder = root / FEATURES_DIR
@@ -334,9 +265,16 @@ def _extract_shard(args: tuple) -> ExtractionSummary:
     torch.set_num_threads(1)  # one process per core
     model = load_producer(model_path, landmarks, noise)
     return run_extraction(
-        data_root, split, model, clips, rank, world_size, overwrite, progress and rank == 0,
+        data_root,
+        split,
+        model,
+        clips,
+        rank,
+        world_size,
+        overwrite,
+        progress and rank == 0,
         model_path,
-    )  # fmt: skip
+    )
 
 
 def run_extraction_parallel(

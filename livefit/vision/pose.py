@@ -20,25 +20,22 @@ Training-time augmentation that mimics a real detector (``DetectorNoise``: jitte
 frames, visibility drop-outs, camera scale and position) and mirroring with left and right
 swapped (``mirror``) live here too, so stage 1 and the coach stages share them.
 
-An encoder's folder (``model.safetensors`` + ``config.json``, what stage 1 exports to
-``<run>/pose/``) is written by ``save_pose_encoder`` and read by ``load_pose_encoder``.
+An encoder's folder (``model.safetensors`` + ``config.json`` with ``"type": "pose"``, what
+stage 1 exports to ``<run>/pose/``) is a front-end folder: ``livefit.vision.front_ends`` (type
+``pose``) writes and reads it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
-from livefit.config import load_config, save_config
 from livefit.data.landmarks import FLIP_INDEX, HIPS, NUM_LANDMARKS, SHOULDERS, torso_length
-from livefit.io import atomic_write
 
 
 @dataclass(frozen=True)
@@ -68,8 +65,9 @@ class PoseEncoderConfig:
         return NUM_LANDMARKS * (4 if self.use_z else 3)
 
 
-def normalise(points: np.ndarray | Tensor, use_z: bool = False,
-              min_visibility: float = 0.5) -> Tensor:  # fmt: skip
+def normalise(
+    points: np.ndarray | Tensor, use_z: bool = False, min_visibility: float = 0.5
+) -> Tensor:
     """``[..., 33, 4]`` (x, y, z, visibility) in pixels -> ``[..., 33 * F]`` body-centred,
     torso-length units: per point x, y (, z) and a seen flag; an unseen point (visibility below
     ``min_visibility``) has zero coordinates. Frames whose hips or shoulders are unseen keep the
@@ -110,8 +108,14 @@ class DetectorNoise:
     mirror_p: float = 0.5  # probability the clip is mirrored (left and right swapped)
 
 
-def augment(points: np.ndarray, width: int, height: int, rng: np.random.Generator,
-            noise: DetectorNoise, recorded: Any = None) -> tuple[np.ndarray, bool]:  # fmt: skip
+def augment(
+    points: np.ndarray,
+    width: int,
+    height: int,
+    rng: np.random.Generator,
+    noise: DetectorNoise,
+    recorded: Any = None,
+) -> tuple[np.ndarray, bool]:
     """``[T, 33, 4]`` true landmarks -> (what a detector might report for the same clip, whether
     it was mirrored: then the clip's left/right classes swap too). ``recorded``: a
     ``ResidualBank`` (``livefit.vision.pose_residuals``) whose real estimator errors replace the
@@ -204,34 +208,13 @@ class PoseStream:
         return self.encoder(self.window[None])[0]
 
 
-def save_pose_encoder(encoder: PoseEncoder, folder: Path) -> None:
-    """Write ``folder/model.safetensors`` and ``folder/config.json``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
-    atomic_write(folder / "model.safetensors", lambda f: f.write(save(tensors)))
-    save_config(encoder.config, folder / "config.json")
-
-
-def load_pose_encoder(folder: str | Path) -> PoseEncoder:
-    """The encoder ``save_pose_encoder`` wrote to ``folder``, in eval mode."""
-    folder = Path(folder)
-    for name in ("config.json", "model.safetensors"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name}: not a pose encoder folder (missing {name})")
-    encoder = PoseEncoder(load_config(PoseEncoderConfig, folder / "config.json"))
-    encoder.load_state_dict(load_file(str(folder / "model.safetensors")))
-    return encoder.eval()
-
-
 __all__ = [
     "DetectorNoise",
     "PoseEncoder",
     "PoseEncoderConfig",
     "PoseStream",
     "augment",
-    "load_pose_encoder",
     "mirror",
     "normalise",
-    "save_pose_encoder",
     "step_windows",
 ]

@@ -13,7 +13,6 @@ the producer recorded in ``extraction.json``, so pose features and CNN features 
 from __future__ import annotations
 
 import hashlib
-import json
 import zlib
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import torch
 from livefit.config import config_to_dict
 from livefit.data.landmarks import LandmarkTrack, read_sidecar
 from livefit.provenance import state_dict_sha256
-from livefit.vision.pose import PoseEncoder, load_pose_encoder
+from livefit.vision.pose import PoseEncoder
 from livefit.vision.pose_estimator import PoseEstimator
 from livefit.vision.pose_residuals import ResidualBank
 from livefit.vision.preprocess import load_timestamps, resample_indices, video_size
@@ -32,22 +31,17 @@ from livefit.vision.preprocess import load_timestamps, resample_indices, video_s
 LANDMARK_SOURCES = ("sidecar", "estimator")
 
 
-def is_pose_folder(path: str | Path) -> bool:
-    """A pose encoder folder (``config.json`` of a ``PoseEncoderConfig``)?"""
-    config = Path(path) / "config.json"
-    if not config.is_file():
-        return False
-    try:
-        return "window_frames" in json.loads(config.read_text())
-    except ValueError:
-        return False
-
-
 class PoseProducer:
     """The pose encoder plus a landmark source, as ``run_extraction``'s producer."""
 
-    def __init__(self, encoder: PoseEncoder, landmarks: str = "sidecar", estimator: Any = None,
-                 noise: ResidualBank | None = None, noise_seed: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        encoder: PoseEncoder,
+        landmarks: str = "sidecar",
+        estimator: Any = None,
+        noise: ResidualBank | None = None,
+        noise_seed: int = 0,
+    ) -> None:
         if landmarks not in LANDMARK_SOURCES:
             raise ValueError(f"unknown landmark source {landmarks!r}: expected {LANDMARK_SOURCES}")
         if landmarks == "estimator" and estimator is None:
@@ -55,12 +49,6 @@ class PoseProducer:
         self.encoder, self.landmarks, self.estimator = encoder.eval(), landmarks, estimator
         self.noise, self.noise_seed = noise, noise_seed
         self.tracks: dict[str, LandmarkTrack] | None = None  # {} keeps every video's landmarks
-
-    @classmethod
-    def load(cls, folder: str | Path, landmarks: str = "sidecar",
-             noise: str | Path | None = None) -> PoseProducer:  # fmt: skip
-        bank = ResidualBank.load(noise) if noise is not None else None
-        return cls(load_pose_encoder(folder), landmarks, noise=bank)
 
     def settings(self) -> dict[str, Any]:
         source: dict[str, Any] = {"source": self.landmarks}
@@ -107,4 +95,4 @@ class PoseProducer:
         return feats, times
 
 
-__all__ = ["LANDMARK_SOURCES", "PoseProducer", "is_pose_folder"]
+__all__ = ["LANDMARK_SOURCES", "PoseProducer"]

@@ -37,8 +37,9 @@ from livefit.vision.preprocess import load_timestamps, resample_indices, video_s
 BANK_FILE = "residuals.safetensors"
 
 
-def residuals(estimated: np.ndarray, truth: np.ndarray,
-              min_visibility: float = 0.5) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def residuals(
+    estimated: np.ndarray, truth: np.ndarray, min_visibility: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """Paired ``[T, 33, 4]`` tracks -> (``[T, 33, 2]`` float32 error in true torso lengths, zero
     where the estimator saw nothing; ``[T, 33]`` bool: the estimator reported the point)."""
     seen = estimated[..., 3] >= min_visibility
@@ -173,10 +174,18 @@ def collect_residuals(
     parts_dir = out.with_name(out.name + ".parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
     parts = [parts_dir / f"{job.name}.npz" for job in jobs]
-    todo = [(str(j.video), str(j.timestamps), str(p), str(models or ""))
-            for j, p in zip(jobs, parts, strict=True) if not p.is_file()]  # fmt: skip
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="estimator errors",
-               unit="workout", disable=not progress)
+    todo = [
+        (str(j.video), str(j.timestamps), str(p), str(models or ""))
+        for j, p in zip(jobs, parts, strict=True)
+        if not p.is_file()
+    ]
+    bar = tqdm(
+        total=len(jobs),
+        initial=len(jobs) - len(todo),
+        desc="estimator errors",
+        unit="workout",
+        disable=not progress,
+    )
     if todo:
         with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
             for _ in pool.map(_record, todo):
@@ -189,12 +198,21 @@ def collect_residuals(
         "unit": "true torso lengths",
         "fps": 16,
     }
-    bank = ResidualBank(np.concatenate([d["error"] for d in loaded]),
-                        np.concatenate([d["seen"] for d in loaded]), meta)  # fmt: skip
+    bank = ResidualBank(
+        np.concatenate([d["error"] for d in loaded]),
+        np.concatenate([d["seen"] for d in loaded]),
+        meta,
+    )
     bank.meta["summary"] = bank.summary()
     bank.save(out)
     return bank
 
 
-__all__ = ["BANK_FILE", "ResidualBank", "ResidualsConfig", "bank_sources", "collect_residuals",
-           "residuals"]  # fmt: skip
+__all__ = [
+    "BANK_FILE",
+    "ResidualBank",
+    "ResidualsConfig",
+    "bank_sources",
+    "collect_residuals",
+    "residuals",
+]

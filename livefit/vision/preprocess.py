@@ -94,8 +94,10 @@ class FrameResampler:
 
     def __init__(self, fps: float, max_fill_seconds: float = 1.0) -> None:
         if not (math.isfinite(fps) and fps > 0 and max_fill_seconds >= 0):
-            raise ValueError(f"FrameResampler needs fps > 0 and max_fill_seconds >= 0, got "
-                             f"{fps} and {max_fill_seconds}")  # fmt: skip
+            raise ValueError(
+                f"FrameResampler needs fps > 0 and max_fill_seconds >= 0, got "
+                f"{fps} and {max_fill_seconds}"
+            )
         self.fps = fps
         self.max_fill = max_fill_seconds
         self.t0: float | None = None
@@ -108,8 +110,10 @@ class FrameResampler:
         if self.t0 is None:
             self.t0 = t
         if abs(t - self.t0) * self.fps > 2.0**50:  # beyond this, k / fps stops being exact
-            raise ValueError(f"capture time {t:g} s is too far from the first frame's "
-                             f"({self.t0:g} s) for a {self.fps:g} fps grid")  # fmt: skip
+            raise ValueError(
+                f"capture time {t:g} s is too far from the first frame's "
+                f"({self.t0:g} s) for a {self.fps:g} fps grid"
+            )
         skipped = 0
         if self.last is not None and t - self.last > self.max_fill:
             # The last grid slot at or before t, by the loop's own test below; the slots

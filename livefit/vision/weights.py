@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 from torch import Tensor
 
-from livefit.config import load_config, save_config
-from livefit.io import atomic_write, parse_json
 from livefit.vision.cnn import CausalCNN, CNNConfig, FrameClassifier
 from livefit.vision.errors import DeviceError, WeightsError  # raised here, defined torch-free
+from livefit.vision.front_ends import CNNFrontEnd, load_front_end
 
 
 @dataclass
@@ -154,64 +153,17 @@ def load_published(
     return model, report
 
 
-MODEL_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-
-
-def save_pretrained(model: CausalCNN, directory: str | Path) -> None:
-    """Write ``model.safetensors`` + ``config.json`` (the ``CNNConfig``), atomically."""
-    directory = Path(directory)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write(directory / MODEL_FILE, lambda f: f.write(save(tensors)))
-    save_config(model.config, directory / CONFIG_FILE)
-
-
-# Keys of a Stream-VLM config.json (livefit.model.config) that a CNNConfig never has.
-_STREAM_VLM_KEYS = ("adapter", "lm_path", "tiny_lm", "lora", "train_lm")
-
-
-def _not_a_cnn_folder(path: Path) -> str | None:
-    """What ``path`` looks like when it is a Stream-VLM checkpoint rather than a CNN, else None."""
-    try:  # any JSON that is not a readable object: load_config reports it properly
-        keys = set(parse_json((path / CONFIG_FILE).read_bytes(), str(path / CONFIG_FILE)))
-    except (OSError, ValueError, TypeError):
-        keys = set()
-    found = [k for k in _STREAM_VLM_KEYS if k in keys]
-    if found or (path / "lm").is_dir() or (path / "tokenizer.json").is_file():
-        clues = [f"config.json has {', '.join(found)}"] if found else []
-        clues += [f"{name} beside it" for name in ("lm/", "tokenizer.json")
-                  if (path / name.rstrip("/")).exists()]  # fmt: skip
-        return (
-            f"{path}: this is a Stream-VLM (language model) folder ({'; '.join(clues)}), not a "
-            "CNN; pass the CNN folder (config.json + model.safetensors of a CNNConfig, e.g. "
-            "RUN/vision/cnn or the coach's cnn/)"
-        )
-    return None
-
-
 def load_model(path: str | Path) -> CausalCNN:
-    """A CNN from our checkpoint folder (``config.json`` + ``model.safetensors``) or from a
-    published weights file (paper architecture; raises if any CNN tensor is missing). Anything
-    else (a missing path, a Stream-VLM folder, a config that is not a ``CNNConfig``) raises
-    ``WeightsError`` naming the path."""
+    """A CNN from a front-end folder of type ``cnn`` or ``per_frame`` (``config.json`` +
+    ``model.safetensors``, ``livefit.vision.front_ends``) or from a published weights file
+    (paper architecture; raises if any CNN tensor is missing). Anything else (a missing path, a
+    Stream-VLM folder, another front end) raises ``WeightsError`` naming the path."""
     path = Path(path)
     if path.is_dir():
-        wrong = _not_a_cnn_folder(path)
-        if wrong:
-            raise WeightsError(wrong)
-        if not (path / CONFIG_FILE).is_file() or not (path / MODEL_FILE).is_file():
-            raise WeightsError(f"{path}: expected {CONFIG_FILE} and {MODEL_FILE} in this folder")
-
-        try:
-            config = load_config(CNNConfig, path / CONFIG_FILE)
-        except (ValueError, TypeError) as err:
-            raise WeightsError(f"not a CNN config: {err}") from None
-        model = CausalCNN(config)
-        try:
-            model.load_state_dict(load_file(path / MODEL_FILE))
-        except Exception as err:  # shape mismatch (RuntimeError) or an unreadable file
-            raise WeightsError(f"{path / MODEL_FILE}: does not fit its config ({err})") from None
-        return model.eval()
+        front = load_front_end(path)
+        if not isinstance(front, CNNFrontEnd):
+            raise WeightsError(f"{path}: a {front.type} front end, not a CNN")
+        return front.model  # type: ignore[return-value]
     if not path.exists():
         raise WeightsError(f"{path}: CNN checkpoint folder or weights file is missing")
     model, report = load_published(path)
