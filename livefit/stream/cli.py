@@ -19,9 +19,11 @@ def predict_command(
     out: Annotated[Path, typer.Option(help="Predictions JSONL to write (resumed if present).")],
     model: Annotated[
         str | None,  # not a Path: "socratic:http://..." must keep its "//"
-        typer.Option(help="A Stream-VLM directory (save_pretrained), or a built-in coach: "
-                     "silent, periodic, oracle-coach (QEVD-SIM only), socratic:URL|PATH, "
-                     "turn:URL|PATH; default: the bundled coach."),  # fmt: skip
+        typer.Option(
+            help="A Stream-VLM directory (save_pretrained), or a built-in coach: "
+            "silent, periodic, oracle-coach (QEVD-SIM only), socratic:URL|PATH, "
+            "turn:URL|PATH; default: the bundled coach."
+        ),
     ] = None,
     split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
     clock: Annotated[str, typer.Option(help="paper (parity clock) or wall (real time).")] = "paper",
@@ -69,10 +71,15 @@ def predict_command(
         if model is None:
             model = bundled_model()
         config = engine_config(
-            clock, do_sample=sample, temperature=temperature, window_tokens=window,
-            cache="static" if compile else "growing", compile=compile,
-            cache_capacity=cache_capacity, watch_after_empty=watch_after_empty,
-        )  # fmt: skip
+            clock,
+            do_sample=sample,
+            temperature=temperature,
+            window_tokens=window,
+            cache="static" if compile else "growing",
+            compile=compile,
+            cache_capacity=cache_capacity,
+            watch_after_empty=watch_after_empty,
+        )
         summary = predict(data, model, out, split, mode, config, device, limit)
     except (QEVDFormatError, PredictError, DeviceError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
@@ -83,8 +90,10 @@ def predict_command(
     )
     d = summary["decoding"]
     if d["tokens_per_step"] > 0:  # a language model (rule-based coaches decode nothing)
-        typer.echo(f"decoding: {d['tokens_per_step']:.2f} tokens per feature step (1.00 = "
-                   f"only watching), worst step {d['max_step_tokens']}")  # fmt: skip
+        typer.echo(
+            f"decoding: {d['tokens_per_step']:.2f} tokens per feature step (1.00 = "
+            f"only watching), worst step {d['max_step_tokens']}"
+        )
     for warning in d["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
     if d["budget_hits"]:

@@ -82,5 +82,15 @@ def coach_for(model: str | Path) -> Any | None:
     return None
 
 
-__all__ = ["Factory", "PredictError", "SpecFactory", "builtin_coach", "builtin_names",
-           "coach_for", "register_coach", "register_spec", "spec_coach", "spec_prefix"]  # fmt: skip
+__all__ = [
+    "Factory",
+    "PredictError",
+    "SpecFactory",
+    "builtin_coach",
+    "builtin_names",
+    "coach_for",
+    "register_coach",
+    "register_spec",
+    "spec_coach",
+    "spec_prefix",
+]

@@ -17,26 +17,24 @@ Protocol (shared/spec/evaluation-protocol.md section 5, and the public reference
   ``<vision>``); inside, ``<vision>``, ``<answer>`` or a feedback already
   ``max_feedback_tokens`` long becomes ``<answer/>`` (``constraint="mask"`` instead restricts
   the logits to the allowed tokens before choosing: an extra, not the paper's way);
-- clock ``paper``: the first ``drop_first_steps`` steps are dropped (the reference starts at
-  feature index 1), after a feedback of n text tokens the next ``floor(n / 12 * 4)`` steps are
-  dropped (the model is blind while it talks at 12 tokens/s), and feedback times follow the
-  reference's parity formula on the token stream (``Session.tokens``, index 0 = first
-  ``<vision>``): step_k = (b_k - e_{k-1} - 1) / 4 + g_{k-1}, e_0 = 1, g = (e - b) / 12 of the
-  previous non-empty feedback (0 after an empty one), time = running sum over non-empty ones;
-- clock ``wall``: a step's time is its arrival time (argument ``t``, or the real time since
-  ``start``); tokens take their real decoding time; a feedback's time is when its ``<answer>``
-  was chosen. Policy for steps that arrive while the model is still decoding a feedback
-  (``busy_policy``): ``drop`` (default: the model was not watching, as in the paper) or ``queue``
-  (feed them late, in order; later events lag by the backlog). With ``busy_while_speaking`` the
-  model is also busy while the feedback would be spoken (n text tokens at 12 tokens/s).
+- time is the session's clock's (``livefit.stream.clocks``, built by ``make_clock``): which
+  pushed steps are seen, and when each feedback is. ``paper``: the first ``drop_first_steps``
+  steps are dropped (the reference starts at feature index 1), after a feedback of n text
+  tokens the next ``floor(n / 12 * 4)`` steps are dropped (blind while it talks at 12 tokens/s),
+  and feedback times follow the reference's parity formula on the token stream
+  (``Session.tokens``, index 0 = first ``<vision>``); ``wall``: a step's time is its arrival
+  time (argument ``t``, or the real time since ``start``), tokens take their real decoding time,
+  and steps that arrive while the model is busy are dropped or queued (``busy_policy``,
+  ``busy_while_speaking``).
 
 Turn-based models (``StreamVLMConfig.turn_every_s``, the "w/o action tokens" ablation, trained
 without the decision of when to speak): the engine makes the decision for them. The first step
 fed at or after each turn (every ``turn_every_s`` seconds of stream time, paper 5 s) is answered:
 ``<answer>`` is forced after its ``<vision>`` and the model writes the text; everywhere else
-``<vision>`` is forced. The feedback's time is the turn's (paper clock), as the turn-based
-protocol reports the prompt time, and no steps are skipped while it talks: a turn-based model
-sees all the video (evaluation protocol, section 6).
+``<vision>`` is forced (``TurnSchedule``). On the paper clock (``TurnStreamClock``) the
+feedback's time is the turn's, as the turn-based protocol reports the prompt time, and no steps
+are skipped while it talks: a turn-based model sees all the video (evaluation protocol, section
+6).
 
 Degenerate models (guards the paper's loop lacks; a model trained on the paper's sequences never
 meets them, so its token stream is the reference's):
@@ -58,7 +56,6 @@ meets them, so its token stream is the reference's):
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -69,7 +66,8 @@ import torch
 
 from livefit.model.sequences import prompt_ids
 from livefit.stream.cache import StaticStreamCache, StreamCache
-from livefit.stream.events import Clock, EngineConfig, Event  # re-exported: torch-free home
+from livefit.stream.clocks import Clock, TurnSchedule, make_clock
+from livefit.stream.events import EngineConfig, Event  # re-exported: torch-free home
 
 
 class PositionTableWarning(RuntimeWarning):
@@ -106,8 +104,7 @@ class StreamEngine:
     # EngineConfig is a frozen dataclass: one shared default is safe (ruff sees that only
     # for classes defined in the same module)
     def __init__(self, model: Any, config: EngineConfig = EngineConfig()) -> None:  # noqa: B008
-        if config.clock not in ("paper", "wall"):
-            raise ValueError(f"unknown clock {config.clock!r}: expected paper or wall")
+        make_clock(config)  # an unknown clock is refused here, not at the first session
         if config.constraint not in ("force", "mask"):
             raise ValueError(f"unknown constraint {config.constraint!r}: expected force or mask")
         if config.busy_policy not in ("drop", "queue"):
@@ -121,15 +118,16 @@ class StreamEngine:
         self.tokenizer = model.tokenizer
         self.vision, self.answer, self.answer_end = model.ids.as_tuple()
         self.num_layers: int = model.num_layers
-        self.clock = time.perf_counter  # the wall clock's source; tests swap in a fake one
+        self.clock = time.perf_counter  # the wall clock's time source; tests swap in a fake one
         self._free_caches: list[StaticStreamCache] = []  # released by closed sessions
         # transformers < 5.24 derive the write slots from the cache (a sync) unless told them.
         self._pass_cache_position = bool(getattr(model, "takes_cache_position", False))
         # Models with time features (an extra) read each <vision> step's time.
         self._takes_times = bool(getattr(model, "uses_vision_times", False))
         # A turn-based model (trained without action tokens) answers every ``turn_every`` s.
-        self.turn_every: float | None = getattr(getattr(model, "config", None), "turn_every_s",
-                                                None)  # fmt: skip
+        self.turn_every: float | None = getattr(
+            getattr(model, "config", None), "turn_every_s", None
+        )
         self.position_limit = position_table_size(model)
         self._step = self._static_forward
         if config.compile:
@@ -293,21 +291,15 @@ class Session:
         self.fed_steps: list[int] = []  # which pushed step (0-based) each fed <vision> saw
         self.steps_pushed = 0
         self.total_steps = total_steps
-        self.ended = False  # paper clock with total_steps: nothing more will be seen
-        self.to_drop = self.config.drop_first_steps if self.config.clock == "paper" else 0
+        self.clock: Clock = make_clock(self.config, total_steps, t0, self._now, engine.turn_every)
+        every = engine.turn_every  # turn-based models: when the engine makes them answer
+        self.turns = None if every is None else TurnSchedule(every)
         self.feedbacks: list[tuple[float, str]] = []  # non-empty feedbacks (time, text)
         self.rng = torch.Generator().manual_seed(self.config.seed)
         self.max_step_tokens = 0  # most tokens decoded for one fed step
         self.budget_hits = 0  # steps cut short by the per-step token budget
         self.warnings: list[str] = []  # what the session warned about (once each)
         self._passed_table = False  # warned about the position table
-        self.paper_clock = self.config.paper_clock
-        self._timer = self.paper_clock.timer()  # paper clock state
-        self.next_turn = engine.turn_every  # turn-based models: the next turn's time
-        # wall clock state
-        self.t0 = engine.clock() if t0 is None else t0
-        self.busy_until = -math.inf
-        self._now = 0.0  # stream time at which the engine became free
 
     # -- public -------------------------------------------------------------------------------
     def push(self, step: Any, t: float | None = None) -> Iterator[Event]:
@@ -317,25 +309,22 @@ class Session:
         if self.cache is None:
             raise RuntimeError("push on a closed session")
         self.steps_pushed += 1
-        c = self.config
-        if c.clock == "wall":
-            arrival = (self.engine.clock() - self.t0) if t is None else float(t)
-            if arrival < self.busy_until and c.busy_policy == "drop":
-                yield Event(arrival, "dropped")
-                return
-            self._now = max(arrival, self._now)
-        else:
-            arrival = (self.steps_pushed - 1) / c.steps_per_second
-            if self.to_drop > 0 or self.ended:
-                self.to_drop -= 1
-                yield Event(arrival, "dropped")
-                return
+        arrival, seen = self.clock.arrive(self.steps_pushed - 1, t)
+        if not seen:
+            yield Event(arrival, "dropped")
+            return
         feature = self.engine.model.feature_tokens(step)
         ids = [self.engine.vision] if self.started else self.prompt
         self.started = True
         self.steps_seen += 1
         self.fed_steps.append(self.steps_pushed - 1)
         yield from self._decode(ids, feature, arrival)
+
+    @property
+    def ended(self) -> bool:
+        """Nothing more will be seen (paper clock with ``total_steps``, after a blind skip past
+        the last step)."""
+        return self.clock.ended
 
     @property
     def cache_tokens(self) -> int:
@@ -360,13 +349,8 @@ class Session:
         self.close()
 
     # -- internals ----------------------------------------------------------------------------
-    def _clock(self, tic: float) -> float:
-        """Wall clock: stream time now (``_now`` was the stream time at clock value ``tic``)."""
-        return self._now + (self.engine.clock() - tic)
-
-    def _sync(self, tic: float) -> float:
-        """Advance ``_now`` to the present; returns the new reference clock value."""
-        self._now = self._clock(tic)
+    def _now(self) -> float:
+        """The wall clock's time source, looked up per call (tests swap the engine's)."""
         return self.engine.clock()
 
     def _warn(self, message: str) -> None:
@@ -401,43 +385,36 @@ class Session:
         return logits
 
     def _decode(self, ids: list[int], feature: torch.Tensor, time: float) -> Iterator[Event]:
-        engine, c = self.engine, self.config
-        tic = self.engine.clock()
+        """Feed a seen step, then choose and feed tokens until the model asks for the next one
+        (its ``<vision>``, fed with that step). The clock times what is said."""
+        engine, clock = self.engine, self.clock
+        clock.start_step()
         logits = self._feed(ids, feature, time)
         first = len(self.tokens)  # this step's tokens are self.tokens[first:]
         fb: _Feedback | None = None
-        turn = self._turn_due(time)  # turn-based models: the turn this step answers, if any
-        for _ in range(c.max_tokens_per_step):
+        turn = None if self.turns is None else self.turns.due(time)  # the turn it answers
+        for _ in range(self.config.max_tokens_per_step):
             token = engine.choose(logits, fb is not None, len(fb.ids) if fb else 0, self.rng)
-            if engine.turn_every is not None and fb is None:  # the engine decides, not the model
+            if self.turns is not None and fb is None:  # the engine decides, not the model
                 token = engine.answer if turn is not None else engine.vision
             self.tokens.append(token)
             index = len(self.tokens) - 1
             if token == engine.vision:
-                if c.clock == "wall":
-                    self._sync(tic)
-                self._count_step(first)
+                self._end_step(first)
                 return  # fed with the next step
             if token == engine.answer:
-                if turn is not None and c.clock == "paper":
-                    fb = _Feedback(index, turn)  # the turn-based protocol: the prompt's time
-                else:
-                    fb = _Feedback(index, self._begin_time(index, tic))
-                turn = None
+                fb, turn = _Feedback(index, clock.answer_time(index, turn)), None
                 yield Event(fb.time, "answer")
             elif token == engine.answer_end:
                 assert fb is not None
-                if c.clock == "wall":
-                    tic = self._sync(tic)
-                    self.busy_until = self._now + self._speaking_time(fb)
                 yield from self._finish(fb, index)
                 empty, fb = not fb.text, None
-                if self.ended:
-                    self._count_step(first)
+                if clock.ended:
+                    self._end_step(first)
                     return
-                if empty and c.watch_after_empty:
+                if empty and self.config.watch_after_empty:
                     self._feed([token], None)
-                    yield from self._watch(first, tic)
+                    yield from self._watch(first)
                     return
             else:
                 assert fb is not None
@@ -450,61 +427,30 @@ class Session:
         self.budget_hits += 1
         if fb is not None:
             self.tokens.append(engine.answer_end)
-            if c.clock == "wall":
-                tic = self._sync(tic)
-                self.busy_until = self._now + self._speaking_time(fb)
             yield from self._finish(fb, len(self.tokens) - 1)
             self._feed([engine.answer_end], None)
-        yield from self._watch(first, tic)
+        yield from self._watch(first)
 
-    def _turn_due(self, time: float) -> float | None:
-        """Turn-based models: the latest turn time reached by a step at ``time`` that has not
-        been answered yet (None: no turn due, or not a turn-based model)."""
-        every = self.engine.turn_every
-        if every is None or self.next_turn is None or time < self.next_turn - 1e-9:
-            return None
-        turn = self.next_turn
-        while self.next_turn <= time + 1e-9:
-            turn, self.next_turn = self.next_turn, self.next_turn + every
-        return turn
-
-    def _watch(self, first: int, tic: float) -> Iterator[Event]:
+    def _watch(self, first: int) -> Iterator[Event]:
         """End the step with a forced ``<vision>`` (fed with the next step)."""
         self.tokens.append(self.engine.vision)
-        if self.config.clock == "wall":
-            self._sync(tic)
-        self._count_step(first)
+        self._end_step(first)
         yield from ()
 
-    def _count_step(self, first: int) -> None:
+    def _end_step(self, first: int) -> None:
+        self.clock.end_step()
         self.max_step_tokens = max(self.max_step_tokens, len(self.tokens) - first)
 
-    def _speaking_time(self, fb: _Feedback) -> float:
-        """Wall clock: how long the session stays busy after decoding ``fb``."""
-        c = self.config
-        return len(fb.ids) / c.tokens_per_second if c.busy_while_speaking else 0.0
-
-    def _begin_time(self, begin: int, tic: float) -> float:
-        c = self.config
-        if c.clock == "wall":
-            return self._clock(tic)
-        return self._timer.begin_time(begin)
-
     def _finish(self, fb: _Feedback, end: int) -> Iterator[Event]:
-        c = self.config
-        text = self.engine.tokenizer.decode(fb.ids)
-        if c.clock == "paper" and self.engine.turn_every is None:
-            self._timer.finish(fb.begin, end, fb.time, empty=not text)
-            self.to_drop += self.paper_clock.blind_steps(len(fb.ids))
-            if self.total_steps is not None:
-                self.ended = self.to_drop > self.total_steps - self.steps_pushed
-        if text:
-            self.feedbacks.append((fb.time, text))
-            yield Event(fb.time, "feedback", text)
+        """Close ``fb`` at stream index ``end``: the clock learns of it, then it is reported
+        (``fb.text`` is the decoded text: it is decoded after every text token)."""
+        self.clock.end_feedback(fb.begin, end, fb.time, len(fb.ids), empty=not fb.text)
+        if fb.text:
+            self.feedbacks.append((fb.time, fb.text))
+            yield Event(fb.time, "feedback", fb.text)
 
 
 __all__ = [
-    "Clock",
     "EngineConfig",
     "Event",
     "PositionTableWarning",

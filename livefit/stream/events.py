@@ -1,8 +1,9 @@
 """The engine's vocabulary without the engine: ``EngineConfig`` (how sessions decode and keep
-time), ``Event`` (what a session yields: time, kind, text) and ``Clock`` (paper or wall).
+time), ``Event`` (what a session yields: time, kind, text) and ``ClockName`` (paper or wall; the
+clocks themselves are ``livefit.stream.clocks``).
 
-Flow position: in ``livefit.stream``, below ``livefit.stream.engine``, which re-exports all
-three. It is torch-free (its only livefit import is ``livefit.model.clock``, stdlib only), so
+Flow position: in ``livefit.stream``, below ``livefit.stream.engine``, which re-exports the
+first two. It is torch-free (its only livefit import is ``livefit.model.clock``, stdlib only), so
 coaches with the engine's interface that need no model (``livefit.baselines``) import it
 without loading torch or transformers.
 """
@@ -20,15 +21,16 @@ from livefit.model.clock import (
     PaperClock,
 )
 
-Clock = Literal["paper", "wall"]
+ClockName = Literal["paper", "wall"]
 
 
 @dataclass(frozen=True)
 class EngineConfig:
     """How sessions decode and keep time."""
 
-    clock: Clock = "paper"
-    """paper (the reference's token-count clock) or wall (real arrival and decoding times)."""
+    clock: ClockName = "paper"
+    """paper (the reference's token-count clock) or wall (real arrival and decoding times); the
+    clock objects are built from these settings by ``livefit.stream.clocks.make_clock``."""
     steps_per_second: float = STEPS_PER_SECOND
     """Feature steps per second (the CNN's output rate)."""
     tokens_per_second: float = TOKENS_PER_SECOND
@@ -105,4 +107,4 @@ class Event:
     text: str = ""
 
 
-__all__ = ["Clock", "EngineConfig", "Event"]
+__all__ = ["ClockName", "EngineConfig", "Event"]

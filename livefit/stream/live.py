@@ -1,9 +1,10 @@
 """The live path: raw camera or video frames in, timed coaching events out.
 
 Flow, per stream: frame (any size, RGB or BGR, any rate) + capture time -> ``FrameResampler``
-(16 fps on the capture clock, the offline rule) -> ``crop_and_resize`` (the offline
-preprocessing) -> ``CNNStream`` (the causal CNN, one feature step per 4 frames, the offline
-warm-up) -> the activity head (what exercise is this?) -> an engine ``Session`` on the wall
+(16 fps on the capture clock, the offline rule) -> the front end's ``FrontStream``
+(``livefit.vision.front_ends``: the CNN's offline preprocessing and ``CNNStream``, or the pose
+estimator and ``PoseStream``; one feature step per 4 frames, the offline warm-up) -> the
+activity head (what exercise is this?) -> an engine ``Session`` on the wall
 clock (the step's capture time is its arrival time) -> ``LiveEvent``s.
 
 ``coach = LiveCoach.load()`` loads the models once (bundled coach by default);
@@ -44,232 +45,91 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from livefit.bundled import bundled_cnn, bundled_model, bundled_pose_encoder, bundled_pose_model
 from livefit.config import config_from_dict
 from livefit.data.prompts import single_exercise_prompt
 from livefit.model.hf_folder import read_folder_json
 from livefit.model.stream_vlm import StreamVLM
+from livefit.stream.clocks import make_clock
 from livefit.stream.engine import EngineConfig, Session, StreamEngine
-from livefit.vision.activity import ActivityHead
-from livefit.vision.cnn import CNNStream
-from livefit.vision.pose import PoseEncoder, PoseStream, load_pose_encoder
-from livefit.vision.pose_estimator import PoseEstimator
-from livefit.vision.pose_extract import is_pose_folder
-from livefit.vision.preprocess import (
-    FrameResampler,
-    PreprocessConfig,
-    VideoError,
-    crop_and_resize,
-    decode_frames,
+from livefit.stream.live_types import (
+    MAX_CAPTURE_SECONDS,
+    MIN_FRAME_SIDE,
+    EventKind,
+    LiveConfig,
+    LiveEvent,
+    LiveInputError,
+    LiveStats,
 )
-from livefit.vision.weights import load_model
-
-EventKind = Literal["session", "exercise", "answer", "text", "feedback", "dropped"]
-
-MIN_FRAME_SIDE = 8
-"""Smallest frame height and width accepted (smaller frames are refused, one by one)."""
-
-MAX_CAPTURE_SECONDS = 1e11
-"""Largest capture time accepted, in seconds from any origin (UNIX seconds are ~2e9; a float64
-there still resolves 20 us, while at 1e300 adding a frame interval changes nothing)."""
-
-
-class LiveInputError(ValueError):
-    """A frame or time the live pipeline cannot use; the message says what is wrong."""
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """How one live stream is coached."""
-
-    exercise: str | None = None
-    """The exercise of the whole stream (one session); None: ``schedule`` or recognised."""
-    schedule: tuple[tuple[float, float, str], ...] | None = None
-    """``(start, end, exercise)`` in stream seconds: one session per entry (the demo's plan)."""
-    switch_seconds: float = 1.5
-    """Recognised exercise: how long a new exercise must lead before the coach switches to it."""
-    min_confidence: float = 0.5
-    """Recognised exercise: smoothed probability needed to lead."""
-    smoothing_seconds: float = 1.0
-    """Time constant of the exponential smoothing of the exercise probabilities."""
-    rest_labels: tuple[str, ...] = ("general",)
-    """Recognised activities that are not an exercise: leading for ``switch_seconds`` ends the
-    current session (the coach stops)."""
-    max_lag_seconds: float = 1.0
-    """Real-time callers: frames that waited longer than this are dropped before any work."""
-    clock: Literal["wall", "paper"] = "wall"
-    """wall: steps arrive at their capture time and decoding takes its real time (live);
-    paper: offline ``predict``'s clock, for comparing with it: the reference must know where a
-    session ends (it never feeds the last step and stops once a blind skip runs past the end),
-    so each session's steps are streamed when it ends and its events come then."""
-    busy_while_speaking: bool = True
-    """Wall clock: the coach does not watch while its feedback would be spoken (as in training
-    on the paper clock; see ``EngineConfig.busy_while_speaking``)."""
-    busy_policy: Literal["drop", "queue"] = "drop"
-    """Wall clock: steps arriving while the coach is busy are dropped or queued."""
-    bgr: bool = False
-    """Frames are BGR (OpenCV) instead of RGB."""
-    max_frame_pixels: int = 4096 * 4096
-    """Frames larger than this are refused (``LiveInputError``)."""
-    max_fill_seconds: float = 1.0
-    """A frame at most this long after the previous one fills the 16 fps slots between them
-    (the camera skipped frames); a longer gap is a gap (see the module docstring)."""
-    max_jump_seconds: float = 3600.0
-    """A frame captured more than this after the previous one is refused (``LiveInputError``):
-    a clock that jumps so far is broken, not a pause."""
-
-    def engine_config(self, base: EngineConfig) -> EngineConfig:
-        """The engine settings of a live session: ``base`` (the model's) with this clock."""
-        return replace(
-            base,
-            clock=self.clock,
-            busy_policy=self.busy_policy,
-            busy_while_speaking=self.busy_while_speaking,
-            drop_first_steps=base.drop_first_steps if self.clock == "paper" else 0,
-        )
-
-
-@dataclass(frozen=True)
-class LiveEvent:
-    """Something that happened in a stream, at ``time`` seconds from its first frame."""
-
-    time: float
-    kind: EventKind
-    """session: a coaching session began (``exercise``) or ended (``exercise`` ""); exercise:
-    the recognised exercise changed (``text``: its name, ``confidence``); answer / text /
-    feedback / dropped: the engine's events (feedback: the finished line)."""
-    text: str = ""
-    exercise: str = ""
-    session: int = -1
-    """Index of the coaching session (0, 1, ...), -1 outside one."""
-    confidence: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "time": round(self.time, 3),
-            "kind": self.kind,
-            "text": self.text,
-            "exercise": self.exercise,
-            "session": self.session,
-            "confidence": round(self.confidence, 3),
-        }
-
-
-@dataclass
-class LiveStats:
-    """Counters of one stream."""
-
-    frames_in: int = 0
-    frames_used: int = 0  # reached the CNN at least once (after resampling)
-    frames_late: int = 0  # dropped: waited longer than max_lag_seconds
-    frames_out_of_order: int = 0  # dropped: capture time before the previous frame's
-    cnn_frames: int = 0  # 16 fps frames fed to the CNN
-    steps: int = 0  # feature steps
-    steps_unseen: int = 0  # steps the coach did not see (busy, outside a session)
-    gaps: int = 0  # gaps in capture time longer than max_fill_seconds
-    steps_in_gaps: int = 0  # steps without any frame: nothing was seen there
-    gap_seconds: float = 0.0  # capture time inside those gaps (not in media_seconds)
-    feedbacks: int = 0
-    compute_seconds: float = 0.0
-    media_seconds: float = 0.0  # capture time covered by frames (gaps left out)
-
-    @property
-    def real_time_factor(self) -> float:
-        """Compute seconds per second of video (< 1: faster than real time)."""
-        return self.compute_seconds / self.media_seconds if self.media_seconds > 0 else 0.0
-
-    @property
-    def frames_dropped(self) -> int:
-        return self.frames_late + self.frames_out_of_order
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "frames_in": self.frames_in,
-            "frames_used": self.frames_used,
-            "frames_dropped": self.frames_dropped,
-            "frames_late": self.frames_late,
-            "frames_out_of_order": self.frames_out_of_order,
-            "cnn_frames": self.cnn_frames,
-            "steps": self.steps,
-            "steps_unseen": self.steps_unseen,
-            "gaps": self.gaps,
-            "steps_in_gaps": self.steps_in_gaps,
-            "gap_seconds": round(self.gap_seconds, 3),
-            "feedbacks": self.feedbacks,
-            "compute_seconds": round(self.compute_seconds, 3),
-            "media_seconds": round(self.media_seconds, 3),
-            "real_time_factor": round(self.real_time_factor, 4),
-        }
+from livefit.stream.playback import feedbacks_in, play_video, schedule_of
+from livefit.vision.activity import ActivityHead
+from livefit.vision.front_ends import FrontEnd, FrontEndOptions, front_end_of, load_front_end
+from livefit.vision.preprocess import FrameResampler
 
 
 class LiveCoach:
-    """The loaded models (front end: the CNN or the pose encoder; activity head; Stream-VLM) and
-    the engine; shared by streams. A pose coach (``cnn`` a ``PoseEncoder``) also needs
-    ``estimator``: a function that makes one pose estimator per stream (they track)."""
+    """The loaded models (the front end, any registered type: ``livefit.vision.front_ends``; the
+    activity head, when the front end's folder has one; Stream-VLM) and the engine; shared by
+    streams."""
 
-    def __init__(self, cnn: Any, model: Any, head: Any | None = None,
-                 engine_config: EngineConfig | None = None,
-                 estimator: Callable[[], Any] | None = None) -> None:  # fmt: skip
-        self.cnn = cnn.eval()
+    def __init__(
+        self,
+        front: FrontEnd | nn.Module,
+        model: Any,
+        head: Any | None = None,
+        engine_config: EngineConfig | None = None,
+    ) -> None:
+        self.front = front if isinstance(front, FrontEnd) else front_end_of(front)
         self.model = model
         self.head = head
         self.base_engine = engine_config or EngineConfig()
         self.lock = threading.Lock()
         self._engines: dict[EngineConfig, StreamEngine] = {}
-        self.pose = isinstance(cnn, PoseEncoder)
-        c = cnn.config
-        if self.pose:
-            if estimator is None:
-                raise ValueError("a pose coach needs a pose estimator for the frames")
-            channels, tokens = c.channels, c.tokens
-            self.preprocess = PreprocessConfig(fps=c.fps)
-        else:
-            channels, (_, h, w) = c.feature_channels, c.feature_shape
-            tokens = h * w
-            self.preprocess = PreprocessConfig(height=c.input_height, width=c.input_width)
-        self.estimator = estimator
-        self.steps_per_second = c.steps_per_second
-        a = model.config.adapter
-        if (channels, tokens) != (a.feature_dim, a.feature_tokens):
-            what = "pose encoder" if self.pose else "CNN"
+        self.fps = self.front.fps
+        self.steps_per_second = self.front.steps_per_second
+        a, f = model.config.adapter, self.front
+        if (f.feature_dim, f.feature_tokens) != (a.feature_dim, a.feature_tokens):
             raise ValueError(
-                f"the {what} makes {tokens} x {channels}-channel feature vectors per step but the "
-                f"language model reads {a.feature_tokens} x {a.feature_dim}: they are not one coach"
+                f"the {f.type} front end makes {f.feature_tokens} x {f.feature_dim}-channel "
+                f"feature vectors per step but the language model reads {a.feature_tokens} x "
+                f"{a.feature_dim}: they are not one coach"
             )
 
     @classmethod
-    def load(cls, model: str | Path | None = None, cnn: str | Path | None = None,
-             device: str = "cpu", pose_models: str | Path | None = None,
-             vision: str = "cnn") -> LiveCoach:  # fmt: skip
-        """Load a coach: ``model`` a Stream-VLM folder, ``cnn`` its front end's folder, a CNN or
-        a pose encoder (default: the bundled coach's CNN); the activity head comes from that
-        folder when it has one. A pose encoder gets MediaPipe Pose through LiteRT
+    def load(
+        cls,
+        model: str | Path | None = None,
+        cnn: str | Path | None = None,
+        device: str = "cpu",
+        pose_models: str | Path | None = None,
+        vision: str = "cnn",
+    ) -> LiveCoach:
+        """Load a coach: ``model`` a Stream-VLM folder, ``cnn`` its front end's folder (any
+        type; default: the bundled coach's CNN); the activity head comes from that folder when it
+        has one. A pose encoder gets MediaPipe Pose through LiteRT
         (``livefit.vision.pose_estimator``; ``pose_models``: its models folder). ``vision``
         pose: the bundled pose coach's parts as the defaults instead."""
         if vision not in ("cnn", "pose"):
             raise ValueError(f"--vision must be cnn or pose, got {vision!r}")
         if vision == "pose":
             model_dir = Path(model) if model is not None else bundled_pose_model()
-            cnn_dir = Path(cnn) if cnn is not None else bundled_pose_encoder()
+            front_dir = Path(cnn) if cnn is not None else bundled_pose_encoder()
         else:
             model_dir = Path(model) if model is not None else bundled_model()
-            cnn_dir = Path(cnn) if cnn is not None else bundled_cnn()
-        estimator = None
-        if is_pose_folder(cnn_dir):
-            PoseEstimator.load(pose_models)  # fail now, naming what is missing, not per stream
-
-            def estimator() -> Any:
-                return PoseEstimator.load(pose_models)
+            front_dir = Path(cnn) if cnn is not None else bundled_cnn()
+        front = load_front_end(front_dir, FrontEndOptions(pose_models=pose_models))
+        front.ready_live()  # fail now, naming what is missing, not per stream
         vlm = StreamVLM.from_pretrained(model_dir, device=device)
         try:
-            head = ActivityHead.from_pretrained(cnn_dir)
+            head = ActivityHead.from_pretrained(front_dir)
         except FileNotFoundError:
             head = None
         stage = model_dir / "stage_config.json"
@@ -279,8 +139,7 @@ class LiveCoach:
             engine = saved.get("engine") if isinstance(saved, dict) else None
             if isinstance(engine, dict):
                 base = config_from_dict(EngineConfig, engine, str(stage))
-        front = load_pose_encoder(cnn_dir) if estimator is not None else load_model(cnn_dir)
-        return cls(front, vlm, head, base, estimator)
+        return cls(front, vlm, head, base)
 
     def engine(self, config: LiveConfig) -> StreamEngine:
         """The (cached) engine for a live config; engines hold no per-stream state."""
@@ -291,10 +150,10 @@ class LiveCoach:
 
     def pipeline(
         self,
-        config: LiveConfig = LiveConfig(),
+        config: LiveConfig | None = None,
         on_feature: Callable[[torch.Tensor, float], None] | None = None,
     ) -> LivePipeline:
-        return LivePipeline(self, config, on_feature=on_feature)
+        return LivePipeline(self, config or LiveConfig(), on_feature=on_feature)
 
 
 @dataclass
@@ -337,11 +196,8 @@ class LivePipeline:
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"LiveConfig.{name} must be a finite number >= 0, got {value}")
         self.engine = self.coach.engine(c)
-        self.resampler = FrameResampler(self.coach.preprocess.fps, c.max_fill_seconds)
-        self.cnn_stream: Any = None
-        self._new_front_stream()
-        if self.coach.pose:
-            self.estimator = self.coach.estimator()  # type: ignore[misc]
+        self.resampler = FrameResampler(self.coach.fps, c.max_fill_seconds)
+        self.front_stream = self.coach.front.stream(c.bgr)
         self.t0: float | None = None  # capture time of the first frame
         self.last_t = -math.inf
         self.step_frames = 0  # 16 fps frames in the current (unfinished) feature step
@@ -388,11 +244,7 @@ class LivePipeline:
         repeats = slots.fill
         if repeats:
             s.frames_used += 1
-            if self.coach.pose:  # body landmarks [33, 4] of the frame, tracked along the stream
-                rgb = frame[..., ::-1] if self.config.bgr else frame
-                x = torch.from_numpy(self.estimator.estimate(np.ascontiguousarray(rgb), t))
-            else:
-                x = torch.from_numpy(crop_and_resize(frame, self.coach.preprocess, self.config.bgr))
+            x = self.front_stream.prepare(frame, t)  # e.g. cropped pixels, body landmarks
             with self.coach.lock:
                 for _ in range(repeats):
                     events += self._cnn_frame(x, stream_t)
@@ -406,19 +258,12 @@ class LivePipeline:
         s = self.stats
         s.gaps += 1
         s.gap_seconds += after - before
-        s.steps_in_gaps += int(skipped * self.coach.steps_per_second // self.coach.preprocess.fps)
+        s.steps_in_gaps += int(skipped * self.coach.steps_per_second // self.coach.fps)
         events = self._end_session(before)
-        self._new_front_stream()
+        self.front_stream.restart()
         self._tracker = _Tracker()
         self.exercise, self.confidence = "", 0.0
         return events
-
-    def _new_front_stream(self) -> None:
-        """A fresh causal front-end stream (its first frame warms it up, as at the start)."""
-        if self.coach.pose:
-            self.cnn_stream = PoseStream(self.coach.cnn)
-        else:
-            self.cnn_stream = CNNStream(self.coach.cnn)
 
     def close(self, t: float | None = None) -> list[LiveEvent]:
         """End the stream (and its session); returns the closing events."""
@@ -457,7 +302,7 @@ class LivePipeline:
     @torch.no_grad()
     def _cnn_frame(self, x: torch.Tensor, stream_t: float) -> list[LiveEvent]:
         self.stats.cnn_frames += 1
-        feature = self.cnn_stream.push(x)
+        feature = self.front_stream.push(x)
         if feature is None:
             return []
         self.stats.steps += 1
@@ -498,8 +343,7 @@ class LivePipeline:
         has held for ``switch_seconds``."""
         head, c, tr = self.coach.head, self.config, self._tracker
         p = head.exercise_distribution(feature).numpy()
-        alpha = 1.0 - math.exp(-1.0 / (self.coach.steps_per_second
-                                       * c.smoothing_seconds))  # fmt: skip
+        alpha = 1.0 - math.exp(-1.0 / (self.coach.steps_per_second * c.smoothing_seconds))
         tr.probs = p if tr.probs is None else tr.probs + alpha * (p - tr.probs)
         k = int(np.argmax(tr.probs))
         leader = head.exercises[k] if tr.probs[k] >= c.min_confidence else None
@@ -539,13 +383,14 @@ class LivePipeline:
             events += self._start(self.exercise, t, t)
         return events
 
-    def _start(self, exercise: str, start: float, t: float, end: float = math.inf,
-               index: int | None = None) -> list[LiveEvent]:  # fmt: skip
+    def _start(
+        self, exercise: str, start: float, t: float, end: float = math.inf, index: int | None = None
+    ) -> list[LiveEvent]:
         """A session from stream time ``start``; ``index``: the schedule entry (default: the
         next session number)."""
         index = self.sessions if index is None else index
         session = None
-        if self.config.clock == "wall":
+        if not make_clock(self.engine.config).streams_at_end:  # else: streamed when it ends
             session = self.engine.start(single_exercise_prompt(exercise), t0=0.0)
         self.active.append(_Active(session, index, exercise, start, end))
         self.sessions += 1
@@ -570,70 +415,8 @@ class LivePipeline:
         return events + [LiveEvent(t, "session", "", a.exercise, a.index)]
 
 
-def play_video(
-    pipe: LivePipeline,
-    video: str | Path,
-    times: np.ndarray | None = None,
-    realtime: bool = False,
-    speed: float = 1.0,
-) -> Iterator[tuple[np.ndarray, float, list[LiveEvent]]]:
-    """Stream a video file through ``pipe`` frame by frame: yields ``(rgb frame, stream time,
-    events)``. ``times``: capture times in seconds (e.g. a QEVD ``_timestamps.npy`` through
-    ``load_timestamps``); default the container's timestamps. ``realtime``: pace the frames on
-    the capture clock (``speed`` times faster) and pass each frame's lag, as a camera would;
-    otherwise as fast as the machine allows. The caller closes ``pipe``."""
-    start = time.perf_counter()
-    t0: float | None = None
-    for i, (frame, pts) in enumerate(decode_frames(video)):
-        if times is not None:
-            if i >= len(times):
-                break
-            t = float(times[i])
-        else:
-            t = float(pts) if pts is not None else i / 30.0
-        t0 = t if t0 is None else t0
-        lag = 0.0
-        if realtime:
-            due = start + (t - t0) / speed
-            now = time.perf_counter()
-            if now < due:
-                time.sleep(due - now)
-            lag = max(0.0, time.perf_counter() - due)
-        try:
-            events = pipe.push(frame, t, lag)
-        except LiveInputError as err:  # a file's frames are not a stream's to skip: stop here
-            raise VideoError(f"{video}: frame {i + 1}: {err}") from None
-        yield frame, t - t0, events
-
-
-def schedule_of(segments: list[Any], first_capture: float) -> tuple[tuple[float, float, str], ...]:
-    """The schedule of one workout's QEVD segments (``livefit.data.qevd.Segment``), in stream
-    seconds from its first frame (captured at ``first_capture``, shifted clock)."""
-    return tuple((s.start - first_capture, s.end - first_capture, s.exercise) for s in segments)
-
-
-def feedbacks_in(
-    feedbacks: list[LiveEvent],
-    schedule: tuple[tuple[float, float, str], ...],
-    by_time: bool = False,
-) -> list[list[tuple[float, str]]]:
-    """Each schedule entry's feedbacks as ``(seconds from its start, text)``, for the
-    evaluator's per-segment predictions. A feedback belongs to the entry its session was started
-    for (a schedule pipeline numbers its sessions by entry); ``by_time`` (sessions not made from
-    this schedule, e.g. a recognised exercise): to the latest entry with start < time <= end."""
-    out: list[list[tuple[float, str]]] = [[] for _ in schedule]
-    for e in feedbacks:
-        if by_time:
-            k = next((k for k in reversed(range(len(schedule)))
-                      if schedule[k][0] < e.time <= schedule[k][1]), -1)  # fmt: skip
-        else:
-            k = e.session
-        if 0 <= k < len(schedule):
-            out[k].append((e.time - schedule[k][0], e.text))
-    return out
-
-
 __all__ = [
+    "EventKind",
     "LiveCoach",
     "LiveConfig",
     "LiveEvent",

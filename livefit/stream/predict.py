@@ -27,7 +27,7 @@ built-in coach of ``livefit.baselines`` (``silent``, ``periodic``, ``oracle-coac
 Paper clock = the reference's evaluation loop: steps 1 .. N-2 of the segment are fed (it starts
 at index 1 and stops when the next <vision> would need step N-1), times by the parity formula.
 Wall clock: every step is pushed at its recorded time and decoding costs its real time on this
-machine.
+machine. Which of the two a clock wants is its ``streams_at_end`` (``livefit.stream.clocks``).
 """
 
 from __future__ import annotations
@@ -60,8 +60,10 @@ from livefit.io import (
     naming_file,
     parse_json,
 )
+from livefit.model.clock import UNFED_LAST_STEPS
 from livefit.model.stream_vlm import StreamVLM
 from livefit.provenance import changed_settings, file_sha256, tree_sha256
+from livefit.stream.clocks import make_clock
 from livefit.stream.coaches import PredictError, builtin_names, coach_for
 from livefit.stream.engine import EngineConfig, StreamEngine
 
@@ -89,8 +91,8 @@ def run_segment(
         )
     # A coach that must know its segment (oracle-coach: livefit.baselines.oracle) says so.
     extra = {"segment": segment} if getattr(engine, "wants_segment", False) else {}
-    if engine.config.clock == "paper":
-        steps = feats[:-1]
+    if make_clock(engine.config).streams_at_end:  # the paper clock: the reference's loop
+        steps = feats[: len(feats) - UNFED_LAST_STEPS]
         with engine.start(segment.system, total_steps=len(steps), **extra) as session:
             for step in steps:
                 for _ in session.push(step):
@@ -143,8 +145,12 @@ class DecodingLoad:
 
     def to_json(self) -> dict[str, Any]:
         per_step = self.tokens / self.steps if self.steps else 0.0
-        return {"tokens_per_step": round(per_step, 3), "max_step_tokens": self.max_step_tokens,
-                "budget_hits": self.budget_hits, "warnings": self.warnings}  # fmt: skip
+        return {
+            "tokens_per_step": round(per_step, 3),
+            "max_step_tokens": self.max_step_tokens,
+            "budget_hits": self.budget_hits,
+            "warnings": self.warnings,
+        }
 
 
 def sidecar(out: Path) -> Path:
@@ -311,8 +317,12 @@ def predict(
                     _append(fd, (line + "\n").encode("utf-8"))
         finally:
             os.close(fd)
-    return {"segments": len(segments), "skipped": len(done), "new_feedbacks": n_feedbacks,
-            "decoding": load.to_json()}  # fmt: skip
+    return {
+        "segments": len(segments),
+        "skipped": len(done),
+        "new_feedbacks": n_feedbacks,
+        "decoding": load.to_json(),
+    }
 
 
 def _append(fd: int, data: bytes) -> None:

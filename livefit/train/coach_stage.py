@@ -48,6 +48,7 @@ from livefit.model.config import LoRAConfig, StreamVLMConfig, paper_config
 from livefit.model.sequences import STAGE2_SYSTEM, STAGE3_SYSTEM, prompt_ids, text_ids
 from livefit.model.stream_vlm import StreamVLM
 from livefit.model.tokenizer import train_tokenizer
+from livefit.stream.clocks import make_clock
 from livefit.stream.engine import EngineConfig, StreamEngine
 from livefit.stream.predict import run_segment
 from livefit.train.coach_data import (
@@ -139,15 +140,13 @@ class CoachStageConfig:
             raise ValueError(f"stage must be one of {list(STAGES)}, got {self.stage!r}")
         if self.prompt not in PROMPTS:
             raise ValueError(f"prompt must be one of {list(PROMPTS)}, got {self.prompt!r}")
-        if self.engine.clock != "paper":
+        if not make_clock(self.engine).matches_training:
             raise ValueError("training sequences follow the paper clock: engine.clock = paper")
 
 
 def paper_stage_config(stage: str, lm_path: str = "models/Llama-2-7b-hf") -> CoachStageConfig:
     """The paper's stage 2 or 3 (appendix D.2/D.3) on LLaMA-2-7B from a local path, bf16."""
-    optim = OptimConfig(
-        name="adamw", lr=5e-6, betas=(0.9, 0.95), weight_decay=0.01, grad_clip=1.0
-    )
+    optim = OptimConfig(name="adamw", lr=5e-6, betas=(0.9, 0.95), weight_decay=0.01, grad_clip=1.0)
     loop = LoopConfig(epochs=2, batch_size=32, mixed_precision="bf16")
     if stage == "clips":
         model = paper_config(lm_path, train_adapters=True, train_special_tokens=True)
@@ -257,9 +256,14 @@ class CoachTask:
         else:
             system = STAGE3_SYSTEM if c.prompt == "paper" else None
             items, self.data_counts = segment_items(
-                self.train_segments, tok, ids, system, c.engine.paper_clock, limit,
+                self.train_segments,
+                tok,
+                ids,
+                system,
+                c.engine.paper_clock,
+                limit,
                 turn_every_s=c.model.turn_every_s,
-            )  # fmt: skip
+            )
         if not items:
             raise ValueError(f"{self.data_root}: no training sequences for stage {c.stage!r}")
         atomic_write_json(self.run_dir / "data.json", self.data_counts)
@@ -332,8 +336,14 @@ class CoachTask:
                 said = answer(model, feats, qa.question)
                 asked += 1
                 correct += said.strip().lower() == qa.answer.strip().lower()
-                lines.append({"clip_id": clip.clip_id, "question": qa.question,
-                              "truth": qa.answer, "said": said})  # fmt: skip
+                lines.append(
+                    {
+                        "clip_id": clip.clip_id,
+                        "question": qa.question,
+                        "truth": qa.answer,
+                        "said": said,
+                    }
+                )
         atomic_write_text(
             out_dir / "clip_answers.jsonl", "".join(json.dumps(x) + "\n" for x in lines)
         )
