@@ -13,6 +13,7 @@ demo: setup
 
 lint: setup
 	.venv/bin/ruff check livefit tests benchmarks
+	.venv/bin/ruff format --check livefit tests benchmarks
 	.venv/bin/lint-imports --no-cache
 
 # The tests also need Debian's chromium (the web app's browser test) and the pose path's
@@ -20,5 +21,6 @@ lint: setup
 test:
 	bash scripts/setup.sh --browser --pose
 	.venv/bin/ruff check livefit tests benchmarks
+	.venv/bin/ruff format --check livefit tests benchmarks
 	.venv/bin/lint-imports --no-cache
 	LIVEFIT_REQUIRE_BROWSER=1 LIVEFIT_REQUIRE_POSE=1 $(PY) -m pytest

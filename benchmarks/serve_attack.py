@@ -107,8 +107,9 @@ async def hanging_frames(url: str, jpeg: bytes, hold: float) -> dict[str, Any]:
             async for raw in ws:
                 m = json.loads(raw)
                 if m["type"] == "end":
-                    got["end"] = {k: m.get(k) for k in ("frames_in", "cnn_frames", "gaps",
-                                                         "frames_bad")}  # fmt: skip
+                    got["end"] = {
+                        k: m.get(k) for k in ("frames_in", "cnn_frames", "gaps", "frames_bad")
+                    }
         except websockets.ConnectionClosed:
             pass
     return got
@@ -120,9 +121,11 @@ async def upload_flood(port: int, megabytes: int, count: int) -> list[dict[str, 
 
     async def one() -> dict[str, Any]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        head = (f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: "
-                f"{megabytes * 2**20}\r\nContent-Type: multipart/form-data; boundary=B\r\n"
-                "\r\n").encode()  # fmt: skip
+        head = (
+            f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: "
+            f"{megabytes * 2**20}\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+            "\r\n"
+        ).encode()
         tic, sent, answer = time.perf_counter(), 0, ""
         reply = asyncio.create_task(reader.read(200))
         try:
@@ -138,8 +141,11 @@ async def upload_flood(port: int, megabytes: int, count: int) -> list[dict[str, 
         finally:
             reply.cancel()
             writer.close()
-        return {"answer": answer, "seconds": round(time.perf_counter() - tic, 2),
-                "mb_taken_in": round(sent / 2**20, 1)}  # fmt: skip
+        return {
+            "answer": answer,
+            "seconds": round(time.perf_counter() - tic, 2),
+            "mb_taken_in": round(sent / 2**20, 1),
+        }
 
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
@@ -165,8 +171,12 @@ async def text_flood(url: str, seconds: float, big: bool) -> dict[str, Any]:
             code = "still open"
     except websockets.ConnectionClosed as err:
         code = err.rcvd.code if err.rcvd else "closed"
-    return {"kind": "big" if big else "small", "messages_sent": sent, "closed_with": code,
-            "seconds": round(time.perf_counter() - tic, 2)}  # fmt: skip
+    return {
+        "kind": "big" if big else "small",
+        "messages_sent": sent,
+        "closed_with": code,
+        "seconds": round(time.perf_counter() - tic, 2),
+    }
 
 
 async def hostile_files(base: str, folder: Path) -> dict[str, Any]:
@@ -179,9 +189,12 @@ async def hostile_files(base: str, folder: Path) -> dict[str, Any]:
         for video in (jump, tiny):
             tic = time.perf_counter()
             r = await http.post(f"{base}/upload", files={"video": (video.name, video.read_bytes())})
-            out[video.name] = {"bytes": video.stat().st_size, "status": r.status_code,
-                               "seconds": round(time.perf_counter() - tic, 2),
-                               "message": r.json().get("message", "")[:160]}  # fmt: skip
+            out[video.name] = {
+                "bytes": video.stat().st_size,
+                "status": r.status_code,
+                "seconds": round(time.perf_counter() - tic, 2),
+                "message": r.json().get("message", "")[:160],
+            }
     return out
 
 
@@ -198,8 +211,9 @@ async def cross_site(base: str, url: str, port: int) -> dict[str, Any]:
     except websockets.ConnectionClosed as err:
         out["ws_foreign_origin"] = f"closed {err.rcvd.code if err.rcvd else ''}"
     async with httpx.AsyncClient(timeout=30) as http:
-        r = await http.post(f"{base}/upload", headers={"origin": EVIL},
-                            files={"video": ("x.mp4", b"\0" * 1024)})  # fmt: skip
+        r = await http.post(
+            f"{base}/upload", headers={"origin": EVIL}, files={"video": ("x.mp4", b"\0" * 1024)}
+        )
         out["upload_foreign_origin"] = r.status_code
         r = await http.get(f"{base}/health", headers={"host": f"rebind.example:{port}"})
         out["health_foreign_host"] = r.status_code
@@ -209,14 +223,17 @@ async def cross_site(base: str, url: str, port: int) -> dict[str, Any]:
 
 
 # -- the run ----------------------------------------------------------------------------------
-async def attack_run(port: int, pid: int, jpegs: list[bytes], seconds: float,
-                     folder: Path) -> dict[str, Any]:  # fmt: skip
+async def attack_run(
+    port: int, pid: int, jpegs: list[bytes], seconds: float, folder: Path
+) -> dict[str, Any]:
     base, url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
     samples: list[float] = []
     stop = asyncio.Event()
     memory = asyncio.create_task(sample_memory(pid, samples, stop))
-    normal = [asyncio.create_task(client(url, jpegs, i * len(jpegs) // NORMAL, seconds, i / 64))
-              for i in range(NORMAL)]  # fmt: skip
+    normal = [
+        asyncio.create_task(client(url, jpegs, i * len(jpegs) // NORMAL, seconds, i / 64))
+        for i in range(NORMAL)
+    ]
     await asyncio.sleep(3.0)
     baseline = rss_mb(pid)
     attacks: dict[str, Any] = {}
@@ -224,15 +241,20 @@ async def attack_run(port: int, pid: int, jpegs: list[bytes], seconds: float,
     await asyncio.sleep(2.0)  # every slot is taken now
     attacks["upload_flood_while_full"] = await upload_flood(port, 150, 3)
     attacks["hanging_frames"] = await asyncio.gather(*hang)
-    attacks["text_flood"] = await asyncio.gather(text_flood(url, 5.0, False),
-                                                 text_flood(url, 5.0, True))  # fmt: skip
+    attacks["text_flood"] = await asyncio.gather(
+        text_flood(url, 5.0, False), text_flood(url, 5.0, True)
+    )
     attacks["hostile_files"] = await hostile_files(base, folder)
     attacks["cross_site"] = await cross_site(base, url, port)
     results = await asyncio.gather(*normal)
     stop.set()
     await memory
-    return {"normal": results, "attacks": attacks, "rss_baseline_mb": round(baseline, 1),
-            "rss_peak_mb": round(max(samples), 1)}  # fmt: skip
+    return {
+        "normal": results,
+        "attacks": attacks,
+        "rss_baseline_mb": round(baseline, 1),
+        "rss_peak_mb": round(max(samples), 1),
+    }
 
 
 async def sigterm_time(port: int, server: Any, jpegs: list[bytes]) -> float:

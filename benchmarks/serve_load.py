@@ -89,10 +89,21 @@ def free_port() -> int:
 
 def start_server(port: int, args: argparse.Namespace) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "livefit", "serve", "--port", str(port),
-        "--max-sessions", str(max(args.sessions)), "--threads", str(args.threads),
-        "--workers", str(args.workers), "--log-level", "warning",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "livefit",
+        "serve",
+        "--port",
+        str(port),
+        "--max-sessions",
+        str(max(args.sessions)),
+        "--threads",
+        str(args.threads),
+        "--workers",
+        str(args.workers),
+        "--log-level",
+        "warning",
+    ]
     server = subprocess.Popen(command, cwd=ROOT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -126,8 +137,9 @@ class ClientResult:
     errors: list[str] = field(default_factory=list)
 
 
-async def client(url: str, jpegs: list[bytes], start: int, seconds: float, delay: float
-                 ) -> ClientResult:  # fmt: skip
+async def client(
+    url: str, jpegs: list[bytes], start: int, seconds: float, delay: float
+) -> ClientResult:
     """One browser-like session: frames at 16 fps on this process's clock from frame ``start``
     of the workout, then ``stop``; collects what the server sends."""
     import websockets
@@ -193,9 +205,16 @@ def summarise(n: int, results: list[ClientResult], wall: float, cpu: float) -> d
         "frames_sent": sent,
         "frames_coached": sum(e.get("frames_in", 0) - e.get("frames_dropped", 0) for e in ends),
         "frames_dropped": dropped,
-        "drops": {k: sum(e.get(k, 0) for e in ends) for k in (
-            "frames_queue_dropped", "frames_expired", "frames_late", "frames_over_rate",
-            "frames_bad")},
+        "drops": {
+            k: sum(e.get(k, 0) for e in ends)
+            for k in (
+                "frames_queue_dropped",
+                "frames_expired",
+                "frames_late",
+                "frames_over_rate",
+                "frames_bad",
+            )
+        },
         "real_time_factor": [round(x, 4) for x in rtf],
         "worst_real_time_factor": round(max(rtf), 4),
         "feedbacks": sum(len(r.feedbacks) for r in results),
@@ -206,20 +225,22 @@ def summarise(n: int, results: list[ClientResult], wall: float, cpu: float) -> d
         ),
         "server_cores_busy": round(cpu / wall, 3),
         "errors": sorted({e for r in results for e in r.errors}),
-    }  # fmt: skip
+    }
     p95 = steps["p95"] if steps["p95"] is not None else float("inf")
     out["keeps_real_time"] = bool(max(rtf) < 1 and dropped == 0)
     out["meets_target"] = bool(out["keeps_real_time"] and p95 <= TARGET_P95_MS)
     return out
 
 
-async def run_load(url: str, jpegs: list[bytes], n: int, seconds: float, seed: int
-                   ) -> list[ClientResult]:  # fmt: skip
+async def run_load(
+    url: str, jpegs: list[bytes], n: int, seconds: float, seed: int
+) -> list[ClientResult]:
     rng = random.Random(seed + n)
     starts = [i * len(jpegs) // n for i in range(n)]  # spread over the workout
     delays = [rng.uniform(0, 1 / FPS) for _ in range(n)]  # browsers are not in phase
-    return await asyncio.gather(*(client(url, jpegs, s, seconds, d)
-                                  for s, d in zip(starts, delays, strict=True)))  # fmt: skip
+    return await asyncio.gather(
+        *(client(url, jpegs, s, seconds, d) for s, d in zip(starts, delays, strict=True))
+    )
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -248,39 +269,42 @@ def markdown(report: dict[str, Any]) -> str:
             f"{'yes' if r['meets_target'] else 'NO'} |"
         )
     a = report["args"]
-    return "\n".join([
-        "# serve_load: concurrent live sessions on `livefit serve`",
-        "",
-        f"`.venv/bin/python benchmarks/serve_load.py --sessions {' '.join(map(str, a['sessions']))}"
-        f" --seconds {a['seconds']:g}` on {report['date']} (commit {report['git']['commit']}"
-        f"{', dirty tree' if report['git']['dirty'] else ''}). Server: `livefit serve --threads "
-        f"{a['threads']} --workers {a['workers']}` in its own process, bundled coach; clients: "
-        f"asyncio `websockets` in the benchmark process, each sending the JPEG frames "
-        f"({a['width']}x{a['height']}, quality {a['quality']}, {report['jpeg_bytes_mean']:,} "
-        "bytes on average) of a fresh tiny QEVD-SIM workout at 16 fps in real time, from its own "
-        "point in the workout.",
-        "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB ({m['platform']}); "
-        f"load average before the run {report['load_before']}.",
-        "",
-        "Latencies in ms, p50 / p95 / p99. Step: server-side, arrival of the frame that completes "
-        "a feature step -> that step's events sent (every step). Feedback: the same for the steps "
-        "that produced a feedback. Round trip: the client's capture time -> feedback received. "
-        "Real-time factor: each session's compute seconds in the pipeline (waits for the shared "
-        "model included) per second of video; time in the server's queue shows in the drops "
-        "and latencies instead.",
-        "",
-        "| sessions | worst real-time factor | dropped / sent frames | step latency | "
-        "feedback latency | feedback round trip | server cores busy | target met |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        *rows,
-        "",
-        f"Target: every session keeps real time (real-time factor < 1, nothing dropped) and p95 "
-        f"step latency <= {TARGET_P95_MS:g} ms at 8 sessions.",
-        "",
-        f"Summary: {report['summary']}",
-        "",
-    ])  # fmt: skip
+    sessions = " ".join(map(str, a["sessions"]))
+    return "\n".join(
+        [
+            "# serve_load: concurrent live sessions on `livefit serve`",
+            "",
+            f"`.venv/bin/python benchmarks/serve_load.py --sessions {sessions}"
+            f" --seconds {a['seconds']:g}` on {report['date']} (commit "
+            f"{report['git']['commit']}{', dirty tree' if report['git']['dirty'] else ''}). "
+            f"Server: `livefit serve --threads {a['threads']} --workers {a['workers']}` in its "
+            "own process, bundled coach; clients: asyncio `websockets` in the benchmark "
+            f"process, each sending the JPEG frames ({a['width']}x{a['height']}, quality "
+            f"{a['quality']}, {report['jpeg_bytes_mean']:,} bytes on average) of a fresh tiny "
+            "QEVD-SIM workout at 16 fps in real time, from its own point in the workout.",
+            "",
+            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB ({m['platform']}); "
+            f"load average before the run {report['load_before']}.",
+            "",
+            "Latencies in ms, p50 / p95 / p99. Step: server-side, arrival of the frame that "
+            "completes a feature step -> that step's events sent (every step). Feedback: the "
+            "same for the steps that produced a feedback. Round trip: the client's capture time "
+            "-> feedback received. Real-time factor: each session's compute seconds in the "
+            "pipeline (waits for the shared model included) per second of video; time in the "
+            "server's queue shows in the drops and latencies instead.",
+            "",
+            "| sessions | worst real-time factor | dropped / sent frames | step latency | "
+            "feedback latency | feedback round trip | server cores busy | target met |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            *rows,
+            "",
+            "Target: every session keeps real time (real-time factor < 1, nothing dropped) and "
+            f"p95 step latency <= {TARGET_P95_MS:g} ms at 8 sessions.",
+            "",
+            f"Summary: {report['summary']}",
+            "",
+        ]
+    )
 
 
 def main() -> None:
@@ -313,8 +337,9 @@ def main() -> None:
     try:
         for n in args.sessions:
             cpu0, tic = cpu_seconds(pid) if pid else 0.0, time.perf_counter()
-            clients = asyncio.run(run_load(f"ws://127.0.0.1:{port}/ws", jpegs, n, args.seconds,
-                                           args.seed))  # fmt: skip
+            clients = asyncio.run(
+                run_load(f"ws://127.0.0.1:{port}/ws", jpegs, n, args.seconds, args.seed)
+            )
             wall, cpu = time.perf_counter() - tic, cpu_seconds(pid) - cpu0 if pid else float("nan")
             results.append(summarise(n, clients, wall, cpu))
             print(line(results[-1]), flush=True)
@@ -348,9 +373,26 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))
-    print(json.dumps({"summary": summary, "results": [
-        {k: r[k] for k in ("sessions", "worst_real_time_factor", "frames_dropped",
-                           "step_latency_ms", "meets_target")} for r in results]}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "summary": summary,
+                "results": [
+                    {
+                        k: r[k]
+                        for k in (
+                            "sessions",
+                            "worst_real_time_factor",
+                            "frames_dropped",
+                            "step_latency_ms",
+                            "meets_target",
+                        )
+                    }
+                    for r in results
+                ],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -209,16 +209,26 @@ def seven_b_config(shape: str):
 
     if shape == "tiny":
         return LlamaConfig(
-            vocab_size=576, hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
-            num_key_value_heads=4, intermediate_size=128, max_position_embeddings=4096,
+            vocab_size=576,
+            hidden_size=64,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            intermediate_size=128,
+            max_position_embeddings=4096,
             tie_word_embeddings=False,
-        ), AdapterConfig(layers=(1, 3), width=64, feature_dim=32, feature_tokens=35)  # fmt: skip
+        ), AdapterConfig(layers=(1, 3), width=64, feature_dim=32, feature_tokens=35)
     vocab = -(-(32000 + 3) // 64) * 64  # LLaMA-2 + 3 action tokens, padded to 64: 32064
     return LlamaConfig(
-        vocab_size=vocab, hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
-        num_key_value_heads=32, intermediate_size=11008, max_position_embeddings=4096,
+        vocab_size=vocab,
+        hidden_size=4096,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        intermediate_size=11008,
+        max_position_embeddings=4096,
         tie_word_embeddings=False,
-    ), AdapterConfig()  # fmt: skip
+    ), AdapterConfig()
 
 
 def build_gpu_model(device: torch.device, shape: str, dtype: torch.dtype) -> StreamVLM:
@@ -317,8 +327,10 @@ def gpu_part(args: argparse.Namespace) -> None:
             tok = torch.full((b, 1), 42, device=device)
             ms = median_ms(
                 lambda: lm(input_ids=tok, **{kw: cache}, use_cache=True).logits.argmax(-1),
-                device, n=args.steps, warmup=3,
-            )  # fmt: skip
+                device,
+                n=args.steps,
+                warmup=3,
+            )
         report(f"bare_hf_eager_ms_b{b}", round(ms, 3), out)
 
     def engine_eager() -> None:
@@ -339,10 +351,13 @@ def gpu_part(args: argparse.Namespace) -> None:
         path: what ``livefit predict --compile`` and a live session run)."""
         torch._dynamo.reset()
         config = EngineConfig(
-            drop_first_steps=0, blind_skip=False, cache="static",
-            cache_capacity=4096, compile=True,
+            drop_first_steps=0,
+            blind_skip=False,
+            cache="static",
+            cache_capacity=4096,
+            compile=True,
             compile_backend=args.compile_backend,
-        )  # fmt: skip
+        )
         engine = StreamEngine(model, config)
         step = torch.randn(a.feature_dim, 7, 5, generator=g, device=device)
         with engine.start(PROMPT) as session:
@@ -410,9 +425,12 @@ def gpu_part(args: argparse.Namespace) -> None:
                 def step() -> None:
                     p = torch.full((b, 1), pos[0], device=device)
                     fwd(
-                        input_ids=tok, **{kw: cache}, use_cache=True, position_ids=p,
+                        input_ids=tok,
+                        **{kw: cache},
+                        use_cache=True,
+                        position_ids=p,
                         **extra(),
-                    )  # fmt: skip
+                    )
                     pos[0] += 1
             else:
                 model(ids, f, cache=cache)  # eager prefill
@@ -422,9 +440,14 @@ def gpu_part(args: argparse.Namespace) -> None:
                 def step() -> None:
                     p = torch.full((b, 1), pos[0], device=device)
                     fwd(
-                        tok, f, cache=cache, position_ids=p, logits_to_keep=1, dense_vision=True,
+                        tok,
+                        f,
+                        cache=cache,
+                        position_ids=p,
+                        logits_to_keep=1,
+                        dense_vision=True,
                         **extra(),
-                    )  # fmt: skip
+                    )
                     pos[0] += 1
 
             tic = time.monotonic()

@@ -75,9 +75,16 @@ class TinyCNN(nn.Module):
             return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
 
         self.body = nn.Sequential(
-            block(T, 32), nn.MaxPool2d(2), block(32, 64), nn.MaxPool2d(2), block(64, 96),
-            nn.MaxPool2d(2), block(96, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )  # fmt: skip
+            block(T, 32),
+            nn.MaxPool2d(2),
+            block(32, 64),
+            nn.MaxPool2d(2),
+            block(64, 96),
+            nn.MaxPool2d(2),
+            block(96, 128),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.ex_head = nn.Linear(128, n_ex)
         self.fine_head = nn.Linear(128, n_fine)
 
@@ -182,7 +189,7 @@ def main() -> None:
         "test_clips": len(test),
         "participants_disjoint": not (
             {c.participant for _, c in train} & {c.participant for _, c in test}
-        ),  # fmt: skip
+        ),
         "input": f"{T} grayscale frames x {H}x{W} px, stride {STRIDE} at 30 fps",
         "epochs": args.epochs,
         "exercise_accuracy": round(float(np.mean(ex_true_a == ex_pred_a)), 4),

@@ -82,8 +82,9 @@ def changed_settings(
 def describe_changes(stored: dict[str, Any], now: dict[str, Any], names: list[str]) -> str:
     """``"engine.clock: paper -> wall, seed: 0 -> 1"`` for the messages that refuse a resume."""
     before, after = flatten_settings(stored), flatten_settings(now)
-    return ", ".join(f"{k}: {before.get(k, '(absent)')!r} -> {after.get(k, '(absent)')!r}"
-                     for k in names)  # fmt: skip
+    return ", ".join(
+        f"{k}: {before.get(k, '(absent)')!r} -> {after.get(k, '(absent)')!r}" for k in names
+    )
 
 
 def machine_info() -> dict[str, Any]:

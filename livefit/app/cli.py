@@ -18,13 +18,16 @@ ModelOpt = Annotated[
 ]
 CnnOpt = Annotated[
     Path | None,
-    typer.Option(help="Front end directory, a CNN or a pose encoder; default: the bundled "
-                      "coach's."),  # fmt: skip
+    typer.Option(
+        help="Front end directory, a CNN or a pose encoder; default: the bundled coach's."
+    ),
 ]
 VisionOpt = Annotated[
     str,
-    typer.Option(help="cnn: the coach that sees the frames (causal 3D CNN); pose: the coach that "
-                      "sees body landmarks (MediaPipe Pose -> causal pose encoder)."),  # fmt: skip
+    typer.Option(
+        help="cnn: the coach that sees the frames (causal 3D CNN); pose: the coach that "
+        "sees body landmarks (MediaPipe Pose -> causal pose encoder)."
+    ),
 ]
 ThreadsOpt = Annotated[
     int,
@@ -46,16 +49,23 @@ def demo(
     workouts: Annotated[int, typer.Option(help="Synthetic workouts to coach.")] = 1,
     synth: Annotated[
         str,
-        typer.Option(help="QEVD-SIM preset of the workout (small: like the coach's training "
-                     "data; tiny: shorter, for a quick look)."),  # fmt: skip
+        typer.Option(
+            help="QEVD-SIM preset of the workout (small: like the coach's training "
+            "data; tiny: shorter, for a quick look)."
+        ),
     ] = "small",
     fast: Annotated[
-        bool, typer.Option("--fast", help="Coach as fast as the machine allows, not at the "
-                           "video's pace.")  # fmt: skip
+        bool,
+        typer.Option(
+            "--fast", help="Coach as fast as the machine allows, not at the video's pace."
+        ),
     ] = False,
     recognise: Annotated[
-        bool, typer.Option("--recognise", help="Let the CNN recognise the exercise instead of "
-                           "taking it from the workout's plan.")  # fmt: skip
+        bool,
+        typer.Option(
+            "--recognise",
+            help="Let the CNN recognise the exercise instead of taking it from the workout's plan.",
+        ),
     ] = False,
     threads: ThreadsOpt = 1,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,

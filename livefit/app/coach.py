@@ -140,16 +140,21 @@ class EventPrinter:
 
         when = f"[dim]{e.time:7.1f} s[/dim]"
         if e.kind == "feedback":
-            self.console.print(f"{when}  [cyan]{escape(e.exercise or '-'):<16}[/cyan] "
-                               f"[bold]{escape(e.text)}[/bold]")  # fmt: skip
+            self.console.print(
+                f"{when}  [cyan]{escape(e.exercise or '-'):<16}[/cyan] "
+                f"[bold]{escape(e.text)}[/bold]"
+            )
         elif e.kind == "session" and e.text:
-            self.console.print(f"{when}  [green]> coaching {escape(e.text)}[/green] "
-                               f"[dim](session {e.session})[/dim]")  # fmt: skip
+            self.console.print(
+                f"{when}  [green]> coaching {escape(e.text)}[/green] "
+                f"[dim](session {e.session})[/dim]"
+            )
         elif e.kind == "session":
             self.console.print(f"{when}  [green]| end of {escape(e.exercise)}[/green]")
         elif e.kind == "exercise":
-            self.console.print(f"{when}  [dim]recognised {escape(e.text)} "
-                               f"({e.confidence:.2f})[/dim]")  # fmt: skip
+            self.console.print(
+                f"{when}  [dim]recognised {escape(e.text)} ({e.confidence:.2f})[/dim]"
+            )
 
 
 @contextmanager
@@ -216,11 +221,14 @@ def run_coach(s: CoachSettings, console: Any) -> dict[str, Any]:
             console.print(f"[dim]{why}: the overlay goes to {s.out / VIDEO_FILE} only[/dim]")
         clear_outputs(s.out)
         speaker = Speaker(s.out, s.speech) if s.speak else None
-        run = LiveRun(pipe, s.out, fps, on_event=EventPrinter(console), speaker=speaker,
-                      display=window)  # fmt: skip
+        run = LiveRun(
+            pipe, s.out, fps, on_event=EventPrinter(console), speaker=speaker, display=window
+        )
         what = s.exercise or "the exercise the activity head recognises"
-        console.print(f"livefit coach: {source} -> {s.out}; coaching {what}"
-                      + (f"; speech: {speaker.mode}" if speaker else ""))  # fmt: skip
+        console.print(
+            f"livefit coach: {source} -> {s.out}; coaching {what}"
+            + (f"; speech: {speaker.mode}" if speaker else "")
+        )
         if s.video is not None:
             items = video_items(pipe, s, times)
         else:
@@ -228,15 +236,22 @@ def run_coach(s: CoachSettings, console: Any) -> dict[str, Any]:
         return _loop(run, items, s, total, console)
 
 
-def _loop(run: LiveRun, items: Iterator[Item], s: CoachSettings, total: int | None,
-          console: Any) -> dict[str, Any]:  # fmt: skip
+def _loop(
+    run: LiveRun, items: Iterator[Item], s: CoachSettings, total: int | None, console: Any
+) -> dict[str, Any]:
     """Feed ``items`` to ``run`` until one of the stop conditions; finish and summarise."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     tic = time.perf_counter()
     stopped = "end of video" if s.video is not None else "camera stopped"
-    bar = Progress(TextColumn("[cyan]{task.description}"), BarColumn(), TimeElapsedColumn(),
-                   console=console, transient=True, disable=not s.progress)  # fmt: skip
+    bar = Progress(
+        TextColumn("[cyan]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not s.progress,
+    )
     try:
         with ctrl_c_stops() as ctrl_c, bar:
             task = bar.add_task("coaching", total=total)
@@ -267,8 +282,9 @@ def _loop(run: LiveRun, items: Iterator[Item], s: CoachSettings, total: int | No
     return summary
 
 
-def _finish(run: LiveRun, s: CoachSettings, stopped: str, tic: float,
-            error: str | None = None) -> dict[str, Any]:  # fmt: skip
+def _finish(
+    run: LiveRun, s: CoachSettings, stopped: str, tic: float, error: str | None = None
+) -> dict[str, Any]:
     """Close the run and add how it ended to its summary."""
     loop_seconds = time.perf_counter() - tic
     summary = run.finish(s.to_json())
@@ -286,8 +302,10 @@ def _report(summary: dict[str, Any], out: Path, console: Any) -> None:
     st, r, speech = summary["stats"], summary["run"], summary["speech"]
     media = st["media_seconds"]
     pace = media / r["loop_seconds"] if r["loop_seconds"] > 0 else 0.0
-    console.print(f"done ({r['stopped']}): {media:.1f} s of video in {r['loop_seconds']:.1f} s "
-                  f"({pace:.1f}x real time)")  # fmt: skip
+    console.print(
+        f"done ({r['stopped']}): {media:.1f} s of video in {r['loop_seconds']:.1f} s "
+        f"({pace:.1f}x real time)"
+    )
     console.print(
         f"real-time factor {st['real_time_factor']:.3f} (coach compute per video second; < 1 "
         f"keeps up), frames dropped {st['frames_dropped']} of {st['frames_in']} (late "
@@ -295,13 +313,17 @@ def _report(summary: dict[str, Any], out: Path, console: Any) -> None:
         f"feedbacks {st['feedbacks']}"
     )
     if st["gaps"]:
-        console.print(f"capture time has {st['gaps']} gap(s): {st['gap_seconds']:.1f} s without "
-                      f"frames ({st['steps_in_gaps']} feature steps not seen); coaching "
-                      "restarted after each")  # fmt: skip
+        console.print(
+            f"capture time has {st['gaps']} gap(s): {st['gap_seconds']:.1f} s without "
+            f"frames ({st['steps_in_gaps']} feature steps not seen); coaching "
+            "restarted after each"
+        )
     if speech is not None:
-        console.print(f"speech ({speech['mode']}): {speech['said']} said, {speech['dropped']} "
-                      f"dropped, {speech['failed']} failed"
-                      + (f" [dim]({speech['note']})[/dim]" if speech["note"] else ""))  # fmt: skip
+        console.print(
+            f"speech ({speech['mode']}): {speech['said']} said, {speech['dropped']} "
+            f"dropped, {speech['failed']} failed"
+            + (f" [dim]({speech['note']})[/dim]" if speech["note"] else "")
+        )
     files = [summary["files"]["video"], EVENTS_FILE, SUMMARY_FILE]
     if speech is not None and speech["files"]:
         n = len(speech["files"])
@@ -309,5 +331,11 @@ def _report(summary: dict[str, Any], out: Path, console: Any) -> None:
     console.print(f"files in {out}: " + ", ".join(f for f in files if f))
 
 
-__all__ = ["CoachSettings", "EventPrinter", "VideoInfo", "check_exercise", "probe_video",
-           "run_coach"]  # fmt: skip
+__all__ = [
+    "CoachSettings",
+    "EventPrinter",
+    "VideoInfo",
+    "check_exercise",
+    "probe_video",
+    "run_coach",
+]

@@ -66,8 +66,9 @@ class Truth:
         ]
         self.lines = sorted(lines)
         self.times = [t for t, _ in self.lines]
-        self.spans = [(s.start - first_capture, s.end - first_capture, s.exercise)
-                      for s in segments]  # fmt: skip
+        self.spans = [
+            (s.start - first_capture, s.end - first_capture, s.exercise) for s in segments
+        ]
 
     def __call__(self, t: float) -> tuple[str, str]:
         k = bisect.bisect_right(self.times, t) - 1
@@ -123,8 +124,9 @@ def run_demo(
     out = Path(out)
     data = out / "data"
     short = {"exercises_per_section": 1} if synth == "small" else {}
-    config = preset(synth, train_workouts=0, test_workouts=workouts, train_clips=0, test_clips=0,
-                    **short)  # fmt: skip
+    config = preset(
+        synth, train_workouts=0, test_workouts=workouts, train_clips=0, test_clips=0, **short
+    )
     console.print(f"[bold]1/4[/bold] a new QEVD-SIM {synth} workout (seed {seed}) -> {data}")
     generate(config, data, seed, workers=1, progress=progress)
     console.print("[bold]2/4[/bold] loading the coach")
@@ -150,8 +152,14 @@ def run_demo(
         for frame, t, events in play_video(pipe, job.video, times, realtime=realtime):
             on_frame(t)
             run.frame(frame, t, events)
-        summary = run.finish({"live": asdict(live), "seed": seed, "synth": synth,
-                              "wall_seconds": round(time.perf_counter() - tic, 2)})  # fmt: skip
+        summary = run.finish(
+            {
+                "live": asdict(live),
+                "seed": seed,
+                "synth": synth,
+                "wall_seconds": round(time.perf_counter() - tic, 2),
+            }
+        )
         for seg, said in zip(mine, feedbacks_in(pipe.feedbacks, schedule, recognise), strict=True):
             predictions[seg.segment_id] = tuple(Feedback(t, text) for t, text in said)
         runs.append((run_dir, mine, truth, summary))
@@ -161,12 +169,17 @@ def run_demo(
         key: tuple(Feedback(f["time"], f["text"]) for f in value)
         for key, value in periodic_predictions(segments).items()
     }
-    rows = {"livefit coach": evaluated, "periodic floor (every 5 s)": evaluate_segments(
-        segments, floor, EvalConfig())}  # fmt: skip
+    rows = {
+        "livefit coach": evaluated,
+        "periodic floor (every 5 s)": evaluate_segments(segments, floor, EvalConfig()),
+    }
     for result in evaluated.results:
         seg = result.segment
-        table = Table(title=f"{seg.exercise} ({seg.end - seg.start:.0f} s, {seg.segment_id})",
-                      title_justify="left", expand=True)  # fmt: skip
+        table = Table(
+            title=f"{seg.exercise} ({seg.end - seg.start:.0f} s, {seg.segment_id})",
+            title_justify="left",
+            expand=True,
+        )
         table.add_column("s", justify="right", width=5)
         table.add_column("ground truth (QEVD-SIM coach)", ratio=1)
         table.add_column("livefit coach", ratio=1, style="cyan")
@@ -178,15 +191,21 @@ def run_demo(
         metrics.add_column(column, justify="left" if not column else "right")
     for name, ev in rows.items():
         m = ev.metrics
-        metrics.add_row(name, *(f"{m[k]:.3f}" for k in ("t_f_score", "precision", "recall",
-                        "meteor", "rouge_l")), str(ev.counts["predicted_feedbacks"]))  # fmt: skip
+        metrics.add_row(
+            name,
+            *(f"{m[k]:.3f}" for k in ("t_f_score", "precision", "recall", "meteor", "rouge_l")),
+            str(ev.counts["predicted_feedbacks"]),
+        )
     console.print(metrics)
     results = {name: ev.metrics for name, ev in rows.items()}
     for run_dir, mine, truth, summary in runs:
         ids = {s.segment_id for s in mine}
-        per_run = {name: evaluate_segments(mine, {k: v for k, v in preds.items() if k in ids},
-                                           EvalConfig()).metrics  # fmt: skip
-                   for name, preds in (("livefit coach", predictions), ("periodic floor", floor))}
+        per_run = {
+            name: evaluate_segments(
+                mine, {k: v for k, v in preds.items() if k in ids}, EvalConfig()
+            ).metrics
+            for name, preds in (("livefit coach", predictions), ("periodic floor", floor))
+        }
         report = write_report(run_dir, truth, summary, per_run, results_title=f"seed {seed}")
         s = summary["stats"]
         console.print(

@@ -76,8 +76,9 @@ def parse_frame(message: bytes, limits: ServerLimits) -> tuple[float, memoryview
         raise FrameError(
             f"frame message of {len(message):,} bytes is larger than the limit "
             f"({limits.max_frame_bytes:,} bytes): send smaller JPEGs",
-            fatal=True, code=CLOSE_TOO_BIG,
-        )  # fmt: skip
+            fatal=True,
+            code=CLOSE_TOO_BIG,
+        )
     if len(message) < HEADER.size + 4:
         raise FrameError(
             f"frame message of {len(message)} bytes is too short: expected an 8-byte capture "

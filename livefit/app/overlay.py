@@ -83,13 +83,23 @@ def wrap(text: str, width_px: int, scale: float = FONT_SCALE) -> list[str]:
     return lines
 
 
-def _text(img: np.ndarray, text: str, xy: tuple[int, int], colour: tuple[int, int, int],
-          scale: float = FONT_SCALE, thick: int = 1) -> None:  # fmt: skip
+def _text(
+    img: np.ndarray,
+    text: str,
+    xy: tuple[int, int],
+    colour: tuple[int, int, int],
+    scale: float = FONT_SCALE,
+    thick: int = 1,
+) -> None:
     cv2.putText(img, text, xy, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
 
 
-def annotate(frame: np.ndarray, view: CaptionView, truth: str | None = None,
-             truth_exercise: str | None = None) -> np.ndarray:  # fmt: skip
+def annotate(
+    frame: np.ndarray,
+    view: CaptionView,
+    truth: str | None = None,
+    truth_exercise: str | None = None,
+) -> np.ndarray:
     """An RGB frame -> the annotated RGB frame ``[VIDEO_HEIGHT, w + PANEL, 3]``."""
     h, w = frame.shape[:2]
     vw = int(round(w * VIDEO_HEIGHT / h)) // 2 * 2

@@ -52,8 +52,9 @@ class AnnotatedVideo:
             stream.options = {"preset": "veryfast", "crf": str(CRF), "movflags": "+faststart"}
             self._stream = stream
         s = self._stream
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[: s.height, : s.width]),
-                                        format="rgb24")  # fmt: skip
+        vf = av.VideoFrame.from_ndarray(
+            np.ascontiguousarray(frame[: s.height, : s.width]), format="rgb24"
+        )
         for packet in s.encode(vf):
             self._container.mux(packet)
         self.frames += 1

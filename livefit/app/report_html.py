@@ -15,8 +15,13 @@ from livefit.io import atomic_write_text
 WIDTH = 1000  # timeline width in pixels
 ROWS = {"exercise": 28, "ground truth": 62, "livefit coach": 96}
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#e15759"]
-METRICS = (("t_f_score", "T-F"), ("precision", "precision"), ("recall", "recall"),
-           ("meteor", "METEOR"), ("rouge_l", "ROUGE-L"))  # fmt: skip
+METRICS = (
+    ("t_f_score", "T-F"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("meteor", "METEOR"),
+    ("rouge_l", "ROUGE-L"),
+)
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1040px;color:#222}
@@ -41,8 +46,12 @@ def _x(t: float, duration: float) -> float:
     return 40 + (WIDTH - 60) * max(0.0, t) / max(duration, 1e-9)
 
 
-def timeline_svg(spans: list[tuple[float, float, str]], truth: list[tuple[float, str]],
-                 coach: list[tuple[float, str]], duration: float) -> str:  # fmt: skip
+def timeline_svg(
+    spans: list[tuple[float, float, str]],
+    truth: list[tuple[float, str]],
+    coach: list[tuple[float, str]],
+    duration: float,
+) -> str:
     """The Fig.-4-style timeline: exercise bands, ground-truth marks, coach marks."""
     esc = html.escape
     parts = [f'<svg width="{WIDTH}" height="130" role="img" aria-label="timeline">']
@@ -56,8 +65,10 @@ def timeline_svg(spans: list[tuple[float, float, str]], truth: list[tuple[float,
             f'height="14" rx="3" fill="{colour}" opacity=".8"><title>{esc(name)} '
             f"({a:.1f}-{b:.1f} s)</title></rect>"
         )
-    for rows, y, colour in ((truth, ROWS["ground truth"], "#2e7d32"),
-                            (coach, ROWS["livefit coach"], "#d9822b")):  # fmt: skip
+    for rows, y, colour in (
+        (truth, ROWS["ground truth"], "#2e7d32"),
+        (coach, ROWS["livefit coach"], "#d9822b"),
+    ):
         for t, text in rows:
             parts.append(
                 f'<circle class="mark" data-t="{t:.2f}" cx="{_x(t, duration):.1f}" cy="{y}" '
@@ -106,13 +117,18 @@ def write_report(
         f"of video), {s['frames_dropped']} frames dropped, {s['steps']} feature steps, "
         f"{s['feedbacks']} feedbacks.</p>"
     )
-    body.append("<h2>Every line</h2><table><tr><th>s</th><th>ground truth</th>"
-                "<th>livefit coach</th></tr>")  # fmt: skip
-    lines = sorted([(t, text, "truth") for t, text in truth_lines]
-                   + [(t, text, "coach") for t, text in coach])  # fmt: skip
+    body.append(
+        "<h2>Every line</h2><table><tr><th>s</th><th>ground truth</th><th>livefit coach</th></tr>"
+    )
+    lines = sorted(
+        [(t, text, "truth") for t, text in truth_lines] + [(t, text, "coach") for t, text in coach]
+    )
     for t, text, who in lines:
-        cells = (f"<td class=truth>{esc(text)}</td><td></td>" if who == "truth"
-                 else f"<td></td><td class=coach>{esc(text)}</td>")  # fmt: skip
+        cells = (
+            f"<td class=truth>{esc(text)}</td><td></td>"
+            if who == "truth"
+            else f"<td></td><td class=coach>{esc(text)}</td>"
+        )
         body.append(f'<tr class=row data-t="{t:.2f}"><td class=n>{t:.1f}</td>{cells}</tr>')
     body.append("</table>")
     page = (

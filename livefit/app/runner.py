@@ -121,8 +121,10 @@ class LiveRun:
         video = self.video.close()
         summary = {
             "stats": self.pipe.stats.to_json(),
-            "feedbacks": [{"time": round(e.time, 3), "text": e.text, "exercise": e.exercise}
-                          for e in self.pipe.feedbacks],  # fmt: skip
+            "feedbacks": [
+                {"time": round(e.time, 3), "text": e.text, "exercise": e.exercise}
+                for e in self.pipe.feedbacks
+            ],
             "files": {"video": video.name if video else None, "events": EVENTS_FILE},
             "speech": speech,
             "settings": settings or {},

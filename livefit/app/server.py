@@ -65,9 +65,12 @@ from livefit.stream.live import LiveCoach
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def create_app(coach: LiveCoach, limits: ServerLimits = ServerLimits(),  # noqa: B008 (frozen)
-               model_name: str = "bundled coach",
-               access: AccessPolicy | None = None) -> FastAPI:  # fmt: skip
+def create_app(
+    coach: LiveCoach,
+    limits: ServerLimits = ServerLimits(),  # noqa: B008 (frozen)
+    model_name: str = "bundled coach",
+    access: AccessPolicy | None = None,
+) -> FastAPI:
     """The web app over one loaded coach; every session shares it (see the module docstring).
     ``access`` says who may use it (``livefit.app.access``; None: this machine's pages only)."""
     server = ServerState(coach, limits, model_name)
@@ -98,8 +101,11 @@ def create_app(coach: LiveCoach, limits: ServerLimits = ServerLimits(),  # noqa:
         if not server.acquire():
             message = server.full_message()
             log_event(logging.WARNING, "session refused", client=client_address(ws), error=message)
-            await ws.send_text(json.dumps({"type": "error", "message": message, "fatal": True,
-                                           "code": CLOSE_TRY_LATER}))  # fmt: skip
+            await ws.send_text(
+                json.dumps(
+                    {"type": "error", "message": message, "fatal": True, "code": CLOSE_TRY_LATER}
+                )
+            )
             await ws.close(CLOSE_TRY_LATER, "server busy")
             return
         try:
@@ -117,8 +123,11 @@ def create_app(coach: LiveCoach, limits: ServerLimits = ServerLimits(),  # noqa:
             )
             # The body may be unread (too big, server full): close the connection after the
             # answer, or the server would still read and discard all of it (uvicorn keep-alive).
-            return JSONResponse({"type": "error", "message": str(err)}, status_code=err.status,
-                                headers={"connection": "close"})  # fmt: skip
+            return JSONResponse(
+                {"type": "error", "message": str(err)},
+                status_code=err.status,
+                headers={"connection": "close"},
+            )
 
     return app
 

@@ -150,10 +150,15 @@ class LiveSession:
 
     async def _run(self) -> None:
         try:
-            await self._send({
-                "type": "ready", "session": self.id, "protocol": PROTOCOL_VERSION,
-                "exercises": self.server.exercises, "limits": asdict(self.limits),
-            })  # fmt: skip
+            await self._send(
+                {
+                    "type": "ready",
+                    "session": self.id,
+                    "protocol": PROTOCOL_VERSION,
+                    "exercises": self.server.exercises,
+                    "limits": asdict(self.limits),
+                }
+            )
         except _Closed:
             return
         log_event(logging.INFO, "session start", session=self.id, client=client_address(self.ws))
@@ -301,8 +306,9 @@ class LiveSession:
         if c.bad_in_a_row >= self.limits.max_bad_frames:
             raise FrameError(
                 f"{c.bad_in_a_row} unusable frames in a row (last: {message})",
-                fatal=True, code=CLOSE_UNSUPPORTED,
-            )  # fmt: skip
+                fatal=True,
+                code=CLOSE_UNSUPPORTED,
+            )
         self._post_error(f"frame {index} dropped: {message}")
 
     def _post_error(self, message: str) -> None:
@@ -313,8 +319,9 @@ class LiveSession:
             self.counters.errors_dropped += 1
             return
         self.pending_errors += 1
-        task = asyncio.create_task(self._send({"type": "error", "message": message,
-                                               "fatal": False}))  # fmt: skip
+        task = asyncio.create_task(
+            self._send({"type": "error", "message": message, "fatal": False})
+        )
         task.add_done_callback(self._error_sent)
 
     def _error_sent(self, task: asyncio.Task[None]) -> None:
@@ -458,17 +465,26 @@ class LiveSession:
             await self._close(CLOSE_NORMAL, "session ended")
         s = self.pipe.stats if self.pipe is not None else None
         log_event(
-            logging.INFO, "session end", session=self.id, reason=self.end_reason,
-            seconds=round(time.perf_counter() - self.started, 3), exercise=self.exercise,
-            frames=self.counters.frames_received, frames_in=s.frames_in if s else 0,
-            steps=s.steps if s else 0, feedbacks=s.feedbacks if s else 0,
+            logging.INFO,
+            "session end",
+            session=self.id,
+            reason=self.end_reason,
+            seconds=round(time.perf_counter() - self.started, 3),
+            exercise=self.exercise,
+            frames=self.counters.frames_received,
+            frames_in=s.frames_in if s else 0,
+            steps=s.steps if s else 0,
+            feedbacks=s.feedbacks if s else 0,
             rtf=round(s.real_time_factor, 4) if s else 0.0,
-            drops={"queue": self.counters.frames_queue_dropped,
-                   "rate": self.counters.frames_over_rate, "bad": self.counters.frames_bad,
-                   "expired": self.counters.frames_expired,
-                   "late": s.frames_late if s else 0,
-                   "out_of_order": s.frames_out_of_order if s else 0},
-        )  # fmt: skip
+            drops={
+                "queue": self.counters.frames_queue_dropped,
+                "rate": self.counters.frames_over_rate,
+                "bad": self.counters.frames_bad,
+                "expired": self.counters.frames_expired,
+                "late": s.frames_late if s else 0,
+                "out_of_order": s.frames_out_of_order if s else 0,
+            },
+        )
 
 
 def _ms(seconds: float) -> float:

@@ -223,5 +223,11 @@ class Speaker:
         self._log.flush()
 
 
-__all__ = ["INDEX_FILE", "SPEECH_DIR", "Speaker", "SpeechError", "audio_output_exists",
-           "find_espeak"]  # fmt: skip
+__all__ = [
+    "INDEX_FILE",
+    "SPEECH_DIR",
+    "Speaker",
+    "SpeechError",
+    "audio_output_exists",
+    "find_espeak",
+]

@@ -50,8 +50,14 @@ async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[by
         yield chunk
 
 
-def coach_video(coach: LiveCoach, path: Path, config: LiveConfig, name: str, max_pixels: int,
-                progress: Callable[[], None] | None = None) -> dict[str, Any]:  # fmt: skip
+def coach_video(
+    coach: LiveCoach,
+    path: Path,
+    config: LiveConfig,
+    name: str,
+    max_pixels: int,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Worker thread: every frame of a video file through one pipeline at full speed (stream
     times from the video's timestamps) -> the ``POST /upload`` answer. ``progress`` is called
     after each frame (``/health`` tells a long upload from a stuck one by it). A video the
@@ -64,8 +70,9 @@ def coach_video(coach: LiveCoach, path: Path, config: LiveConfig, name: str, max
             if frame.shape[0] * frame.shape[1] > max_pixels:
                 raise UploadError(
                     f"{name}: frames of {frame.shape[1]}x{frame.shape[0]} pixels are larger "
-                    f"than the limit ({max_pixels:,} pixels)", 422,
-                )  # fmt: skip
+                    f"than the limit ({max_pixels:,} pixels)",
+                    422,
+                )
             t = pts if pts is not None else frames / 30.0  # no timestamps: assume 30 fps
             try:
                 events += pipe.push(frame, t)
@@ -98,15 +105,17 @@ async def handle_upload(server: ServerState, request: Request) -> dict[str, Any]
     if length is not None and length.isdigit() and int(length) > limit:
         raise UploadError(
             f"upload of {int(length) / 2**20:.1f} MB is larger than the limit "
-            f"({limit / 2**20:g} MB): send a shorter video", 413,
-        )  # fmt: skip
+            f"({limit / 2**20:g} MB): send a shorter video",
+            413,
+        )
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise UploadError("send the video as multipart/form-data in a field named 'video'", 400)
     if not server.acquire():
         raise UploadError(server.full_message(), 503)
     try:
-        parser = MultiPartParser(request.headers, _limited(request.stream(), limit),
-                                 max_files=1, max_fields=4)  # fmt: skip
+        parser = MultiPartParser(
+            request.headers, _limited(request.stream(), limit), max_files=1, max_fields=4
+        )
         try:
             form = await parser.parse()
         except MultiPartException as err:
@@ -127,8 +136,9 @@ async def handle_upload(server: ServerState, request: Request) -> dict[str, Any]
         server.release()
 
 
-async def _coach_upload(server: ServerState, video: UploadFile, name: str,
-                        exercise: str | None) -> dict[str, Any]:  # fmt: skip
+async def _coach_upload(
+    server: ServerState, video: UploadFile, name: str, exercise: str | None
+) -> dict[str, Any]:
     fd, tmp = tempfile.mkstemp(prefix="livefit-upload-", suffix=Path(name).suffix[:8])
     started = time.perf_counter()
     try:
@@ -138,13 +148,25 @@ async def _coach_upload(server: ServerState, video: UploadFile, name: str,
         config = LiveConfig(exercise=exercise, max_frame_pixels=server.limits.max_upload_pixels)
         job = Job("upload", name)
         result = await server.run_job(
-            job, coach_video, server.coach, Path(tmp), config, name,
-            server.limits.max_upload_pixels, job.touch,
-        )  # fmt: skip
+            job,
+            coach_video,
+            server.coach,
+            Path(tmp),
+            config,
+            name,
+            server.limits.max_upload_pixels,
+            job.touch,
+        )
     finally:
         os.unlink(tmp)
-    log_event(logging.INFO, "upload coached", video=name, frames=result["frames"],
-              seconds=result["seconds"], feedbacks=len(result["feedbacks"]),
-              rtf=result["stats"]["real_time_factor"],
-              wall_s=round(time.perf_counter() - started, 3))  # fmt: skip
+    log_event(
+        logging.INFO,
+        "upload coached",
+        video=name,
+        frames=result["frames"],
+        seconds=result["seconds"],
+        feedbacks=len(result["feedbacks"]),
+        rtf=result["stats"]["real_time_factor"],
+        wall_s=round(time.perf_counter() - started, 3),
+    )
     return result

@@ -21,8 +21,9 @@ import numpy as np
 class Window:
     """One matplotlib figure showing the newest frame."""
 
-    def __init__(self, title: str = "livefit coach", max_fps: float = 30.0,
-                 backend: str = "TkAgg") -> None:  # fmt: skip
+    def __init__(
+        self, title: str = "livefit coach", max_fps: float = 30.0, backend: str = "TkAgg"
+    ) -> None:
         import matplotlib
 
         matplotlib.use(backend, force=True)

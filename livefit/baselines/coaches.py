@@ -65,8 +65,9 @@ class RuleCoach:
     def __init__(self) -> None:
         self.config = EngineConfig()  # the paper clock, for callers that read engine.config
 
-    def start(self, system_prompt: str, total_steps: int | None = None,
-              t0: float | None = None) -> RuleSession:  # fmt: skip
+    def start(
+        self, system_prompt: str, total_steps: int | None = None, t0: float | None = None
+    ) -> RuleSession:
         return RuleSession(self)
 
     def say(self, session: RuleSession, t: float) -> list[tuple[float, str]]:
@@ -106,5 +107,12 @@ class PeriodicCoach(RuleCoach):
         return {"coach": self.name, "every": self.every, "text": self.text}
 
 
-__all__ = ["PeriodicCoach", "RuleCoach", "RuleSession", "SilentCoach", "builtin_coach",
-           "spec_coach", "spec_prefix"]  # fmt: skip
+__all__ = [
+    "PeriodicCoach",
+    "RuleCoach",
+    "RuleSession",
+    "SilentCoach",
+    "builtin_coach",
+    "spec_coach",
+    "spec_prefix",
+]

@@ -196,8 +196,13 @@ class OracleCoach(RuleCoach):
         self.seed = seed
         self._plans: dict[WorkoutRef, Any] = {}  # one plan per workout, shared by its segments
 
-    def start(self, system_prompt: str, total_steps: int | None = None,
-              t0: float | None = None, segment: Any = None) -> OracleSession:  # fmt: skip
+    def start(
+        self,
+        system_prompt: str,
+        total_steps: int | None = None,
+        t0: float | None = None,
+        segment: Any = None,
+    ) -> OracleSession:
         if segment is None:
             raise PredictError("oracle-coach needs the segment it coaches (start(segment=...))")
         ref = workout_ref(segment.video)

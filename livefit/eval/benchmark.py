@@ -135,13 +135,15 @@ def _unique(name: str, taken: list[ModelSpec]) -> str:
 
 def _eval_config(settings: BenchmarkSettings) -> Any:
     bert = BERTScoreConfig(model="default" if settings.bertscore else None)
-    judge = JudgeConfig(url=settings.judge_url, model=settings.judge_model,
-                        model_path=settings.judge_model_path)  # fmt: skip
+    judge = JudgeConfig(
+        url=settings.judge_url, model=settings.judge_model, model_path=settings.judge_model_path
+    )
     return EvalConfig(split=settings.split, mode=settings.mode, bertscore=bert, judge=judge)
 
 
-def score_model(data: Path, model: ModelSpec, out: Path, settings: BenchmarkSettings,
-                progress: bool = True) -> dict[str, Any]:  # fmt: skip
+def score_model(
+    data: Path, model: ModelSpec, out: Path, settings: BenchmarkSettings, progress: bool = True
+) -> dict[str, Any]:
     """Predict (resumable) and evaluate (cached) one model -> its results record."""
     predictions = out / "predictions" / f"{model.name}.jsonl"
     features = Path(model.data) if model.data else data
@@ -177,20 +179,30 @@ def table_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in records:
         m = r["metrics"]
-        rows.append({"source": "measured here", "model": r["model"],
-                     **{c: m.get(k) for c, k in zip(COLUMNS, METRIC_KEYS, strict=True)},
-                     "note": f"{r['counts'].get('predicted_feedbacks', 0)} feedbacks"})  # fmt: skip
+        rows.append(
+            {
+                "source": "measured here",
+                "model": r["model"],
+                **{c: m.get(k) for c, k in zip(COLUMNS, METRIC_KEYS, strict=True)},
+                "note": f"{r['counts'].get('predicted_feedbacks', 0)} feedbacks",
+            }
+        )
     for name, *values, note in PAPER_ROWS:
-        rows.append({"source": "paper, Table 4 (QEVD-FIT-COACH: other data)", "model": name,
-                     **dict(zip(COLUMNS, values, strict=True)), "note": note})  # fmt: skip
+        rows.append(
+            {
+                "source": "paper, Table 4 (QEVD-FIT-COACH: other data)",
+                "model": name,
+                **dict(zip(COLUMNS, values, strict=True)),
+                "note": note,
+            }
+        )
     return rows
 
 
 def write_table(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     """``table.md``, ``table.csv``, ``table.json``."""
     lines = [
-        f"# Benchmark: {meta['data']} ({meta['settings']['split']}, "
-        f"{meta['segments']} segments)",
+        f"# Benchmark: {meta['data']} ({meta['settings']['split']}, {meta['segments']} segments)",
         "",
         "Paper-exact evaluator. Rows marked *paper* are the published numbers of Table 4, "
         "measured on the real QEVD-FIT-COACH benchmark: other data, not comparable one to one.",
@@ -211,8 +223,11 @@ def write_table(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> 
         f"livefit {meta['versions'].get('livefit')}, git {git.get('commit')}"
         f"{' (dirty)' if git.get('dirty') else ''}; BERTScore "
         f"{'on (local default model)' if settings['bertscore'] else 'off'}; "
-        + (f"LLM-Acc by the judge {judge}." if judge
-           else "LLM-Acc needs a judge (`--judge-url` or `--judge-model-path`)."),  # fmt: skip
+        + (
+            f"LLM-Acc by the judge {judge}."
+            if judge
+            else "LLM-Acc needs a judge (`--judge-url` or `--judge-model-path`)."
+        ),
     ]
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
     buffer = io.StringIO()
@@ -244,8 +259,9 @@ def write_timeline(out: Path, segments: list[Any], labels: list[str], names: lis
     import matplotlib.pyplot as plt
 
     rows = ["ground truth", *labels]
-    fig, axes = plt.subplots(len(segments), 1, figsize=(11, 0.55 * len(rows) * len(segments) + 1),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(segments), 1, figsize=(11, 0.55 * len(rows) * len(segments) + 1), squeeze=False
+    )
     parts = [
         "<!doctype html><html lang=en><meta charset=utf-8><title>livefit benchmark timeline"
         "</title><style>body{font:14px system-ui,sans-serif;margin:24px}svg{background:#fafafa;"
@@ -254,8 +270,10 @@ def write_timeline(out: Path, segments: list[Any], labels: list[str], names: lis
     ]
     for ax, seg in zip(axes[:, 0], segments, strict=True):
         duration = max(seg.end - seg.start, 1e-6)
-        said = [list(zip(seg.response_times, seg.responses, strict=True)),
-                *_load_feedbacks(out, names, seg.segment_id)]  # fmt: skip
+        said = [
+            list(zip(seg.response_times, seg.responses, strict=True)),
+            *_load_feedbacks(out, names, seg.segment_id),
+        ]
         width, height = 1000, 28 * len(rows) + 30
         svg = [f'<svg width="{width}" height="{height}">']
         for k, (label, lines) in enumerate(zip(rows, said, strict=True)):
@@ -266,15 +284,19 @@ def write_timeline(out: Path, segments: list[Any], labels: list[str], names: lis
             svg.append(f'<text x="4" y="{sy + 4}">{html.escape(label)}</text>')
             for t, text in lines:
                 x = 190 + (width - 210) * min(max(t, 0.0), duration) / duration
-                svg.append(f'<circle cx="{x:.1f}" cy="{sy}" r="5" fill="{colour}"><title>'
-                           f"{t:.1f} s: {html.escape(text)}</title></circle>")  # fmt: skip
+                svg.append(
+                    f'<circle cx="{x:.1f}" cy="{sy}" r="5" fill="{colour}"><title>'
+                    f"{t:.1f} s: {html.escape(text)}</title></circle>"
+                )
         svg.append("</svg>")
         ax.set_yticks(range(len(rows)), list(reversed(rows)))
         ax.set_xlim(0, duration)
         ax.set_title(f"{seg.exercise} ({seg.segment_id})", loc="left", fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-        parts.append(f"<h2>{html.escape(str(seg.exercise))} ({html.escape(seg.segment_id)}, "
-                     f"{duration:.0f} s)</h2>{''.join(svg)}")  # fmt: skip
+        parts.append(
+            f"<h2>{html.escape(str(seg.exercise))} ({html.escape(seg.segment_id)}, "
+            f"{duration:.0f} s)</h2>{''.join(svg)}"
+        )
     axes[-1, 0].set_xlabel("seconds from the segment start")
     fig.tight_layout()
     fig.savefig(out / "timeline.png", dpi=110)

@@ -67,10 +67,16 @@ def provenance(
         ),
         "tokenizer": evaluation.info["tokenizer"],
         "wordnet": evaluation.info["wordnet"],
-        "meteor": {"function": "nltk.translate.meteor_score.single_meteor_score",
-                   "alpha": 0.9, "beta": 3.0, "gamma": 0.5},
-        "rouge_l": {"function": "rouge_score.rouge_scorer.RougeScorer(['rougeL'], "
-                    "use_stemmer=False).score(gt, pred)['rougeL'].fmeasure"},
+        "meteor": {
+            "function": "nltk.translate.meteor_score.single_meteor_score",
+            "alpha": 0.9,
+            "beta": 3.0,
+            "gamma": 0.5,
+        },
+        "rouge_l": {
+            "function": "rouge_score.rouge_scorer.RougeScorer(['rougeL'], "
+            "use_stemmer=False).score(gt, pred)['rougeL'].fmeasure"
+        },
         "bertscore": evaluation.info.get("bertscore"),
         "judge": _judge_provenance(evaluation),
         "libraries": library_versions(),
@@ -78,7 +84,7 @@ def provenance(
         "command": shlex.join(command) if command is not None else None,
         "argv": sys.argv,
         "host": {"platform": platform.platform(), "machine": platform.machine()},
-    }  # fmt: skip
+    }
 
 
 def _judge_provenance(evaluation: Evaluation) -> dict[str, Any] | None:

@@ -91,10 +91,11 @@ def clip_sequence(
     seq = prompt + stream + question_ids + body
     targets = (
         [False] * len(prompt)
-        + [False] + [True] * (n_steps - 1)
+        + [False]
+        + [True] * (n_steps - 1)
         + [False] * len(question_ids)
         + [True] * len(body)
-    )  # fmt: skip
+    )
     return Sequence(tuple(seq), tuple(range(n_steps)), tuple(targets), len(prompt))
 
 

@@ -289,9 +289,7 @@ class StreamVLM(nn.Module):
         times = None if vision_times is None else vision_times[rows, steps]  # (M,)
         return VisionContext(rows, cols, vision_features[rows, steps], times)  # (M, N, C)
 
-    def embed(
-        self, input_ids: torch.Tensor, context: VisionContext | None = None
-    ) -> torch.Tensor:
+    def embed(self, input_ids: torch.Tensor, context: VisionContext | None = None) -> torch.Tensor:
         embeds = self.base_lm.get_input_embeddings()(input_ids)  # (B, T, D)
         embeds = self.special.embed_inputs(input_ids, embeds)
         if self.time_embedding is not None and context is not None and context.times is not None:

@@ -99,9 +99,13 @@ def splits_of(run: Path) -> dict[str, Path]:
     return roots
 
 
-def run_benchmark_preset(name_or_path: str, out: str | Path, train_run: str | Path | None = None,
-                         progress: bool = True,
-                         judge: dict[str, str | None] | None = None) -> dict[str, Any]:  # fmt: skip
+def run_benchmark_preset(
+    name_or_path: str,
+    out: str | Path,
+    train_run: str | Path | None = None,
+    progress: bool = True,
+    judge: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
     """Train what is missing, benchmark everything, write the tables; returns the summary.
     ``judge``: ``BenchmarkSettings``' judge fields, to measure LLM-Acc."""
     preset = load_benchmark_preset(name_or_path)
@@ -123,21 +127,38 @@ def run_benchmark_preset(name_or_path: str, out: str | Path, train_run: str | Pa
     for split, root in splits_of(run).items():
         print(f"[benchmark] {split}: {root}", flush=True)
         models: list[str | ModelSpec] = list(preset.baselines)
-        models.append(ModelSpec("stream-vlm", "stream-vlm", str(run / "long_range" / MODEL_DIR),
-                                ROW_LABELS["stream-vlm"]))  # fmt: skip
+        models.append(
+            ModelSpec(
+                "stream-vlm",
+                "stream-vlm",
+                str(run / "long_range" / MODEL_DIR),
+                ROW_LABELS["stream-vlm"],
+            )
+        )
         for name in preset.variants:
             target, data = specs[name]
             features = variants.features_for(name, root) if data != variants.data else root
-            models.append(ModelSpec(target, name, target, ROW_LABELS[name],
-                                    None if features == root else str(features)))  # fmt: skip
+            models.append(
+                ModelSpec(
+                    target,
+                    name,
+                    target,
+                    ROW_LABELS[name],
+                    None if features == root else str(features),
+                )
+            )
 
         segments = load_segments(root, settings.split, settings.mode)  # type: ignore[arg-type]
         figure = [s.segment_id for s in segments[: preset.figure_segments]]
         rows = run_benchmark(root, models, out / split, settings, figure, progress)
         tables[split] = {"data": str(root), "segments": len(segments), "rows": rows}
-    summary = {"preset": asdict(preset), "train_run": str(run.resolve()),
-               "train_run_preset": run_preset_differences(run, preset.train), "splits": tables,
-               "findings": {s: findings(t["rows"]) for s, t in tables.items()}}  # fmt: skip
+    summary = {
+        "preset": asdict(preset),
+        "train_run": str(run.resolve()),
+        "train_run_preset": run_preset_differences(run, preset.train),
+        "splits": tables,
+        "findings": {s: findings(t["rows"]) for s, t in tables.items()},
+    }
     atomic_write_json(out / "summary.json", summary)
     write_summary(out, summary)
     return summary
@@ -152,8 +173,11 @@ def run_preset_differences(run: Path, name: str) -> dict[str, Any]:
     except FileNotFoundError:
         return {"preset": saved, "differs_from": None, "differences": {}}
     names = changed_settings(now, saved)
-    return {"preset": saved, "differs_from": f"configs/presets/{name}.json",
-            "differences": {n: {"run": saved.get(n), "now": now.get(n)} for n in names}}
+    return {
+        "preset": saved,
+        "differs_from": f"configs/presets/{name}.json",
+        "differences": {n: {"run": saved.get(n), "now": now.get(n)} for n in names},
+    }
 
 
 def _measured(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -174,31 +198,44 @@ def findings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     turns = ours.get(ROW_LABELS["no-action-tokens"])
     if turns is not None:
-        check("the streaming model beats its own 5 s turn-based version on T-F",
-              full["T-F"] > turns["T-F"], full=full["T-F"], turn_based=turns["T-F"])  # fmt: skip
+        check(
+            "the streaming model beats its own 5 s turn-based version on T-F",
+            full["T-F"] > turns["T-F"],
+            full=full["T-F"],
+            turn_based=turns["T-F"],
+        )
     for name in ("no-3d-cnn", "no-stage2", "no-action-tokens"):
         row = ours.get(ROW_LABELS[name])
         if row is None:
             continue
         for metric in ("T-F", "METEOR"):
-            check(f"{ROW_LABELS[name]} is below the full model on {metric}",
-                  row[metric] < full[metric], full=full[metric], ablation=row[metric])  # fmt: skip
+            check(
+                f"{ROW_LABELS[name]} is below the full model on {metric}",
+                row[metric] < full[metric],
+                full=full[metric],
+                ablation=row[metric],
+            )
     floors = [r for label, r in ours.items() if label in FLOORS]
     for label, row in ours.items():
         if label in FLOORS or label == "oracle-coach":
             continue
         for metric in ("T-F", "METEOR"):
             best = max((f[metric] or 0.0 for f in floors), default=0.0)
-            check(f"{label} beats the floors (silent, periodic) on {metric}",
-                  (row[metric] or 0.0) > best, model=row[metric], best_floor=best)  # fmt: skip
+            check(
+                f"{label} beats the floors (silent, periodic) on {metric}",
+                (row[metric] or 0.0) > best,
+                model=row[metric],
+                best_floor=best,
+            )
     return out
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> None:
     """``OUT/table.md``: each split's table (ours only) and the findings checked."""
     trained = summary["train_run_preset"]
-    differences = ", ".join(f"{k} {v['run']} (now {v['now']})"
-                            for k, v in trained["differences"].items())  # fmt: skip
+    differences = ", ".join(
+        f"{k} {v['run']} (now {v['now']})" for k, v in trained["differences"].items()
+    )
     preset_note = f"training preset `{trained['preset']['name']}`"
     if differences:
         preset_note += f", which differs from today's `{trained['differs_from']}` in {differences}"
@@ -211,24 +248,41 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
         "QEVD-FIT-COACH benchmark: other data) and the timeline figure.",
     ]
     for split, table in summary["splits"].items():
-        lines += ["", f"## {split} ({table['segments']} segments, `{table['data']}`)", "",
-                  "| model | " + " | ".join(COLUMNS) + " |",
-                  "| --- | " + " | ".join("---" for _ in COLUMNS) + " |"]  # fmt: skip
+        lines += [
+            "",
+            f"## {split} ({table['segments']} segments, `{table['data']}`)",
+            "",
+            "| model | " + " | ".join(COLUMNS) + " |",
+            "| --- | " + " | ".join("---" for _ in COLUMNS) + " |",
+        ]
         for row in table["rows"]:
             if row["source"] != "measured here":
                 continue
-            cells = ["-" if row[c] is None else f"{row[c]:.{2 if c == 'LLM-Acc' else 3}f}"
-                     for c in COLUMNS]  # fmt: skip
+            cells = [
+                "-" if row[c] is None else f"{row[c]:.{2 if c == 'LLM-Acc' else 3}f}"
+                for c in COLUMNS
+            ]
             lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
         lines += ["", f"![timeline]({split}/timeline.png)", "", "Findings checked:", ""]
         for f in summary["findings"][split]:
-            numbers = ", ".join(f"{k} {v:.3f}" for k, v in f.items()
-                                if k not in ("claim", "holds") and v is not None)  # fmt: skip
-            lines.append(f"- {'holds' if f['holds'] else '**does not hold**'}: {f['claim']} "
-                         f"({numbers})")  # fmt: skip
+            numbers = ", ".join(
+                f"{k} {v:.3f}"
+                for k, v in f.items()
+                if k not in ("claim", "holds") and v is not None
+            )
+            lines.append(
+                f"- {'holds' if f['holds'] else '**does not hold**'}: {f['claim']} ({numbers})"
+            )
     atomic_write_text(out / "table.md", "\n".join(lines) + "\n")
 
 
-__all__ = ["BenchmarkPreset", "BenchmarkPresetError", "ROW_LABELS", "findings",
-           "load_benchmark_preset",
-           "run_benchmark_preset", "splits_of", "write_summary"]  # fmt: skip
+__all__ = [
+    "BenchmarkPreset",
+    "BenchmarkPresetError",
+    "ROW_LABELS",
+    "findings",
+    "load_benchmark_preset",
+    "run_benchmark_preset",
+    "splits_of",
+    "write_summary",
+]

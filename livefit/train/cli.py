@@ -190,11 +190,22 @@ def evaluate(
         if threads:
             torch.set_num_threads(threads)
         report = evaluate_coach(
-            data, model or bundled_model(), out, cnn or bundled_cnn(), split,
-            bertscore=bertscore, progress=progress,
-        )  # fmt: skip
-    except (QEVDFormatError, PredictError, PredictionsError, WeightsError, FileNotFoundError,
-            ValueError) as err:  # fmt: skip
+            data,
+            model or bundled_model(),
+            out,
+            cnn or bundled_cnn(),
+            split,
+            bertscore=bertscore,
+            progress=progress,
+        )
+    except (
+        QEVDFormatError,
+        PredictError,
+        PredictionsError,
+        WeightsError,
+        FileNotFoundError,
+        ValueError,
+    ) as err:
         _fail(err)
     typer.echo((out / "table.md").read_text().rstrip())
     typer.echo(f"-> {out / 'results.json'}")
@@ -245,8 +256,9 @@ def preset_callback(
 
 
 def benchmark(
-    out: Annotated[Path, typer.Option(help="Folder for predictions/, results/, table.*, "
-                                           "timeline.*.")],  # fmt: skip
+    out: Annotated[
+        Path, typer.Option(help="Folder for predictions/, results/, table.*, timeline.*.")
+    ],
     data: Annotated[
         Path | None, typer.Option(help="Data root holding QEVD-FIT-COACH[-Benchmark]/.")
     ] = None,
@@ -268,8 +280,10 @@ def benchmark(
     ] = None,
     train_run: Annotated[
         Path | None,
-        typer.Option(help="With --preset: a finished `livefit train --preset` run to start from "
-                          "(only read) instead of training one in OUT/train."),  # fmt: skip
+        typer.Option(
+            help="With --preset: a finished `livefit train --preset` run to start from "
+            "(only read) instead of training one in OUT/train."
+        ),
     ] = None,
     split: Annotated[str, typer.Option(help="test (the benchmark) or train.")] = "test",
     bertscore: Annotated[
@@ -303,12 +317,17 @@ def benchmark(
             run_benchmark_preset,
         )
 
-        judge = {"judge_url": judge_url, "judge_model": judge_model,
-                 "judge_model_path": str(judge_model_path) if judge_model_path else None}
+        judge = {
+            "judge_url": judge_url,
+            "judge_model": judge_model,
+            "judge_model_path": str(judge_model_path) if judge_model_path else None,
+        }
         run_benchmark_preset(preset, out, train_run, progress, judge)
         typer.echo((out / "table.md").read_text().rstrip())
-        typer.echo(f"-> {out / 'table.md'}, {out / 'summary.json'}, and per split "
-                   f"{out}/<split>/table.*, timeline.*")  # fmt: skip
+        typer.echo(
+            f"-> {out / 'table.md'}, {out / 'summary.json'}, and per split "
+            f"{out}/<split>/table.*, timeline.*"
+        )
         return
     if train_run is not None:
         raise OptionError("--train-run goes with --preset")
@@ -332,8 +351,10 @@ def benchmark(
     )
     run_benchmark(data, models.split(","), out, settings, figure, progress)
     typer.echo((out / "table.md").read_text().rstrip())
-    typer.echo(f"-> {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.json'}, "
-               f"{out / 'timeline.png'}, {out / 'timeline.html'}")  # fmt: skip
+    typer.echo(
+        f"-> {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.json'}, "
+        f"{out / 'timeline.png'}, {out / 'timeline.html'}"
+    )
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

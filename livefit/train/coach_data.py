@@ -106,9 +106,13 @@ def clip_items(
             pairs += [(SHORT_CLIP_FEEDBACK_QUESTION, fb) for fb in clip.feedbacks]
         for question, answer in pairs:
             seq = clip_sequence(
-                tokenizer, ids, len(feats), question, answer,
+                tokenizer,
+                ids,
+                len(feats),
+                question,
+                answer,
                 max_feedback_tokens=max_feedback_tokens,
-            )  # fmt: skip
+            )
             items.append(Item(seq, feats, clip.clip_id))
     return items
 
@@ -131,14 +135,27 @@ def segment_items(
         feats = segment_features(seg)
         if turn_every_s is None:
             seq = segment_sequence(
-                tokenizer, ids, system or seg.system, len(feats), seg.response_times,
-                seg.responses, clock, max_feedback_tokens,
-            )  # fmt: skip
+                tokenizer,
+                ids,
+                system or seg.system,
+                len(feats),
+                seg.response_times,
+                seg.responses,
+                clock,
+                max_feedback_tokens,
+            )
         else:
             seq = turn_sequence(
-                tokenizer, ids, system or seg.system, len(feats), seg.response_times,
-                seg.responses, turn_every_s, clock, max_feedback_tokens,
-            )  # fmt: skip
+                tokenizer,
+                ids,
+                system or seg.system,
+                len(feats),
+                seg.response_times,
+                seg.responses,
+                turn_every_s,
+                clock,
+                max_feedback_tokens,
+            )
         counts["feedbacks"] += len(seg.responses)
         if seq is None:
             counts["too_short"] += 1
@@ -161,9 +178,12 @@ class Batch:
     def to(self, device: torch.device) -> Batch:
         mask = None if self.attention_mask is None else self.attention_mask.to(device)
         return Batch(
-            self.ids.to(device), self.labels.to(device), mask, self.features.to(device),
+            self.ids.to(device),
+            self.labels.to(device),
+            mask,
+            self.features.to(device),
             self.times.to(device),
-        )  # fmt: skip
+        )
 
 
 def collate(items: list[Item], pad_id: int, steps_per_second: float = 4.0) -> Batch:

@@ -126,9 +126,7 @@ def predict_rows(
     predict(data_root, model_dir, coach_file, split, config=engine, progress=progress)
 
     loaded = load_predictions(coach_file, [s.segment_id for s in segments])
-    rows["coach"] = {
-        k: [{"time": f.time, "text": f.text} for f in v] for k, v in loaded.items()
-    }
+    rows["coach"] = {k: [{"time": f.time, "text": f.text} for f in v] for k, v in loaded.items()}
     rows["periodic"] = periodic_predictions(segments)
     _write_predictions(out / "periodic" / "predictions.jsonl", rows["periodic"])
     shuffled_file = out / "shuffled" / "predictions.jsonl"
@@ -188,8 +186,11 @@ def evaluate_coach(
         "model": str(model_dir.resolve()),
         "cnn": str(Path(cnn_dir).resolve()) if cnn_dir else None,
         "engine": asdict(engine),
-        "eval": {"matching": config.matching, "tolerance": config.tolerance,
-                 "bertscore": "default model" if bertscore else None},  # fmt: skip
+        "eval": {
+            "matching": config.matching,
+            "tolerance": config.tolerance,
+            "bertscore": "default model" if bertscore else None,
+        },
         "rows": results,
     }
     atomic_write_json(out / "results.json", report)
@@ -199,8 +200,11 @@ def evaluate_coach(
 
 def format_table(results: dict[str, Any]) -> str:
     """A Markdown table, one row per coach."""
-    names = {"coach": "Stream-VLM (ours)", "periodic": "periodic floor (every 5 s)",
-             "shuffled": "ours, another workout's features"}  # fmt: skip
+    names = {
+        "coach": "Stream-VLM (ours)",
+        "periodic": "periodic floor (every 5 s)",
+        "shuffled": "ours, another workout's features",
+    }
     head = "| row | T-F | P | R | METEOR | ROUGE-L | BERTScore | corrections matched |"
     lines = [head, "|" + " --- |" * 8]
     for name, row in results.items():

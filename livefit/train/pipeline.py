@@ -180,8 +180,9 @@ class Pipeline:
     def synth(self) -> dict[str, Any]:
         p = self.preset
         overrides: dict[str, Any] = {
-            "train_workouts": p.train_workouts, "test_workouts": p.test_workouts
-        }  # fmt: skip
+            "train_workouts": p.train_workouts,
+            "test_workouts": p.test_workouts,
+        }
         if p.train_participants is not None:
             overrides["train_participants"] = p.train_participants
         if p.train_clips is not None:
@@ -216,9 +217,14 @@ class Pipeline:
         cnn, noise = self.front_end_dir, self.training_noise()
         for split, clips in (("train", False), ("test", False), ("train", True)):
             summary = run_extraction_parallel(
-                self.data, split, cnn, clips, workers=self.preset.workers, progress=self.progress,
+                self.data,
+                split,
+                cnn,
+                clips,
+                workers=self.preset.workers,
+                progress=self.progress,
                 noise=noise if split == "train" else None,
-            )  # fmt: skip
+            )
             if summary.failed:
                 raise ValueError(f"feature extraction failed: {summary.failed[0]['error']}")
             counts[f"{split}{'_clips' if clips else ''}"] = summary.done + summary.skipped
@@ -255,16 +261,25 @@ class Pipeline:
         roots = {"eval": self.data}
         for seed in p.eval_seeds:
             root = self.out / f"eval_seed{seed}" / "data"
-            config = preset(p.synth, train_workouts=0, test_workouts=p.eval_workouts,
-                            train_clips=0, test_clips=0)  # fmt: skip
+            config = preset(
+                p.synth,
+                train_workouts=0,
+                test_workouts=p.eval_workouts,
+                train_clips=0,
+                test_clips=0,
+            )
             generate(config, root, seed, p.workers, self.progress)
             roots[f"eval_seed{seed}"] = root
         out = {}
         for name, root in roots.items():
             report = evaluate_coach(
-                root, model, self.out / name, cnn_dir=cnn, bertscore=p.bertscore,
+                root,
+                model,
+                self.out / name,
+                cnn_dir=cnn,
+                bertscore=p.bertscore,
                 progress=self.progress,
-            )  # fmt: skip
+            )
             out[name] = {row: r["metrics"] for row, r in report["rows"].items()}
         return out
 
@@ -274,13 +289,19 @@ class Pipeline:
         cfg = self.stage_config(CoachStageConfig, self.preset.long_range)
         cfg = with_seed(replace(cfg, init_from=None), self.preset.seed)
         folder = self.out / "extra" / "no_stage2"
-        info = self._stage(CoachTask(cfg, self.data, folder / "long_range", self.progress), cfg,
-                           folder / "long_range")  # fmt: skip
+        info = self._stage(
+            CoachTask(cfg, self.data, folder / "long_range", self.progress),
+            cfg,
+            folder / "long_range",
+        )
         report = evaluate_coach(
-            self.data, folder / "long_range" / MODEL_DIR, folder,
-            cnn_dir=self.front_end_dir, bertscore=self.preset.bertscore,
+            self.data,
+            folder / "long_range" / MODEL_DIR,
+            folder,
+            cnn_dir=self.front_end_dir,
+            bertscore=self.preset.bertscore,
             progress=self.progress,
-        )  # fmt: skip
+        )
         report["note"] = (
             "The same stage-3 config trained from a fresh model (no stage 2), on the test split "
             "of the training seed; the 'Stream-VLM (ours)' row is that model."

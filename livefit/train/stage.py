@@ -26,9 +26,15 @@ SUMMARY_FILE = "summary.json"
 # the result does not depend on them); not what is trained or how (a cosine schedule follows the
 # new length from where it stands). Progress bars and thread counts are options, not config.
 RESUMABLE_CHANGES = (
-    "loop.epochs", "loop.max_steps", "loop.eval_every", "loop.save_every", "loop.save_every_steps",
-    "loop.keep_checkpoints", "loop.log_every", "loop.num_workers",
-)  # fmt: skip
+    "loop.epochs",
+    "loop.max_steps",
+    "loop.eval_every",
+    "loop.save_every",
+    "loop.save_every_steps",
+    "loop.keep_checkpoints",
+    "loop.log_every",
+    "loop.num_workers",
+)
 
 
 def config_differences(before: dict, after: dict) -> list[str]:

@@ -112,13 +112,23 @@ def _share_decoded_clips(source: Path, target: Path) -> None:
 class Variants:
     """The variants of one finished run, trained into ``out``."""
 
-    def __init__(self, run: str | Path, out: str | Path, settings: VariantSettings | None = None,
-                 progress: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        run: str | Path,
+        out: str | Path,
+        settings: VariantSettings | None = None,
+        progress: bool = True,
+    ) -> None:
         self.run, self.out = Path(run), Path(out)
         self.settings = settings or VariantSettings()
         self.progress = progress
-        for need in ("preset.json", "vision/cnn", "clips/config.json", "long_range/config.json",
-                     "long_range/model"):  # fmt: skip
+        for need in (
+            "preset.json",
+            "vision/cnn",
+            "clips/config.json",
+            "long_range/config.json",
+            "long_range/model",
+        ):
             if not (self.run / need).exists():
                 raise FileNotFoundError(
                     f"{self.run / need}: missing; the variants need a finished training run "
@@ -203,8 +213,11 @@ class Variants:
         model = replace(cfg.model, turn_every_s=self.settings.turn_every_s)
         folder = self.folder("no-action-tokens") / "long_range"
         init = str(self.run / "clips" / MODEL_DIR)
-        return {"long_range": self._coach_stage("long_range", self.data, folder, model=model,
-                                                init_from=init)}  # fmt: skip
+        return {
+            "long_range": self._coach_stage(
+                "long_range", self.data, folder, model=model, init_from=init
+            )
+        }
 
     def no_3d_cnn(self) -> dict[str, Any]:
         root = self.folder("no-3d-cnn")
@@ -231,9 +244,14 @@ class Variants:
         cfg = load_config(SocraticLMConfig, CONFIGS_DIR / self.settings.socratic)
         cfg = with_seed(cfg, self.preset.seed)
         folder = self.folder("socratic-lm")
-        summary = train_socratic_lm(self.data, self.activity_cnn(), folder, cfg,
-                                    resume=latest_checkpoint(folder) is not None,
-                                    progress=self.progress)  # fmt: skip
+        summary = train_socratic_lm(
+            self.data,
+            self.activity_cnn(),
+            folder,
+            cfg,
+            resume=latest_checkpoint(folder) is not None,
+            progress=self.progress,
+        )
         return {"metrics": summary.get("metrics", {}), "steps": summary.get("steps")}
 
     def activity_cnn(self) -> Path:
@@ -248,19 +266,25 @@ class Variants:
             return target
         checkpoint = latest_checkpoint(self.run / "vision")
         if checkpoint is None:
-            raise FileNotFoundError(f"{self.cnn}: no activity head, and no stage-1 checkpoint in "
-                                    f"{self.run / 'vision'} to take it from")  # fmt: skip
+            raise FileNotFoundError(
+                f"{self.cnn}: no activity head, and no stage-1 checkpoint in "
+                f"{self.run / 'vision'} to take it from"
+            )
         state = load_file(str(checkpoint / MODEL_FILE))
         backbone = load_file(str(self.cnn / "model.safetensors"))
-        same = all(torch.equal(v, state.get(f"backbone.{k}", torch.empty(0)))
-                   for k, v in backbone.items())  # fmt: skip
+        same = all(
+            torch.equal(v, state.get(f"backbone.{k}", torch.empty(0))) for k, v in backbone.items()
+        )
         if not same:
-            raise ValueError(f"{checkpoint}: its backbone is not {self.cnn}'s; cannot take the "
-                             "activity head from it")  # fmt: skip
+            raise ValueError(
+                f"{checkpoint}: its backbone is not {self.cnn}'s; cannot take the "
+                "activity head from it"
+            )
         labels = json.loads((self.run / "vision" / "labels.json").read_text())["fine_grained"]
         head = ActivityHead(state["head.1.weight"].shape[1], labels)
-        head.linear.load_state_dict({"weight": state["head.1.weight"],
-                                     "bias": state["head.1.bias"]})  # fmt: skip
+        head.linear.load_state_dict(
+            {"weight": state["head.1.weight"], "bias": state["head.1.bias"]}
+        )
         target.mkdir(parents=True, exist_ok=True)
         for f in self.cnn.iterdir():
             if f.is_file() and not (target / f.name).exists():
@@ -281,8 +305,13 @@ class Variants:
         target = self.folder(name) / "eval" / data.parent.name / "data"
         mirror_data(data, target)
 
-        summary = run_extraction_parallel(target, "test", self.folder(name) / "vision" / "cnn",
-                                          workers=self.preset.workers, progress=self.progress)
+        summary = run_extraction_parallel(
+            target,
+            "test",
+            self.folder(name) / "vision" / "cnn",
+            workers=self.preset.workers,
+            progress=self.progress,
+        )
         if summary.failed:
             raise ValueError(f"feature extraction failed: {summary.failed[0]['error']}")
         return target
