@@ -35,8 +35,9 @@ class StandInChat:
                     self.send_response(reply)
                     self.end_headers()
                     return
-                data = json.dumps({"choices": [{"message": {"role": "assistant",
-                                                            "content": reply}}]}).encode()
+                data = json.dumps(
+                    {"choices": [{"message": {"role": "assistant", "content": reply}}]}
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -1,8 +1,14 @@
-"""Fixtures every test folder shares."""
+"""Fixtures every test folder shares. The expensive inputs (rendered QEVD-SIM data, features of
+the bundled CNN) are made once per session here and shared read-only: a test that writes under
+one of these roots copies it first (``shutil.copytree``: milliseconds, where rendering takes
+seconds)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +25,64 @@ def pose_estimator_available() -> None:
         if os.environ.get("LIVEFIT_REQUIRE_POSE") == "1":
             raise
         pytest.skip(str(err))
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        p.relative_to(root).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def _shared(root: Path) -> Iterator[Path]:
+    """Yield a shared root; at the session's end, fail if any test wrote under it."""
+    before = _files(root)
+    yield root
+    after = _files(root)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"a test wrote under the shared {root} (copy it first): {changed[:5]}"
+
+
+@pytest.fixture(scope="session")
+def sim_workout_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One tiny QEVD-SIM test workout (seed 0: three 8 s exercises with rests, about 55 s at
+    30 fps) and nothing else. Shared: never write under it (copy it first)."""
+    from livefit.synth.generate import generate
+    from livefit.synth.presets import preset
+
+    root = tmp_path_factory.mktemp("sim_workout")
+    config = preset("tiny", train_workouts=0, test_workouts=1, train_clips=0, test_clips=0)
+    generate(config, root, 0, workers=1, progress=False)
+    yield from _shared(root)
+
+
+@pytest.fixture(scope="session")
+def sim_tiny_root(
+    sim_workout_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """The whole tiny preset (seed 0: 2 + 2 workouts, 24 + 12 clips). Every video is seeded by
+    its index, so it is ``sim_workout_root`` grown: the same bytes as a fresh run, one workout
+    sooner. Shared: never write under it (copy it first)."""
+    from livefit.synth.generate import generate
+    from livefit.synth.presets import preset
+
+    root = shutil.copytree(sim_workout_root, tmp_path_factory.mktemp("sim_tiny") / "root")
+    generate(preset("tiny"), root, 0, workers=1, progress=False)
+    yield from _shared(root)
+
+
+@pytest.fixture(scope="session")
+def sim_workout_features(
+    sim_workout_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """``sim_workout_root`` with the bundled CNN's features of its workout (what ``livefit
+    features extract`` writes by default; about 8 s on 2 cores). Shared: never write under it."""
+    from livefit.bundled import bundled_cnn
+    from livefit.vision.extract import run_extraction
+    from livefit.vision.weights import load_model
+
+    root = shutil.copytree(sim_workout_root, tmp_path_factory.mktemp("sim_features") / "root")
+    summary = run_extraction(root, "test", load_model(bundled_cnn()), progress=False)
+    assert summary.done == 1 and not summary.failed, summary
+    yield from _shared(root)

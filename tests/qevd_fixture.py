@@ -164,9 +164,19 @@ def write_quirk_tree(root: Path, feature_shape: tuple[int, ...] | None = (1280, 
 
 # ---- benchmark-sized synthetic data --------------------------------------------------------------
 EXERCISES = [
-    "squats", "high knees", "jumping jacks", "push ups", "lunges", "armcrosschest",
-    "mountain climbers", "plank", "burpees", "side lunges", "butt kicks", "glute bridges",
-]  # fmt: skip
+    "squats",
+    "high knees",
+    "jumping jacks",
+    "push ups",
+    "lunges",
+    "armcrosschest",
+    "mountain climbers",
+    "plank",
+    "burpees",
+    "side lunges",
+    "butt kicks",
+    "glute bridges",
+]
 COACHING = [
     "Go lower, get your thighs parallel to the floor.",
     "Keep your back straight!",

@@ -44,8 +44,9 @@ def heavy_modules_after_help(setup: str = "") -> list[str]:
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PYTHONPATH=path)  # this checkout's livefit, whatever is installed
     code = PROBE.format(setup=setup, heavy=HEAVY)
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -106,8 +107,13 @@ class C:
             )
 """
     found = function_level_imports(source, "x.py")
-    assert found == [("x.py:5", True), ("x.py:6", False), ("x.py:8", False), ("x.py:11", False),
-                     ("x.py:13", True)]  # fmt: skip
+    assert found == [
+        ("x.py:5", True),
+        ("x.py:6", False),
+        ("x.py:8", False),
+        ("x.py:11", False),
+        ("x.py:13", True),
+    ]
 
 
 def test_few_function_level_livefit_imports_each_saying_why():

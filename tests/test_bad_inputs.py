@@ -55,8 +55,10 @@ def edit_npy(path: Path, change: Callable[[np.ndarray], np.ndarray]) -> None:
 def predictions(tmp: Path, *lines: object) -> Path:
     """One line per item: a str or bytes as is, anything else as JSON."""
     path = tmp / "pred.jsonl"
-    raw = [x if isinstance(x, bytes) else (x if isinstance(x, str) else json.dumps(x)).encode()
-           for x in lines]  # fmt: skip
+    raw = [
+        x if isinstance(x, bytes) else (x if isinstance(x, str) else json.dumps(x)).encode()
+        for x in lines
+    ]
     path.write_bytes(b"".join(line + b"\n" for line in raw))
     return path
 
@@ -68,8 +70,16 @@ def fb(time: object, text: object = "Go lower.") -> dict:
 def evaluate(tmp: Path, *lines: object, extra: tuple[str, ...] = ()) -> list[str]:
     root = tree(tmp)
     pred = predictions(tmp, *lines)
-    return ["evaluate", "--data", str(root), "--predictions", str(pred),
-            "--out", str(tmp / "ev"), *extra]  # fmt: skip
+    return [
+        "evaluate",
+        "--data",
+        str(root),
+        "--predictions",
+        str(pred),
+        "--out",
+        str(tmp / "ev"),
+        *extra,
+    ]
 
 
 def config_file(tmp: Path, base: str, change: Callable[[dict], None]) -> Path:
@@ -138,49 +148,107 @@ def _feature_step(value: float) -> Callable[[Path], None]:
 DATA_CASES = [
     Case("features_nan", segments_case(_feature_step(math.nan), "0001_features.npy", True)),
     Case("features_inf", segments_case(_feature_step(math.inf), "0001_features.npy", True)),
-    Case("feature_times_in_ns", segments_case(
-        lambda r: edit_npy(r / FEAT_TS, lambda a: a * 1e9), FEAT_TS, True)),
-    Case("feature_times_unshifted", segments_case(
-        lambda r: edit_npy(r / FEAT_TS, lambda a: a - 28800.0), FEAT_TS, True)),
-    Case("feature_times_nan", segments_case(
-        lambda r: edit_npy(r / FEAT_TS, lambda a: np.where(np.arange(len(a)) == 5, np.nan, a)),
-        FEAT_TS, True)),
-    Case("features_not_numbers", segments_case(
-        lambda r: np.save(r / FEATS, np.full((100, 4, 1, 1), "x")), "0001_features.npy", True)),
+    Case(
+        "feature_times_in_ns",
+        segments_case(lambda r: edit_npy(r / FEAT_TS, lambda a: a * 1e9), FEAT_TS, True),
+    ),
+    Case(
+        "feature_times_unshifted",
+        segments_case(lambda r: edit_npy(r / FEAT_TS, lambda a: a - 28800.0), FEAT_TS, True),
+    ),
+    Case(
+        "feature_times_nan",
+        segments_case(
+            lambda r: edit_npy(r / FEAT_TS, lambda a: np.where(np.arange(len(a)) == 5, np.nan, a)),
+            FEAT_TS,
+            True,
+        ),
+    ),
+    Case(
+        "features_not_numbers",
+        segments_case(
+            lambda r: np.save(r / FEATS, np.full((100, 4, 1, 1), "x")), "0001_features.npy", True
+        ),
+    ),
     Case("feature_file_missing", segments_case(lambda r: (r / FEATS).unlink(), FEATS, True)),
-    Case("video_times_float_seconds", segments_case(
-        lambda r: edit_npy(r / VIDEO_TS, lambda a: a / 1e9), VIDEO_TS)),
-    Case("video_times_milliseconds", segments_case(
-        lambda r: edit_npy(r / VIDEO_TS, lambda a: a // 10**6), VIDEO_TS)),
-    Case("video_times_not_increasing", segments_case(
-        lambda r: edit_npy(r / VIDEO_TS, lambda a: a[::-1].copy()), VIDEO_TS)),
-    Case("video_times_jump_an_hour", segments_case(  # resampling would fill 57,600 frames
-        lambda r: edit_npy(r / VIDEO_TS, lambda a: a + (np.arange(len(a)) >= 5) * 3600 * 10**9),
-        VIDEO_TS)),
-    Case("feedback_time_nan", segments_case(
-        _set("feedback_timestamps", 1, math.nan), "record 0 (long_range_videos/0001.mp4)")),
-    Case("feedback_time_infinite", segments_case(
-        _set("feedback_timestamps", 1, math.inf), "record 0 (long_range_videos/0001.mp4)")),
-    Case("feedback_times_in_ns", segments_case(
-        _all_stamps(lambda t: t * 1e9), "record 0 (long_range_videos/0001.mp4)")),
-    Case("feedback_times_unshifted", segments_case(
-        _all_stamps(lambda t: t - 28800.0), "record 0 (long_range_videos/0001.mp4)")),
-    Case("feedback_time_a_string", segments_case(
-        _set("feedback_timestamps", 1, "12.5"), "record 0 (long_range_videos/0001.mp4)")),
-    Case("workout_without_transition", segments_case(
-        lambda r: edit_records(r, _no_transitions), "record 0 (long_range_videos/0001.mp4)")),
-    Case("workout_with_one_transition", segments_case(
-        lambda r: edit_records(r, _one_transition), "record 0 (long_range_videos/0001.mp4)")),
-    Case("span_count_mismatch", segments_case(
-        lambda r: edit_records(r, lambda x: x[0]["is_transition"].pop()), "record 0")),
-    Case("annotations_not_json", segments_case(
-        lambda r: (r / ANNOTATIONS).write_text("[{"), ANNOTATIONS)),
+    Case(
+        "video_times_float_seconds",
+        segments_case(lambda r: edit_npy(r / VIDEO_TS, lambda a: a / 1e9), VIDEO_TS),
+    ),
+    Case(
+        "video_times_milliseconds",
+        segments_case(lambda r: edit_npy(r / VIDEO_TS, lambda a: a // 10**6), VIDEO_TS),
+    ),
+    Case(
+        "video_times_not_increasing",
+        segments_case(lambda r: edit_npy(r / VIDEO_TS, lambda a: a[::-1].copy()), VIDEO_TS),
+    ),
+    Case(
+        "video_times_jump_an_hour",
+        segments_case(  # resampling would fill 57,600 frames
+            lambda r: edit_npy(r / VIDEO_TS, lambda a: a + (np.arange(len(a)) >= 5) * 3600 * 10**9),
+            VIDEO_TS,
+        ),
+    ),
+    Case(
+        "feedback_time_nan",
+        segments_case(
+            _set("feedback_timestamps", 1, math.nan), "record 0 (long_range_videos/0001.mp4)"
+        ),
+    ),
+    Case(
+        "feedback_time_infinite",
+        segments_case(
+            _set("feedback_timestamps", 1, math.inf), "record 0 (long_range_videos/0001.mp4)"
+        ),
+    ),
+    Case(
+        "feedback_times_in_ns",
+        segments_case(_all_stamps(lambda t: t * 1e9), "record 0 (long_range_videos/0001.mp4)"),
+    ),
+    Case(
+        "feedback_times_unshifted",
+        segments_case(_all_stamps(lambda t: t - 28800.0), "record 0 (long_range_videos/0001.mp4)"),
+    ),
+    Case(
+        "feedback_time_a_string",
+        segments_case(
+            _set("feedback_timestamps", 1, "12.5"), "record 0 (long_range_videos/0001.mp4)"
+        ),
+    ),
+    Case(
+        "workout_without_transition",
+        segments_case(
+            lambda r: edit_records(r, _no_transitions), "record 0 (long_range_videos/0001.mp4)"
+        ),
+    ),
+    Case(
+        "workout_with_one_transition",
+        segments_case(
+            lambda r: edit_records(r, _one_transition), "record 0 (long_range_videos/0001.mp4)"
+        ),
+    ),
+    Case(
+        "span_count_mismatch",
+        segments_case(lambda r: edit_records(r, lambda x: x[0]["is_transition"].pop()), "record 0"),
+    ),
+    Case(
+        "annotations_not_json",
+        segments_case(lambda r: (r / ANNOTATIONS).write_text("[{"), ANNOTATIONS),
+    ),
     Case("annotations_missing", segments_case(lambda r: (r / ANNOTATIONS).unlink(), ANNOTATIONS)),
-    Case("unknown_split", lambda tmp: (["data", "segments", str(tree(tmp)), "--split", "dev"],
-                                       "'dev'")),
-    Case("bad_feature_shape_option", lambda tmp: (
-        ["data", "segments", str(tree(tmp)), "--feature-shape", "a,b"], "--feature-shape")),
-]  # fmt: skip
+    Case(
+        "unknown_split",
+        lambda tmp: (["data", "segments", str(tree(tmp)), "--split", "dev"], "'dev'"),
+    ),
+    Case(
+        "bad_feature_shape_option",
+        lambda tmp: (
+            ["data", "segments", str(tree(tmp)), "--feature-shape", "a,b"],
+            "--feature-shape",
+        ),
+    ),
+]
 
 PREDICTION_CASES = [
     Case("prediction_time_1e308", lambda tmp: (evaluate(tmp, fb(1e308)), "pred.jsonl:1")),
@@ -188,32 +256,69 @@ PREDICTION_CASES = [
     Case("prediction_time_negative", lambda tmp: (evaluate(tmp, fb(-3600.0)), "pred.jsonl:1")),
     Case("prediction_time_a_string", lambda tmp: (evaluate(tmp, fb("2.0")), "pred.jsonl:1")),
     Case("prediction_text_a_number", lambda tmp: (evaluate(tmp, fb(2.0, 7)), "pred.jsonl:1")),
-    Case("prediction_line_not_json", lambda tmp: (evaluate(tmp, fb(1.0), "{oops"),
-                                                  "pred.jsonl:2")),
-    Case("prediction_unknown_segment", lambda tmp: (
-        evaluate(tmp, {"segment_id": "9999:0", "feedbacks": []}), "'9999:0'")),
-    Case("prediction_duplicate_segment", lambda tmp: (evaluate(tmp, fb(1.0), fb(2.0)),
-                                                      "pred.jsonl:2")),
-    Case("predictions_not_utf8", lambda tmp: (evaluate(tmp, b"\xff\xfe{}"),
-                                              "pred.jsonl")),
-    Case("predictions_missing", lambda tmp: (
-        ["evaluate", "--data", str(tree(tmp)), "--predictions", str(tmp / "none.jsonl"),
-         "--out", str(tmp / "ev")], "none.jsonl")),
-    Case("evaluate_out_is_a_file", lambda tmp: (
-        evaluate(tmp, fb(1.0))[:-2] + ["--out", str(a_file(tmp))], "--out")),
-    Case("evaluate_out_under_a_file", lambda tmp: (
-        evaluate(tmp, fb(1.0))[:-2] + ["--out", str(a_file(tmp) / "ev")], "existing.txt")),
-    Case("evaluate_tolerance_negative", lambda tmp: (
-        evaluate(tmp, fb(1.0), extra=("--tolerance", "-1")), "--tolerance")),
-    Case("evaluate_tolerance_nan", lambda tmp: (
-        evaluate(tmp, fb(1.0), extra=("--tolerance", "nan")), "--tolerance")),
-    Case("evaluate_judge_concurrency_zero", lambda tmp: (
-        evaluate(tmp, fb(1.0), extra=("--judge-concurrency", "0")), "--judge-concurrency")),
-    Case("evaluate_judge_url_not_http", lambda tmp: (
-        evaluate(tmp, fb(1.0), extra=("--judge-url", "localhost:8000")), "--judge-url")),
-    Case("evaluate_judge_top_p_above_one", lambda tmp: (
-        evaluate(tmp, fb(1.0), extra=("--judge-top-p", "1.5")), "--judge-top-p")),
-]  # fmt: skip
+    Case("prediction_line_not_json", lambda tmp: (evaluate(tmp, fb(1.0), "{oops"), "pred.jsonl:2")),
+    Case(
+        "prediction_unknown_segment",
+        lambda tmp: (evaluate(tmp, {"segment_id": "9999:0", "feedbacks": []}), "'9999:0'"),
+    ),
+    Case(
+        "prediction_duplicate_segment",
+        lambda tmp: (evaluate(tmp, fb(1.0), fb(2.0)), "pred.jsonl:2"),
+    ),
+    Case("predictions_not_utf8", lambda tmp: (evaluate(tmp, b"\xff\xfe{}"), "pred.jsonl")),
+    Case(
+        "predictions_missing",
+        lambda tmp: (
+            [
+                "evaluate",
+                "--data",
+                str(tree(tmp)),
+                "--predictions",
+                str(tmp / "none.jsonl"),
+                "--out",
+                str(tmp / "ev"),
+            ],
+            "none.jsonl",
+        ),
+    ),
+    Case(
+        "evaluate_out_is_a_file",
+        lambda tmp: (evaluate(tmp, fb(1.0))[:-2] + ["--out", str(a_file(tmp))], "--out"),
+    ),
+    Case(
+        "evaluate_out_under_a_file",
+        lambda tmp: (
+            evaluate(tmp, fb(1.0))[:-2] + ["--out", str(a_file(tmp) / "ev")],
+            "existing.txt",
+        ),
+    ),
+    Case(
+        "evaluate_tolerance_negative",
+        lambda tmp: (evaluate(tmp, fb(1.0), extra=("--tolerance", "-1")), "--tolerance"),
+    ),
+    Case(
+        "evaluate_tolerance_nan",
+        lambda tmp: (evaluate(tmp, fb(1.0), extra=("--tolerance", "nan")), "--tolerance"),
+    ),
+    Case(
+        "evaluate_judge_concurrency_zero",
+        lambda tmp: (
+            evaluate(tmp, fb(1.0), extra=("--judge-concurrency", "0")),
+            "--judge-concurrency",
+        ),
+    ),
+    Case(
+        "evaluate_judge_url_not_http",
+        lambda tmp: (
+            evaluate(tmp, fb(1.0), extra=("--judge-url", "localhost:8000")),
+            "--judge-url",
+        ),
+    ),
+    Case(
+        "evaluate_judge_top_p_above_one",
+        lambda tmp: (evaluate(tmp, fb(1.0), extra=("--judge-top-p", "1.5")), "--judge-top-p"),
+    ),
+]
 
 
 def _with_file(folder: Path, name: str, text: str) -> Path:
@@ -229,48 +334,104 @@ def synth(tmp: Path, *extra: str, out: Path | None = None) -> list[str]:
 OPTION_CASES = [
     Case("synth_seed_negative", lambda tmp: (synth(tmp, "--seed", "-1"), "--seed")),
     Case("synth_workers_zero", lambda tmp: (synth(tmp, "--workers", "0"), "--workers")),
-    Case("synth_workouts_negative", lambda tmp: (synth(tmp, "--test-workouts", "-1"),
-                                                 "--test-workouts")),
-    Case("synth_run_file_corrupt", lambda tmp: (
-        synth(tmp, out=_with_file(tmp / "sim", "synth_run.json", "{")), "synth_run.json")),
+    Case(
+        "synth_workouts_negative",
+        lambda tmp: (synth(tmp, "--test-workouts", "-1"), "--test-workouts"),
+    ),
+    Case(
+        "synth_run_file_corrupt",
+        lambda tmp: (
+            synth(tmp, out=_with_file(tmp / "sim", "synth_run.json", "{")),
+            "synth_run.json",
+        ),
+    ),
     Case("synth_unknown_preset", lambda tmp: (synth(tmp, "--preset", "huge"), "'huge'")),
     Case("synth_out_is_a_file", lambda tmp: (synth(tmp, out=a_file(tmp)), "existing.txt")),
-    Case("synth_out_under_a_file", lambda tmp: (synth(tmp, out=a_file(tmp) / "sim"),
-                                                "existing.txt")),
-    Case("demo_seed_negative", lambda tmp: (["demo", "--seed", "-1", "--out", str(tmp / "d")],
-                                            "--seed")),
-    Case("demo_workouts_zero", lambda tmp: (["demo", "--workouts", "0", "--out", str(tmp / "d")],
-                                            "--workouts")),
-    Case("demo_threads_negative", lambda tmp: (
-        ["demo", "--threads", "-2", "--out", str(tmp / "d")], "--threads")),
+    Case(
+        "synth_out_under_a_file", lambda tmp: (synth(tmp, out=a_file(tmp) / "sim"), "existing.txt")
+    ),
+    Case(
+        "demo_seed_negative",
+        lambda tmp: (["demo", "--seed", "-1", "--out", str(tmp / "d")], "--seed"),
+    ),
+    Case(
+        "demo_workouts_zero",
+        lambda tmp: (["demo", "--workouts", "0", "--out", str(tmp / "d")], "--workouts"),
+    ),
+    Case(
+        "demo_threads_negative",
+        lambda tmp: (["demo", "--threads", "-2", "--out", str(tmp / "d")], "--threads"),
+    ),
     Case("demo_out_is_a_file", lambda tmp: (["demo", "--out", str(a_file(tmp))], "existing.txt")),
-    Case("demo_out_under_a_file", lambda tmp: (["demo", "--out", str(a_file(tmp) / "d")],
-                                               "existing.txt")),
-    Case("contact_sheet_out_not_a_png", lambda tmp: (
-        ["data", "contact-sheet", str(tree(tmp)), "--out", str(a_file(tmp, "notes.png"))],
-        "notes.png")),
-    Case("contact_sheet_out_under_a_file", lambda tmp: (
-        ["data", "contact-sheet", str(tree(tmp)), "--out", str(a_file(tmp) / "s.png")],
-        "existing.txt")),
-    Case("contact_sheet_columns_zero", lambda tmp: (
-        ["data", "contact-sheet", str(tree(tmp)), "--columns", "0", "--out", str(tmp / "s.png")],
-        "--columns")),
-    Case("contact_sheet_without_sidecar", lambda tmp: (
-        ["data", "contact-sheet", str(tree(tmp)), "--out", str(tmp / "s.png")],
-        "0001_groundtruth.json")),
-]  # fmt: skip
+    Case(
+        "demo_out_under_a_file",
+        lambda tmp: (["demo", "--out", str(a_file(tmp) / "d")], "existing.txt"),
+    ),
+    Case(
+        "contact_sheet_out_not_a_png",
+        lambda tmp: (
+            ["data", "contact-sheet", str(tree(tmp)), "--out", str(a_file(tmp, "notes.png"))],
+            "notes.png",
+        ),
+    ),
+    Case(
+        "contact_sheet_out_under_a_file",
+        lambda tmp: (
+            ["data", "contact-sheet", str(tree(tmp)), "--out", str(a_file(tmp) / "s.png")],
+            "existing.txt",
+        ),
+    ),
+    Case(
+        "contact_sheet_columns_zero",
+        lambda tmp: (
+            [
+                "data",
+                "contact-sheet",
+                str(tree(tmp)),
+                "--columns",
+                "0",
+                "--out",
+                str(tmp / "s.png"),
+            ],
+            "--columns",
+        ),
+    ),
+    Case(
+        "contact_sheet_without_sidecar",
+        lambda tmp: (
+            ["data", "contact-sheet", str(tree(tmp)), "--out", str(tmp / "s.png")],
+            "0001_groundtruth.json",
+        ),
+    ),
+]
 
 
 def _train_vision(tmp: Path, change: Callable[[dict], None]) -> list[str]:
     cfg = config_file(tmp, "vision/tiny.json", change)
-    return ["train", "vision", "--data", str(tmp / "nodata"), "--out", str(tmp / "run"),
-            "--config", str(cfg)]  # fmt: skip
+    return [
+        "train",
+        "vision",
+        "--data",
+        str(tmp / "nodata"),
+        "--out",
+        str(tmp / "run"),
+        "--config",
+        str(cfg),
+    ]
 
 
 def _train_clips(tmp: Path, change: Callable[[dict], None]) -> list[str]:
     cfg = config_file(tmp, "coach/tiny_clips.json", change)
-    return ["train", "clips", "--data", str(tmp / "nodata"), "--out", str(tmp / "run"),
-            "--config", str(cfg)]  # fmt: skip
+    return [
+        "train",
+        "clips",
+        "--data",
+        str(tmp / "nodata"),
+        "--out",
+        str(tmp / "run"),
+        "--config",
+        str(cfg),
+    ]
 
 
 def _put(section: str, key: str, value: object) -> Callable[[dict], None]:
@@ -278,38 +439,65 @@ def _put(section: str, key: str, value: object) -> Callable[[dict], None]:
 
 
 CONFIG_CASES = [
-    Case("config_int_given_as_string", lambda tmp: (
-        _train_vision(tmp, _put("loop", "epochs", "2")), "field loop.epochs must be an int")),
-    Case("config_bool_for_int", lambda tmp: (
-        _train_vision(tmp, _put("loop", "batch_size", True)), "field loop.batch_size")),
-    Case("config_float_given_as_string", lambda tmp: (
-        _train_vision(tmp, _put("optim", "lr", "1e-3")), "field optim.lr")),
-    Case("config_nan_float", lambda tmp: (
-        _train_vision(tmp, _put("optim", "lr", math.nan)), "field optim.lr")),
-    Case("config_tuple_too_short", lambda tmp: (
-        _train_vision(tmp, _put("optim", "betas", [0.9])), "field optim.betas")),
-    Case("config_unknown_field", lambda tmp: (
-        _train_vision(tmp, _put("loop", "epoch", 2)), "'epoch'")),
-    Case("config_section_not_an_object", lambda tmp: (
-        _train_vision(tmp, lambda d: d.__setitem__("loop", 3)), "field loop")),
-    Case("config_literal_not_a_choice", lambda tmp: (
-        _train_clips(tmp, _put("engine", "clock", "fast")), "field engine.clock")),
-    Case("config_not_json", lambda tmp: (
-        ["train", "vision", "--data", str(tmp), "--out", str(tmp / "run"), "--config",
-         str(a_file(tmp, "c.json"))], "c.json")),
-]  # fmt: skip
+    Case(
+        "config_int_given_as_string",
+        lambda tmp: (
+            _train_vision(tmp, _put("loop", "epochs", "2")),
+            "field loop.epochs must be an int",
+        ),
+    ),
+    Case(
+        "config_bool_for_int",
+        lambda tmp: (_train_vision(tmp, _put("loop", "batch_size", True)), "field loop.batch_size"),
+    ),
+    Case(
+        "config_float_given_as_string",
+        lambda tmp: (_train_vision(tmp, _put("optim", "lr", "1e-3")), "field optim.lr"),
+    ),
+    Case(
+        "config_nan_float",
+        lambda tmp: (_train_vision(tmp, _put("optim", "lr", math.nan)), "field optim.lr"),
+    ),
+    Case(
+        "config_tuple_too_short",
+        lambda tmp: (_train_vision(tmp, _put("optim", "betas", [0.9])), "field optim.betas"),
+    ),
+    Case(
+        "config_unknown_field",
+        lambda tmp: (_train_vision(tmp, _put("loop", "epoch", 2)), "'epoch'"),
+    ),
+    Case(
+        "config_section_not_an_object",
+        lambda tmp: (_train_vision(tmp, lambda d: d.__setitem__("loop", 3)), "field loop"),
+    ),
+    Case(
+        "config_literal_not_a_choice",
+        lambda tmp: (_train_clips(tmp, _put("engine", "clock", "fast")), "field engine.clock"),
+    ),
+    Case(
+        "config_not_json",
+        lambda tmp: (
+            [
+                "train",
+                "vision",
+                "--data",
+                str(tmp),
+                "--out",
+                str(tmp / "run"),
+                "--config",
+                str(a_file(tmp, "c.json")),
+            ],
+            "c.json",
+        ),
+    ),
+]
 
 
 # ---- the contact sheet of a corrupt video (one short synthetic workout) -------------------------
 @pytest.fixture(scope="module")
-def sim_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from livefit.synth.generate import generate
-    from livefit.synth.presets import preset
-
-    root = tmp_path_factory.mktemp("sim")
-    cfg = preset("tiny", train_workouts=0, test_workouts=1, train_clips=0, test_clips=0)
-    generate(cfg, root, seed=0, progress=False)
-    return root
+def sim_root(sim_workout_root: Path) -> Path:
+    """The session's one-workout tiny root (tests/conftest.py): each case corrupts a copy."""
+    return sim_workout_root
 
 
 def _copy_sim(src: Path, dst: Path) -> Path:
@@ -349,35 +537,75 @@ BUNDLED = Path(__file__).resolve().parents[1] / "livefit" / "bundled" / "coach"
 
 OTHER_CASES = [
     Case("predict_limit_negative", lambda tmp: (_predict(tmp, "--limit", "-1"), "--limit")),
-    Case("predict_out_not_livefit_file", lambda tmp: (
-        ["predict", "--data", str(tree(tmp)), "--out", str(a_file(tmp, "notes.jsonl"))],
-        "notes.jsonl")),
-    Case("predict_device_cuda_on_cpu", lambda tmp: (_predict(tmp, "--device", "cuda"),
-                                                    "--device"), marks=NO_CUDA),
-    Case("features_device_cuda_on_cpu", lambda tmp: (
-        ["features", "extract", str(tree(tmp)), "--device", "cuda"], "--device"), marks=NO_CUDA),
-    Case("features_given_a_stream_vlm", lambda tmp: (
-        ["features", "extract", str(tree(tmp)), "--model", str(BUNDLED / "stream_vlm")],
-        "stream_vlm")),
-    Case("predict_given_a_cnn_as_model", lambda tmp: (
-        _predict(tmp, "--model", str(BUNDLED / "cnn")), "cnn/config.json")),
-    Case("train_vision_out_is_a_file", lambda tmp: (
-        ["train", "vision", "--data", str(tmp), "--out", str(a_file(tmp))], "existing.txt")),
-    Case("train_vision_seed_negative", lambda tmp: (
-        ["train", "vision", "--data", str(tmp), "--out", str(tmp / "r"), "--seed", "-1"],
-        "--seed")),
-    Case("train_clips_out_under_a_file", lambda tmp: (
-        ["train", "clips", "--data", str(tmp), "--out", str(a_file(tmp) / "r")],
-        "existing.txt")),
-    Case("train_evaluate_out_is_a_file", lambda tmp: (
-        ["train", "evaluate", "--data", str(tmp), "--out", str(a_file(tmp))], "existing.txt")),
-    Case("train_preset_out_is_a_file", lambda tmp: (
-        ["train", "--preset", "tiny", "--out", str(a_file(tmp))], "existing.txt")),
-    Case("coach_out_is_a_file", lambda tmp: (
-        ["coach", "--video", str(a_file(tmp, "v.mp4")), "--out", str(a_file(tmp))],
-        "existing.txt")),
+    Case(
+        "predict_out_not_livefit_file",
+        lambda tmp: (
+            ["predict", "--data", str(tree(tmp)), "--out", str(a_file(tmp, "notes.jsonl"))],
+            "notes.jsonl",
+        ),
+    ),
+    Case(
+        "predict_device_cuda_on_cpu",
+        lambda tmp: (_predict(tmp, "--device", "cuda"), "--device"),
+        marks=NO_CUDA,
+    ),
+    Case(
+        "features_device_cuda_on_cpu",
+        lambda tmp: (["features", "extract", str(tree(tmp)), "--device", "cuda"], "--device"),
+        marks=NO_CUDA,
+    ),
+    Case(
+        "features_given_a_stream_vlm",
+        lambda tmp: (
+            ["features", "extract", str(tree(tmp)), "--model", str(BUNDLED / "stream_vlm")],
+            "stream_vlm",
+        ),
+    ),
+    Case(
+        "predict_given_a_cnn_as_model",
+        lambda tmp: (_predict(tmp, "--model", str(BUNDLED / "cnn")), "cnn/config.json"),
+    ),
+    Case(
+        "train_vision_out_is_a_file",
+        lambda tmp: (
+            ["train", "vision", "--data", str(tmp), "--out", str(a_file(tmp))],
+            "existing.txt",
+        ),
+    ),
+    Case(
+        "train_vision_seed_negative",
+        lambda tmp: (
+            ["train", "vision", "--data", str(tmp), "--out", str(tmp / "r"), "--seed", "-1"],
+            "--seed",
+        ),
+    ),
+    Case(
+        "train_clips_out_under_a_file",
+        lambda tmp: (
+            ["train", "clips", "--data", str(tmp), "--out", str(a_file(tmp) / "r")],
+            "existing.txt",
+        ),
+    ),
+    Case(
+        "train_evaluate_out_is_a_file",
+        lambda tmp: (
+            ["train", "evaluate", "--data", str(tmp), "--out", str(a_file(tmp))],
+            "existing.txt",
+        ),
+    ),
+    Case(
+        "train_preset_out_is_a_file",
+        lambda tmp: (["train", "--preset", "tiny", "--out", str(a_file(tmp))], "existing.txt"),
+    ),
+    Case(
+        "coach_out_is_a_file",
+        lambda tmp: (
+            ["coach", "--video", str(a_file(tmp, "v.mp4")), "--out", str(a_file(tmp))],
+            "existing.txt",
+        ),
+    ),
     Case("serve_port_out_of_range", lambda tmp: (["serve", "--port", "70000"], "--port")),
-]  # fmt: skip
+]
 
 
 # ---- hostile sizes, nesting and keys (issue 20): bounded where they enter ------------------------
@@ -414,13 +642,29 @@ def _clips_with_a_long_id(tmp: Path) -> list[str]:
     fine = "squats - good form"
     labels = {"exercises": ["squats"], "fine_grained": [fine], "flip": {}, "mistakes": []}
     (root / "labels.json").write_text(json.dumps(labels))
-    clip = {"clip_id": "c" * (MAX_PATH_CHARS + 1), "video_file": "videos/c.mp4",
-            "video_timestamps": "videos/c_timestamps.npy", "participant": "p",
-            "exercise": "squats", "fine_grained": [fine], "frame_labels": [fine],
-            "attributes": {}, "qa": [], "feedbacks": []}  # fmt: skip
+    clip = {
+        "clip_id": "c" * (MAX_PATH_CHARS + 1),
+        "video_file": "videos/c.mp4",
+        "video_timestamps": "videos/c_timestamps.npy",
+        "participant": "p",
+        "exercise": "squats",
+        "fine_grained": [fine],
+        "frame_labels": [fine],
+        "attributes": {},
+        "qa": [],
+        "feedbacks": [],
+    }
     (root / "train" / "clips.json").write_text(json.dumps([clip]))
-    return ["train", "vision", "--data", str(root.parent), "--out", str(tmp / "run"),
-            "--config", str(CONFIGS / "vision" / "tiny.json")]  # fmt: skip
+    return [
+        "train",
+        "vision",
+        "--data",
+        str(root.parent),
+        "--out",
+        str(tmp / "run"),
+        "--config",
+        str(CONFIGS / "vision" / "tiny.json"),
+    ]
 
 
 def _line_over_the_bound() -> bytes:
@@ -449,8 +693,16 @@ def _duplicate_key(base: str, key: str) -> Callable[[Path], Path]:
 
 
 def _train(tmp: Path, stage: str, config: Path) -> list[str]:
-    return ["train", stage, "--data", str(tmp / "nodata"), "--out", str(tmp / "run"),
-            "--config", str(config)]  # fmt: skip
+    return [
+        "train",
+        stage,
+        "--data",
+        str(tmp / "nodata"),
+        "--out",
+        str(tmp / "run"),
+        "--config",
+        str(config),
+    ]
 
 
 def _preset(tmp: Path, preset: dict) -> list[str]:
@@ -460,8 +712,12 @@ def _preset(tmp: Path, preset: dict) -> list[str]:
     return ["train", "--preset", str(path), "--out", str(tmp / "run"), "--no-progress"]
 
 
-def _model_folder(tmp: Path, lm_files: dict[str, bytes], tokenizer_config: dict | None = None,
-                  config: str | None = None) -> Path:  # fmt: skip
+def _model_folder(
+    tmp: Path,
+    lm_files: dict[str, bytes],
+    tokenizer_config: dict | None = None,
+    config: str | None = None,
+) -> Path:
     """The bundled Stream-VLM's config and tokenizer with its base LM read from ``lm_path``, a
     folder of ``lm_files`` (the weights are never reached: the LM or tokenizer fails first)."""
     import shutil
@@ -494,78 +750,195 @@ def _a_pickle() -> bytes:
 
 
 def _predict_with(tmp: Path, folder: Path) -> list[str]:
-    return ["predict", "--data", str(tree(tmp)), "--model", str(folder), "--out",
-            str(tmp / "p.jsonl")]  # fmt: skip
+    return [
+        "predict",
+        "--data",
+        str(tree(tmp)),
+        "--model",
+        str(folder),
+        "--out",
+        str(tmp / "p.jsonl"),
+    ]
 
 
 CUSTOM_CODE = b"raise SystemExit('custom code ran')\n"  # never imported: the test would stop
 AUTO_MAP = {"AutoConfig": "custom.Config", "AutoModelForCausalLM": "custom.Model"}
 
 INPUT_BOUND_CASES = [
-    Case("annotations_nested_a_million_deep", segments_case(
-        lambda r: (r / ANNOTATIONS).write_text(_deep(10**6)),
-        f"{ANNOTATIONS}: JSON nested too deeply")),
-    Case("annotations_file_over_the_bound", segments_case(
-        _annotations_over_the_bound, f"{ANNOTATIONS}: 67,108,865 bytes, more than the limit")),
-    Case("annotation_video_name_over_the_bound", segments_case(
-        lambda r: edit_records(r, _video_name_over_the_bound),
-        "'long_range_video_file' is 4,118 characters")),
-    Case("annotation_feedback_over_the_bound", segments_case(
-        lambda r: edit_records(r, _feedback_over_the_bound),
-        "record 0 (long_range_videos/0001.mp4): 'feedbacks'[3] is 4,100 characters")),
-    Case("clip_id_over_the_bound", lambda tmp: (
-        _clips_with_a_long_id(tmp), f"record 0 ({'c' * 97}...): 'clip_id' is 4,097 characters")),
-    Case("prediction_line_nested_100k_deep", lambda tmp: (
-        evaluate(tmp, _deep(10**5)), "pred.jsonl:1: JSON nested too deeply")),
-    Case("prediction_line_over_the_bound", lambda tmp: (
-        evaluate(tmp, fb(1.0), _line_over_the_bound()), "pred.jsonl:2: line longer than")),
-    Case("prediction_text_over_the_bound", lambda tmp: (
-        evaluate(tmp, _text_over_the_bound()),
-        "pred.jsonl:1: feedback 0 of 0001:0: text is 4,097 characters")),
-    Case("config_key_twice", lambda tmp: (
-        _train(tmp, "vision", _duplicate_key("vision/tiny.json", "loop")(tmp)),
-        "config.json: the key 'loop' appears twice")),
-    Case("config_nested_a_million_deep", lambda tmp: (
-        _train(tmp, "vision", _raw_config(tmp, _deep(10**6))),
-        "config.json: JSON nested too deeply")),
-    Case("config_batch_size_zero", lambda tmp: (
-        _train_vision(tmp, _put("loop", "batch_size", 0)),
-        "field loop.batch_size must be >= 1, got 0")),
-    Case("config_lr_negative", lambda tmp: (
-        _train_clips(tmp, _put("optim", "lr", -1)), "field optim.lr must be > 0, got -1")),
-    Case("config_beta_one", lambda tmp: (
-        _train_clips(tmp, _put("optim", "betas", [0.9, 1.0])),
-        "field optim.betas[1] must be < 1, got 1.0")),
-    Case("config_epochs_zero", lambda tmp: (
-        _train_vision(tmp, _put("loop", "epochs", 0)), "field loop.epochs must be >= 1")),
-    Case("config_weight_decay_negative", lambda tmp: (
-        _train_clips(tmp, _put("optim", "weight_decay", -0.1)),
-        "field optim.weight_decay must be >= 0")),
-    Case("preset_workers_zero", lambda tmp: (
-        _preset(tmp, {"workers": 0}), "preset.json: field workers must be >= 1, got 0")),
-    Case("preset_stage_config_out_of_range", lambda tmp: (
-        _preset(tmp, {"vision": str(config_file(tmp, "vision/tiny.json",
-                                                _put("optim", "lr", 0)))}),
-        "config.json: field optim.lr must be > 0, got 0")),
-    Case("model_lm_weights_a_pickle", lambda tmp: (
-        _predict_with(tmp, _model_folder(tmp, {
-            "config.json": _lm_config(),
-            "pytorch_model.bin": _a_pickle(),
-        })), "lm/pytorch_model.bin: a pickled weights file")),
-    Case("model_lm_custom_code", lambda tmp: (
-        _predict_with(tmp, _model_folder(tmp, {
-            "config.json": _lm_config(model_type="custom", auto_map=AUTO_MAP),
-            "custom.py": CUSTOM_CODE,
-        })), "lm/config.json: asks to run Python code")),
-    Case("model_tokenizer_custom_code", lambda tmp: (
-        _predict_with(tmp, _model_folder(tmp, {"config.json": _lm_config()}, {
-            "tokenizer_class": "CustomTokenizer",
-            "auto_map": {"AutoTokenizer": ["custom.Tokenizer", None]},
-        })), "vlm/tokenizer_config.json: asks to run Python code")),
-    Case("model_config_nested_a_million_deep", lambda tmp: (
-        _predict_with(tmp, _model_folder(tmp, {}, config=_deep(10**6))),
-        "vlm/config.json: JSON nested too deeply")),
-]  # fmt: skip
+    Case(
+        "annotations_nested_a_million_deep",
+        segments_case(
+            lambda r: (r / ANNOTATIONS).write_text(_deep(10**6)),
+            f"{ANNOTATIONS}: JSON nested too deeply",
+        ),
+    ),
+    Case(
+        "annotations_file_over_the_bound",
+        segments_case(
+            _annotations_over_the_bound, f"{ANNOTATIONS}: 67,108,865 bytes, more than the limit"
+        ),
+    ),
+    Case(
+        "annotation_video_name_over_the_bound",
+        segments_case(
+            lambda r: edit_records(r, _video_name_over_the_bound),
+            "'long_range_video_file' is 4,118 characters",
+        ),
+    ),
+    Case(
+        "annotation_feedback_over_the_bound",
+        segments_case(
+            lambda r: edit_records(r, _feedback_over_the_bound),
+            "record 0 (long_range_videos/0001.mp4): 'feedbacks'[3] is 4,100 characters",
+        ),
+    ),
+    Case(
+        "clip_id_over_the_bound",
+        lambda tmp: (
+            _clips_with_a_long_id(tmp),
+            f"record 0 ({'c' * 97}...): 'clip_id' is 4,097 characters",
+        ),
+    ),
+    Case(
+        "prediction_line_nested_100k_deep",
+        lambda tmp: (evaluate(tmp, _deep(10**5)), "pred.jsonl:1: JSON nested too deeply"),
+    ),
+    Case(
+        "prediction_line_over_the_bound",
+        lambda tmp: (
+            evaluate(tmp, fb(1.0), _line_over_the_bound()),
+            "pred.jsonl:2: line longer than",
+        ),
+    ),
+    Case(
+        "prediction_text_over_the_bound",
+        lambda tmp: (
+            evaluate(tmp, _text_over_the_bound()),
+            "pred.jsonl:1: feedback 0 of 0001:0: text is 4,097 characters",
+        ),
+    ),
+    Case(
+        "config_key_twice",
+        lambda tmp: (
+            _train(tmp, "vision", _duplicate_key("vision/tiny.json", "loop")(tmp)),
+            "config.json: the key 'loop' appears twice",
+        ),
+    ),
+    Case(
+        "config_nested_a_million_deep",
+        lambda tmp: (
+            _train(tmp, "vision", _raw_config(tmp, _deep(10**6))),
+            "config.json: JSON nested too deeply",
+        ),
+    ),
+    Case(
+        "config_batch_size_zero",
+        lambda tmp: (
+            _train_vision(tmp, _put("loop", "batch_size", 0)),
+            "field loop.batch_size must be >= 1, got 0",
+        ),
+    ),
+    Case(
+        "config_lr_negative",
+        lambda tmp: (
+            _train_clips(tmp, _put("optim", "lr", -1)),
+            "field optim.lr must be > 0, got -1",
+        ),
+    ),
+    Case(
+        "config_beta_one",
+        lambda tmp: (
+            _train_clips(tmp, _put("optim", "betas", [0.9, 1.0])),
+            "field optim.betas[1] must be < 1, got 1.0",
+        ),
+    ),
+    Case(
+        "config_epochs_zero",
+        lambda tmp: (
+            _train_vision(tmp, _put("loop", "epochs", 0)),
+            "field loop.epochs must be >= 1",
+        ),
+    ),
+    Case(
+        "config_weight_decay_negative",
+        lambda tmp: (
+            _train_clips(tmp, _put("optim", "weight_decay", -0.1)),
+            "field optim.weight_decay must be >= 0",
+        ),
+    ),
+    Case(
+        "preset_workers_zero",
+        lambda tmp: (
+            _preset(tmp, {"workers": 0}),
+            "preset.json: field workers must be >= 1, got 0",
+        ),
+    ),
+    Case(
+        "preset_stage_config_out_of_range",
+        lambda tmp: (
+            _preset(
+                tmp, {"vision": str(config_file(tmp, "vision/tiny.json", _put("optim", "lr", 0)))}
+            ),
+            "config.json: field optim.lr must be > 0, got 0",
+        ),
+    ),
+    Case(
+        "model_lm_weights_a_pickle",
+        lambda tmp: (
+            _predict_with(
+                tmp,
+                _model_folder(
+                    tmp,
+                    {
+                        "config.json": _lm_config(),
+                        "pytorch_model.bin": _a_pickle(),
+                    },
+                ),
+            ),
+            "lm/pytorch_model.bin: a pickled weights file",
+        ),
+    ),
+    Case(
+        "model_lm_custom_code",
+        lambda tmp: (
+            _predict_with(
+                tmp,
+                _model_folder(
+                    tmp,
+                    {
+                        "config.json": _lm_config(model_type="custom", auto_map=AUTO_MAP),
+                        "custom.py": CUSTOM_CODE,
+                    },
+                ),
+            ),
+            "lm/config.json: asks to run Python code",
+        ),
+    ),
+    Case(
+        "model_tokenizer_custom_code",
+        lambda tmp: (
+            _predict_with(
+                tmp,
+                _model_folder(
+                    tmp,
+                    {"config.json": _lm_config()},
+                    {
+                        "tokenizer_class": "CustomTokenizer",
+                        "auto_map": {"AutoTokenizer": ["custom.Tokenizer", None]},
+                    },
+                ),
+            ),
+            "vlm/tokenizer_config.json: asks to run Python code",
+        ),
+    ),
+    Case(
+        "model_config_nested_a_million_deep",
+        lambda tmp: (
+            _predict_with(tmp, _model_folder(tmp, {}, config=_deep(10**6))),
+            "vlm/config.json: JSON nested too deeply",
+        ),
+    ),
+]
 # Refused before the run folder is made: the folder must not exist after the error.
 RUN_FOLDER_CASES = [c for c in INPUT_BOUND_CASES if c.id.startswith(("config_", "preset_"))]
 
@@ -706,8 +1079,9 @@ def test_config_fields_are_checked_against_their_annotations() -> None:
         (EngineConfig, {"compile_mode": 3}, "field compile_mode must be a string or null"),
     ]
     for cls, data, message in bad:
-        with pytest.raises(ConfigError, match=r"^x\.json: " + message.replace("[", r"\[")
-                           .replace("]", r"\]")):  # fmt: skip
+        with pytest.raises(
+            ConfigError, match=r"^x\.json: " + message.replace("[", r"\[").replace("]", r"\]")
+        ):
             config_from_dict(cls, data, "x.json")
 
 
@@ -721,16 +1095,25 @@ def test_every_shipped_config_loads_with_typed_fields() -> None:
     from livefit.train.socratic_stage import SocraticLMConfig
     from livefit.train.vision_stage import VisionStageConfig
     from livefit.vision.cnn import CNNConfig
+    from livefit.vision.front_ends import read_front_end_config
+    from livefit.vision.pose import PoseEncoderConfig
 
-    kinds = {"vision": VisionStageConfig, "coach": CoachStageConfig, "presets": PresetConfig,
-             "benchmarks": BenchmarkPreset, "socratic": SocraticLMConfig,
-             "pose": PoseStageConfig}  # fmt: skip
+    kinds = {
+        "vision": VisionStageConfig,
+        "coach": CoachStageConfig,
+        "presets": PresetConfig,
+        "benchmarks": BenchmarkPreset,
+        "socratic": SocraticLMConfig,
+        "pose": PoseStageConfig,
+    }
     paths = sorted(CONFIGS.glob("*/*.json"))
     assert len(paths) >= 10
     for path in paths:
         load_config(kinds[path.parent.name], path)
     load_config(StreamVLMConfig, BUNDLED / "stream_vlm" / "config.json")
-    load_config(CNNConfig, BUNDLED / "cnn" / "config.json")
+    assert isinstance(read_front_end_config(BUNDLED / "cnn")[1], CNNConfig)
+    pose = BUNDLED.parent / "coach_pose" / "pose"
+    assert isinstance(read_front_end_config(pose)[1], PoseEncoderConfig)
 
 
 def test_serve_on_a_taken_port_is_one_clean_error():

@@ -37,8 +37,14 @@ def test_http_chat_sends_the_sampling_settings_and_retries(monkeypatch):
         chat = make_chat(ChatConfig(url=server.url, model="m", top_k=None, backoff_s=0.01))
         assert chat.complete(messages, seed=7) == "Hi."
     assert len(server.requests) == 2  # one 503, then the answer
-    assert server.requests[-1] == {"messages": messages, "temperature": 0.6, "top_p": 0.9,
-                                   "max_tokens": 64, "model": "m", "seed": 7}  # fmt: skip
+    assert server.requests[-1] == {
+        "messages": messages,
+        "temperature": 0.6,
+        "top_p": 0.9,
+        "max_tokens": 64,
+        "model": "m",
+        "seed": 7,
+    }
     assert server.auth[-1] == "Bearer sk-chat"
     with _Server(fail_first=9, status=400) as server:
         with pytest.raises(ChatError, match="HTTP 400"):
@@ -57,11 +63,21 @@ def test_every_llm_client_config_is_a_chat_config(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("LIVEFIT_CHAT_API_KEY", raising=False)
     shared = [f.name for f in fields(ChatConfig)]
-    for cls, own in ((JudgeConfig, {"concurrency"}),
-                     (SocraticConfig, {"cnn", "every_s", "window_s", "steps_per_second",
-                                       "min_confidence"}),
-                     (TurnConfig, {"every_s", "frames_per_window", "accumulate", "max_side",
-                                   "jpeg_quality", "steps_per_second"})):  # fmt: skip
+    for cls, own in (
+        (JudgeConfig, {"concurrency"}),
+        (SocraticConfig, {"cnn", "every_s", "window_s", "steps_per_second", "min_confidence"}),
+        (
+            TurnConfig,
+            {
+                "every_s",
+                "frames_per_window",
+                "accumulate",
+                "max_side",
+                "jpeg_quality",
+                "steps_per_second",
+            },
+        ),
+    ):
         assert issubclass(cls, ChatConfig)
         names = [f.name for f in fields(cls)]
         assert names[: len(shared)] == shared and set(names[len(shared) :]) == own
@@ -71,5 +87,10 @@ def test_every_llm_client_config_is_a_chat_config(monkeypatch):
     with _Server() as server:
         chat = make_chat(SocraticConfig(url=server.url, temperature=0.0, top_k=0))
         assert chat.complete(messages, seed=3) == "Hi."
-    assert server.requests[-1] == {"messages": messages, "temperature": 0.0, "top_p": 0.9,
-                                   "max_tokens": 48, "seed": 3}  # fmt: skip
+    assert server.requests[-1] == {
+        "messages": messages,
+        "temperature": 0.0,
+        "top_p": 0.9,
+        "max_tokens": 48,
+        "seed": 3,
+    }

@@ -69,8 +69,9 @@ def test_a_file_states_only_what_differs_from_its_base(tmp_path: Path) -> None:
 def test_a_chain_of_bases_resolves_nearest_last(tmp_path: Path) -> None:
     write(tmp_path / "root.json", {"name": "root", "inner": {"a": 1, "c": "root"}})
     write(tmp_path / "mid" / "mid.json", {"base": "../root.json", "inner": {"a": 2}})
-    leaf = write(tmp_path / "mid" / "sub" / "leaf.json",
-                 {"base": "../mid.json", "inner": {"c": "leaf"}})  # fmt: skip
+    leaf = write(
+        tmp_path / "mid" / "sub" / "leaf.json", {"base": "../mid.json", "inner": {"c": "leaf"}}
+    )
     assert load_config(Outer, leaf) == Outer(name="root", inner=Inner(a=2, c="leaf"))
 
 
@@ -123,8 +124,11 @@ def test_a_base_that_is_not_an_object_is_refused(tmp_path: Path) -> None:
 def test_an_override_is_still_checked_with_its_dotted_field(tmp_path: Path) -> None:
     write(tmp_path / "base.json", {"name": "b"})
     typo = write(tmp_path / "typo.json", {"base": "base.json", "inner": {"aa": 1}})
-    with pytest.raises(ConfigError, match=r"typo\.json \(base: .*base\.json\): unknown Inner "
-                       r"field\(s\) \['aa'\] at inner"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"typo\.json \(base: .*base\.json\): unknown Inner "
+        r"field\(s\) \['aa'\] at inner",
+    ):
         load_config(Outer, typo)
     wrong = write(tmp_path / "wrong.json", {"base": "base.json", "inner": {"a": "2"}})
     with pytest.raises(ConfigError, match=r'field inner\.a must be an int, got "2"'):

@@ -1,5 +1,5 @@
-"""Shared fixtures for the web app tests: the bundled coach and one fresh tiny QEVD-SIM workout
-(3 exercises with rests, 30 fps), decoded once and resampled to the page's 16 fps."""
+"""Shared fixtures for the web app tests: the bundled coach and the session's tiny QEVD-SIM
+workout (3 exercises with rests, 30 fps), decoded once and resampled to the page's 16 fps."""
 
 from __future__ import annotations
 
@@ -25,16 +25,11 @@ def bundled_coach():
 
 
 @pytest.fixture(scope="session")
-def workout_video(tmp_path_factory) -> Path:
-    """The mp4 of a fresh tiny synthetic workout (about 55 s)."""
-    from livefit.synth.generate import generate
-    from livefit.synth.presets import preset
+def workout_video(sim_workout_root) -> Path:
+    """The mp4 of the session's tiny synthetic workout (about 55 s; tests/conftest.py)."""
     from livefit.vision.extract import list_jobs
 
-    root = tmp_path_factory.mktemp("serve-workout")
-    config = preset("tiny", train_workouts=0, test_workouts=1, train_clips=0, test_clips=0)
-    generate(config, root, 0, workers=1, progress=False)
-    _, (job,) = list_jobs(root, "test")
+    _, (job,) = list_jobs(sim_workout_root, "test")
     return job.video
 
 

@@ -26,10 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LIVEFIT_CHROMIUM", "/usr/bin/chromium")
 # This closed machine refuses Chromium's own connections unless they are switched off.
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
 FPS = 16
 CLIP = (7.0, 18.0)  # seconds of the workout shown: a rest, then the first exercise (its first
 # feedback comes about 8 s in)
@@ -106,9 +112,10 @@ def browser(clip, tmp_path_factory):
     write_y4m(y4m, clip, FPS)
     with sync_playwright() as p:
         chromium = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
+            executable_path=CHROMIUM,
+            headless=True,
             args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={y4m}"],
-        )  # fmt: skip
+        )
         yield chromium
         chromium.close()
 
@@ -134,7 +141,7 @@ def wait_for_captions(page, bundled_coach) -> dict:
         error: document.querySelector('#error').hidden ? ''
             : document.querySelector('#error').textContent,
         coached: Number(document.querySelector('#st-in').textContent),
-    })""")  # fmt: skip
+    })""")
     assert not errors, errors
     assert shown["feedback"].strip() and shown["caption"] == shown["feedback"], shown
     assert shown["captionShown"], shown

@@ -1,4 +1,4 @@
-"""``livefit coach`` end to end on the bundled coach and a fresh tiny synthetic workout: the
+"""``livefit coach`` end to end on the bundled coach and the session's tiny synthetic workout: the
 annotated mp4, the timed events, speech WAVs that do not slow the stream, the camera loop (on a
 scripted capture), the window, and the one-line errors."""
 
@@ -48,17 +48,12 @@ def _keep_torch_threads():
 
 
 @pytest.fixture(scope="module")
-def workout(tmp_path_factory) -> tuple[Path, Path]:
-    """(mp4, _timestamps.npy) of a fresh tiny synthetic workout (about 55 s at 30 fps, three
-    exercises with rests between them)."""
-    from livefit.synth.generate import generate
-    from livefit.synth.presets import preset
+def workout(sim_workout_root) -> tuple[Path, Path]:
+    """(mp4, _timestamps.npy) of the session's tiny synthetic workout (about 55 s at 30 fps,
+    three exercises with rests between them; tests/conftest.py), read-only."""
     from livefit.vision.extract import list_jobs
 
-    root = tmp_path_factory.mktemp("coach-workout")
-    config = preset("tiny", train_workouts=0, test_workouts=1, train_clips=0, test_clips=0)
-    generate(config, root, 7, workers=1, progress=False)
-    _, (job,) = list_jobs(root, "test")
+    _, (job,) = list_jobs(sim_workout_root, "test")
     return job.video, job.timestamps
 
 
@@ -112,8 +107,9 @@ def test_coach_writes_the_annotated_video_and_timed_events(silent, workout):
 
 def test_speak_writes_a_wav_per_feedback_and_does_not_slow_the_stream(silent, workout, tmp_path):
     out = tmp_path / "speak"
-    result, wall = coach("--video", str(workout[0]), "--out", str(out), "--speak",
-                         "--speech", "wav", *FAST)  # fmt: skip
+    result, wall = coach(
+        "--video", str(workout[0]), "--out", str(out), "--speak", "--speech", "wav", *FAST
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     speech, stats = summary["speech"], summary["stats"]
@@ -136,8 +132,10 @@ def test_speak_writes_a_wav_per_feedback_and_does_not_slow_the_stream(silent, wo
     assert loud < 1.5 * quiet + 2.0, (loud, quiet)
     assert stats["real_time_factor"] < 1.5 * silent_summary["stats"]["real_time_factor"] + 0.05
     assert stats["frames_dropped"] == 0
-    print(f"run s silent {quiet:.2f} speak {loud:.2f}; wall s {silent[2]:.2f} {wall:.2f}; RTF "
-          f"{silent_summary['stats']['real_time_factor']} {stats['real_time_factor']}")  # fmt: skip
+    print(
+        f"run s silent {quiet:.2f} speak {loud:.2f}; wall s {silent[2]:.2f} {wall:.2f}; RTF "
+        f"{silent_summary['stats']['real_time_factor']} {stats['real_time_factor']}"
+    )
 
 
 def test_say_returns_at_once_while_espeak_is_busy_and_stale_lines_are_dropped(tmp_path):
@@ -166,9 +164,11 @@ def test_speech_falls_back_to_wavs_when_playback_fails(tmp_path):
     # espeak-ng exits 0 when it cannot open the audio device and says "error" on stderr: a
     # wrapper that behaves so for playback (and writes WAVs for real) stands in for it
     fake = tmp_path / "espeak-no-device"
-    fake.write_text('#!/bin/sh\ncase " $* " in *" -w "*) exec espeak-ng "$@";; esac\n'
-                    'echo "ALSA lib pcm.c: Unknown PCM default" >&2\n'
-                    'echo "error: No such file or directory" >&2\n')  # fmt: skip
+    fake.write_text(
+        '#!/bin/sh\ncase " $* " in *" -w "*) exec espeak-ng "$@";; esac\n'
+        'echo "ALSA lib pcm.c: Unknown PCM default" >&2\n'
+        'echo "error: No such file or directory" >&2\n'
+    )
     fake.chmod(0o755)
     speaker = Speaker(tmp_path / "out", mode="audio", binary=str(fake))
     speaker.say("Keep going!", 2.5)
@@ -193,13 +193,21 @@ def test_audio_output_rule(tmp_path, monkeypatch):
 def test_a_missing_espeak_names_the_debian_package(tmp_path, workout):
     with pytest.raises(SpeechError, match="apt-get install espeak-ng"):
         Speaker(tmp_path, binary="espeak-ng-not-installed")
-    result, _ = coach("--video", str(workout[0]), "--out", str(tmp_path), "--speak", *FAST,
-                      env={"PATH": str(tmp_path)})  # fmt: skip
+    result, _ = coach(
+        "--video",
+        str(workout[0]),
+        "--out",
+        str(tmp_path),
+        "--speak",
+        *FAST,
+        env={"PATH": str(tmp_path)},
+    )
     assert "Debian package espeak-ng" in one_error(result)
 
 
-@pytest.mark.parametrize("case", ["neither", "both", "missing", "not a video", "truncated",
-                                  "exercise", "camera"])  # fmt: skip
+@pytest.mark.parametrize(
+    "case", ["neither", "both", "missing", "not a video", "truncated", "exercise", "camera"]
+)
 def test_bad_input_is_one_error_line(case, workout, tmp_path):
     video = str(workout[0])
     bad = tmp_path / "x.mp4"
@@ -244,8 +252,18 @@ def test_a_video_that_breaks_midway_leaves_consistent_files(workout, tmp_path, m
     out = tmp_path / "out"
     (out / "speech").mkdir(parents=True)
     (out / "annotated.mp4").write_bytes(b"a previous run's video")
-    result, _ = coach("--video", str(workout[0]), "--out", str(out), "--exercise", "squats",
-                      "--speak", "--speech", "wav", *FAST)  # fmt: skip
+    result, _ = coach(
+        "--video",
+        str(workout[0]),
+        "--out",
+        str(out),
+        "--exercise",
+        "squats",
+        "--speak",
+        "--speech",
+        "wav",
+        *FAST,
+    )
     assert "corrupt video after 100 frames" in one_error(result)
     with av.open(str(out / "annotated.mp4")) as c:  # finished: the 100 frames coached
         assert sum(1 for p in c.demux(video=0) if p.size) == 100
@@ -260,8 +278,19 @@ def test_a_video_that_breaks_midway_leaves_consistent_files(workout, tmp_path, m
 def test_realtime_playback_keeps_the_capture_clock(workout, tmp_path):
     out = tmp_path / "out"
     video, stamps = str(workout[0]), str(workout[1])
-    result, _ = coach("--video", video, "--timestamps", stamps, "--realtime", "--seconds", "2",
-                      "--out", str(out), "--no-progress", "--no-display")  # fmt: skip
+    result, _ = coach(
+        "--video",
+        video,
+        "--timestamps",
+        stamps,
+        "--realtime",
+        "--seconds",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--no-display",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["run"]["stopped"] == "--seconds 2"
@@ -343,8 +372,18 @@ def test_coach_camera_runs_live_and_stops_after_seconds(bgr_frames, tmp_path, mo
 
     monkeypatch.setattr(camera_module, "open_capture", lambda index: ScriptedCapture(bgr_frames))
     out = tmp_path / "out"
-    result, _ = coach("--camera", "0", "--seconds", "2", "--exercise", "squats", "--out",
-                      str(out), "--no-progress", "--no-display")  # fmt: skip
+    result, _ = coach(
+        "--camera",
+        "0",
+        "--seconds",
+        "2",
+        "--exercise",
+        "squats",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--no-display",
+    )
     assert result.exit_code == 0, result.output
     assert "camera 0 (30 fps)" in result.output
     summary = json.loads((out / "summary.json").read_text())
@@ -394,8 +433,9 @@ def test_ctrl_c_ends_the_run_cleanly(workout, tmp_path):
 
     presser = threading.Thread(target=press_ctrl_c_once_the_run_listens)
     presser.start()
-    result, _ = coach("--video", str(workout[0]), "--realtime", "--out", str(out),
-                      "--no-progress", "--no-display")  # fmt: skip
+    result, _ = coach(
+        "--video", str(workout[0]), "--realtime", "--out", str(out), "--no-progress", "--no-display"
+    )
     presser.join()
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())

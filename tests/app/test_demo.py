@@ -13,13 +13,28 @@ from livefit.cli import app
 
 def test_demo_coaches_a_fresh_workout_live_and_reports_it(tmp_path):
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--synth", "tiny", "--fast", "--no-progress",
-            "--threads", "2"]  # fmt: skip
+    args = [
+        "demo",
+        "--out",
+        str(out),
+        "--synth",
+        "tiny",
+        "--fast",
+        "--no-progress",
+        "--threads",
+        "2",
+    ]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    for shown in ("ground truth (QEVD-SIM coach)", "livefit coach", "periodic floor (every 5 s)",
-                  "metrics on this workout (paper-exact)", "coach  ", "truth  ",
-                  "real-time factor"):  # fmt: skip
+    for shown in (
+        "ground truth (QEVD-SIM coach)",
+        "livefit coach",
+        "periodic floor (every 5 s)",
+        "metrics on this workout (paper-exact)",
+        "coach  ",
+        "truth  ",
+        "real-time factor",
+    ):
         assert shown in result.output, shown
     summary = json.loads((out / "summary.json").read_text())
     said = summary["feedbacks"]

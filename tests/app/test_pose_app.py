@@ -34,8 +34,18 @@ def _one_thread():
 
 def test_coach_video_with_the_pose_coach(workout_video, tmp_path):
     out = tmp_path / "coach"
-    args = ["coach", "--video", str(workout_video), "--vision", "pose", "--out", str(out),
-            "--fast", "--no-progress", "--no-display"]  # fmt: skip
+    args = [
+        "coach",
+        "--video",
+        str(workout_video),
+        "--vision",
+        "pose",
+        "--out",
+        str(out),
+        "--fast",
+        "--no-progress",
+        "--no-display",
+    ]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     events = [json.loads(x) for x in (out / "events.jsonl").read_text().splitlines()]

@@ -132,8 +132,9 @@ def test_health_names_the_model_sessions_and_versions(bundled_coach):
             assert client.get(f"/static/{name}").status_code == 200, name
 
 
-def test_a_session_coaches_a_workout_like_the_pipeline_does(bundled_coach, jpegs, messages,
-                                                            monkeypatch):  # fmt: skip
+def test_a_session_coaches_a_workout_like_the_pipeline_does(
+    bundled_coach, jpegs, messages, monkeypatch
+):
     # Decoding takes no time on a frozen wall clock: the steps dropped while the coach talks
     # depend on its words alone, not on how loaded the machine is (the server and the
     # reference share this engine: it is cached per engine config).

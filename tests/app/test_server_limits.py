@@ -223,8 +223,10 @@ def test_a_refused_upload_closes_its_connection_instead_of_reading_the_rest(bund
             time.sleep(0.02)
         assert app.state.server.acquire()  # the only slot is taken
         with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-            head = (b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 157286400\r\n"
-                    b"Content-Type: multipart/form-data; boundary=B\r\n\r\n")  # fmt: skip
+            head = (
+                b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 157286400\r\n"
+                b"Content-Type: multipart/form-data; boundary=B\r\n\r\n"
+            )
             try:
                 conn.sendall(head)
                 while sent < 150 * 2**20:

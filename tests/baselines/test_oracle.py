@@ -105,9 +105,17 @@ def test_refuses_data_that_is_not_qevd_sim(sim_root, tmp_path):
     with pytest.raises(PredictError, match="only coaches QEVD-SIM"):
         predict(plain, "oracle-coach", tmp_path / "p.jsonl", progress=False)
     result = CliRunner().invoke(
-        app, ["predict", "--data", str(plain), "--model", "oracle-coach",
-              "--out", str(tmp_path / "q.jsonl")],
-    )  # fmt: skip
+        app,
+        [
+            "predict",
+            "--data",
+            str(plain),
+            "--model",
+            "oracle-coach",
+            "--out",
+            str(tmp_path / "q.jsonl"),
+        ],
+    )
     assert result.exit_code == 2 and "only coaches QEVD-SIM" in result.output
     seg = load_segments(plain, "test")[0]
     with pytest.raises(PredictError, match="needs the segment"):

@@ -55,9 +55,14 @@ Latest user activity:
 Response: · · ·"""  # noqa: E501
 
 LABELS = [
-    "squats - good form", "squats - slow", "squats - fast", "squats - shallow",
-    "quad stretch - left leg", "push-ups - good form", "general - catching breath",
-]  # fmt: skip
+    "squats - good form",
+    "squats - slow",
+    "squats - fast",
+    "squats - shallow",
+    "quad stretch - left leg",
+    "push-ups - good form",
+    "general - catching breath",
+]
 
 
 def test_the_prompt_is_the_papers_e2_text_exactly():
@@ -89,15 +94,21 @@ def _onehot(name: str, p: float = 0.9) -> list[float]:
         (_onehot("squats - fast"), "squats", "The user was fast."),
         (_onehot("squats - slow"), None, "The user was slow."),
         (_onehot("squats - shallow"), "squats", "The user has a form mistake: shallow."),
-        (_onehot("quad stretch - left leg"), "quad stretch",
-         "The user is doing the exercise with the left leg."),
+        (
+            _onehot("quad stretch - left leg"),
+            "quad stretch",
+            "The user is doing the exercise with the left leg.",
+        ),
         (_onehot("push-ups - good form"), "squats", "The user is doing push-ups instead."),
         (_onehot("push-ups - good form"), "burpees", "The user has good form."),  # not known
-        (_onehot("general - catching breath"), "squats",
-         "The user is not doing the exercise (catching breath)."),
+        (
+            _onehot("general - catching breath"),
+            "squats",
+            "The user is not doing the exercise (catching breath).",
+        ),
         ([0.3, 0.25, 0.2, 0.2, 0.0, 0.05, 0.0], "squats", "The user is doing the exercise."),
     ],
-)  # fmt: skip
+)
 def test_activity_lines_from_class_probabilities(probs, exercise, text):
     assert describe(probs, LABELS, exercise) == text
 
@@ -146,7 +157,9 @@ def test_every_five_seconds_the_lm_sees_the_activity_and_what_it_said():
     with coach.start(single_exercise_prompt("squats"), total_steps=len(classes)) as session:
         events = [e for c in classes for e in session.push(_step(c))]
     assert [(e.time, e.kind, e.text) for e in events] == [
-        (5.0, "feedback", "Reply number 1."), (10.0, "feedback", "Reply number 2.")]  # fmt: skip
+        (5.0, "feedback", "Reply number 1."),
+        (10.0, "feedback", "Reply number 2."),
+    ]
     assert session.feedbacks == [(5.0, "Reply number 1."), (10.0, "Reply number 2.")]
     assert len(session.activity) == 10  # one line per full second seen by the last prompt
     first, second = (msgs for msgs, _ in lm.calls)
@@ -179,7 +192,8 @@ def test_wall_clock_times_and_feature_checks():
 
 def test_specs():
     assert parse_spec("socratic:http://127.0.0.1:8000/v1#llama-2-7b") == SocraticConfig(
-        url="http://127.0.0.1:8000/v1", model="llama-2-7b")  # fmt: skip
+        url="http://127.0.0.1:8000/v1", model="llama-2-7b"
+    )
     assert parse_spec(str(Path("socratic:http://h:1/v1"))).url == "http://h:1/v1"  # CLI Path
     with pytest.raises(ValueError, match="not a model folder"):
         parse_spec("socratic:/no/such/folder")
@@ -190,9 +204,15 @@ def test_specs():
 def test_spec_options(tmp_path):
     cfg = parse_spec(f"socratic:http://h:1/v1#m?cnn={tmp_path}&temperature=0&max_new_tokens=20")
     assert (cfg.url, cfg.model, cfg.cnn, cfg.temperature, cfg.max_new_tokens) == (
-        "http://h:1/v1", "m", str(tmp_path), 0.0, 20)  # fmt: skip
-    assert parse_spec(f"socratic:{tmp_path}?seed=3") == SocraticConfig(model_path=str(tmp_path),
-                                                                       seed=3)  # fmt: skip
+        "http://h:1/v1",
+        "m",
+        str(tmp_path),
+        0.0,
+        20,
+    )
+    assert parse_spec(f"socratic:{tmp_path}?seed=3") == SocraticConfig(
+        model_path=str(tmp_path), seed=3
+    )
     with pytest.raises(ValueError, match="unknown option 'colour'"):
         parse_spec("socratic:http://h:1/v1?colour=red")
     with pytest.raises(ValueError, match="seed must be an integer"):
@@ -238,8 +258,15 @@ def _tiny_gpt2(path):
     core.decoder = decoders.ByteLevel()
     tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>")
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(vocab), n_positions=4096, n_embd=16, n_layer=1, n_head=2,
-                        eos_token_id=None, bos_token_id=None)  # fmt: skip
+    config = GPT2Config(
+        vocab_size=len(vocab),
+        n_positions=4096,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,
+        eos_token_id=None,
+        bos_token_id=None,
+    )
     GPT2LMHeadModel(config).save_pretrained(path)
     tok.save_pretrained(path)
     return path
@@ -253,8 +280,12 @@ def test_local_hugging_face_backend_with_a_tiny_random_gpt2(tmp_path):
         for _ in range(21):
             list(session.push(torch.rand(128, 4, 3)))
     (prompt,) = session.prompts
-    messages = socratic_messages(session.system, [], [], prompt.split("Latest user activity:\n")[1]
-                                 .removesuffix("\n\nResponse:").split("\n"))  # fmt: skip
+    messages = socratic_messages(
+        session.system,
+        [],
+        [],
+        prompt.split("Latest user activity:\n")[1].removesuffix("\n\nResponse:").split("\n"),
+    )
     inputs = coach.lm.encode(messages)
     assert coach.lm.tokenizer.decode(inputs["input_ids"][0]) == prompt
     ids = coach.lm.generate_ids(messages, seed=1)
@@ -283,8 +314,16 @@ def test_predict_and_benchmark_take_socratic_specs(tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
         assert (tmp_path / "c.jsonl").read_text() == (tmp_path / "p.jsonl").read_text()
         out = tmp_path / "bench"
-        args = ["benchmark", "--data", str(root), "--out", str(out), "--no-progress",
-                "--models", f"silent,{spec}"]  # fmt: skip
+        args = [
+            "benchmark",
+            "--data",
+            str(root),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--models",
+            f"silent,{spec}",
+        ]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
         host = server.url.split("//")[1].split("/")[0].replace(":", "_")

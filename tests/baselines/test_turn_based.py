@@ -93,15 +93,17 @@ def test_jpeg_frames_are_downscaled_to_336_on_the_long_side():
     assert url.startswith("data:image/jpeg;base64,")
     bgr = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), 1)
     assert bgr.shape == (252, 336, 3) and bgr[..., 2].mean() > 240 and bgr[..., 0].mean() < 15
-    small = cv2.imdecode(np.frombuffer(base64.b64decode(jpeg_data_url(rgb[:100, :50]).split(
-        ",", 1)[1]), np.uint8), 1)  # fmt: skip
+    small = cv2.imdecode(
+        np.frombuffer(base64.b64decode(jpeg_data_url(rgb[:100, :50]).split(",", 1)[1]), np.uint8), 1
+    )
     assert small.shape == (100, 50, 3)  # never upscaled
 
 
 def test_specs(tmp_path):
     assert parse_spec(f"turn:{tmp_path}") == TurnConfig(model_path=str(tmp_path))  # a local model
     assert parse_spec("turn:http://127.0.0.1:8000/v1#llava") == TurnConfig(
-        url="http://127.0.0.1:8000/v1", model="llava")  # fmt: skip
+        url="http://127.0.0.1:8000/v1", model="llava"
+    )
     assert parse_spec(str(Path("turn:http://h:1/v1"))).url == "http://h:1/v1"  # CLI Path
     for bad in ("turn:", "turn:/some/folder", "turn:ftp://h"):
         with pytest.raises(ValueError, match="expected turn:http"):
@@ -117,17 +119,15 @@ def StandIn() -> StandInChat:  # noqa: N802
 
 
 @pytest.fixture(scope="module")
-def workout(tmp_path_factory):
-    """One tiny QEVD-SIM test workout (real video) with placeholder feature files: the coach only
-    counts feature steps (its clock), so zeros at 4 steps/s stand in for the CNN's features
-    (``run_extraction`` would cost ~8 s on 2 cores)."""
-    from livefit.data.qevd import load_workouts
-    from livefit.synth.generate import generate
-    from livefit.synth.presets import preset
+def workout(sim_workout_root, tmp_path_factory):
+    """A copy of the session's tiny QEVD-SIM test workout (real video; tests/conftest.py) with
+    placeholder feature files: the coach only counts feature steps (its clock), so zeros at 4
+    steps/s stand in for the CNN's features (``run_extraction`` would cost ~8 s on 2 cores)."""
+    import shutil
 
-    root = tmp_path_factory.mktemp("sim")
-    generate(preset("tiny", train_workouts=0, test_workouts=1, train_clips=0, test_clips=0),
-             root, 3, workers=1, progress=False)  # fmt: skip
+    from livefit.data.qevd import load_workouts
+
+    root = shutil.copytree(sim_workout_root, tmp_path_factory.mktemp("sim") / "root")
     for w in load_workouts(root, "test"):
         w.features.parent.mkdir(parents=True, exist_ok=True)
         times = np.arange(w.frame_times[0], w.frame_times[-1], 0.25)
@@ -163,8 +163,10 @@ def test_predict_sends_frames_and_the_prompt_every_five_seconds(workout, tmp_pat
             assert body["max_tokens"] == 48 and body["seed"] == m
             (message,) = body["messages"]
             *images, text = message["content"]
-            assert text == {"type": "text", "text": turn_prompt(
-                single_exercise_prompt(seg.exercise), t, said)}  # fmt: skip
+            assert text == {
+                "type": "text",
+                "text": turn_prompt(single_exercise_prompt(seg.exercise), t, said),
+            }
             assert len(images) == 8 * m  # 8 per window, accumulated
             for part in images[-8:]:
                 assert part["type"] == "image_url"
@@ -194,14 +196,23 @@ def test_cli_predict_benchmark_and_errors(workout, tmp_path, monkeypatch):
     run = ["predict", "--data", str(workout), "--limit", "1", "--model"]
     with StandIn() as server:
         spec = f"turn:{server.url}"
-        result = CliRunner().invoke(app, [*run[:-1], "--out", str(tmp_path / "c.jsonl"),
-                                          "--model", spec])  # fmt: skip
+        result = CliRunner().invoke(
+            app, [*run[:-1], "--out", str(tmp_path / "c.jsonl"), "--model", spec]
+        )
         assert result.exit_code == 0, result.output
         (line,) = (tmp_path / "c.jsonl").read_text().splitlines()
         assert [f["time"] for f in json.loads(line)["feedbacks"]][:2] == [5.0, 10.0]
         out = tmp_path / "bench"
-        args = ["benchmark", "--data", str(workout), "--out", str(out), "--no-progress",
-                "--models", f"periodic,{spec}"]  # fmt: skip
+        args = [
+            "benchmark",
+            "--data",
+            str(workout),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--models",
+            f"periodic,{spec}",
+        ]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
         host = server.url.split("//")[1].split("/")[0].replace(":", "_")
@@ -238,8 +249,9 @@ def _tiny_llava(path):
     core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>",
-                                  pad_token="<|endoftext|>")  # fmt: skip
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
     template = (
         "{% for m in messages %}{{ m['role'] | upper }}: {% for p in m['content'] %}"
@@ -247,11 +259,15 @@ def _tiny_llava(path):
         "{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
     )
     processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
-                                           crop_size={"height": 32, "width": 32}),
-        tokenizer=tok, patch_size=16, vision_feature_select_strategy="default",
-        num_additional_image_tokens=1, chat_template=template,
-    )  # fmt: skip
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        ),
+        tokenizer=tok,
+        patch_size=16,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=template,
+    )
     vision = CLIPVisionConfig(
         image_size=32,
         patch_size=16,
@@ -261,10 +277,18 @@ def _tiny_llava(path):
         num_attention_heads=2,
         projection_dim=32,
     )
-    text = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
-                       num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
-                       max_position_embeddings=4096, bos_token_id=None, eos_token_id=None,
-                       pad_token_id=vocab["<|endoftext|>"])  # fmt: skip
+    text = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=vocab["<|endoftext|>"],
+    )
     config = LlavaConfig(
         vision_config=vision,
         text_config=text,

@@ -21,15 +21,25 @@ def test_bundle_is_complete_and_within_20_mb():
     files = [p for p in COACH_DIR.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) <= 20 * MB
     names = {p.relative_to(COACH_DIR).as_posix() for p in files}
-    for needed in ("MODEL_CARD.md", "cnn/config.json", "cnn/model.safetensors",
-                   "stream_vlm/config.json", "stream_vlm/model.safetensors",
-                   "stream_vlm/tokenizer.json", "configs/preset.json"):  # fmt: skip
+    for needed in (
+        "MODEL_CARD.md",
+        "cnn/config.json",
+        "cnn/model.safetensors",
+        "stream_vlm/config.json",
+        "stream_vlm/model.safetensors",
+        "stream_vlm/tokenizer.json",
+        "configs/preset.json",
+    ):
         assert needed in names, needed
     card = (COACH_DIR / "MODEL_CARD.md").read_text()
     sections = (
-        "## Data", "## Configs", "## Training time and machine",
-        "## Metrics on unseen test splits", "trained without stage 2", "## Known limits",
-    )  # fmt: skip
+        "## Data",
+        "## Configs",
+        "## Training time and machine",
+        "## Metrics on unseen test splits",
+        "trained without stage 2",
+        "## Known limits",
+    )
     for section in sections:
         assert section in card, section
 
@@ -42,14 +52,12 @@ def test_bundled_cnn_feeds_the_bundled_language_model():
 
 
 @pytest.fixture(scope="module")
-def fresh_root(tmp_path_factory):
-    from livefit.synth.generate import generate
-    from livefit.synth.presets import preset
+def fresh_root(sim_tiny_root, tmp_path_factory):
+    """A copy of the session's tiny QEVD-SIM data (tests/conftest.py): 2 test workouts without
+    features."""
+    import shutil
 
-    root = tmp_path_factory.mktemp("fresh")
-    generate(preset("tiny", train_workouts=0, train_clips=0, test_clips=0), root, seed=11,
-             progress=False)  # fmt: skip
-    return root
+    return shutil.copytree(sim_tiny_root, tmp_path_factory.mktemp("fresh") / "root")
 
 
 def test_features_and_predict_default_to_the_bundled_coach(fresh_root, tmp_path):

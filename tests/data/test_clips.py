@@ -44,7 +44,7 @@ def _record(clip_id: str, labels: list[str], exercise: str = "squats") -> dict:
                 "answer": "Squats.",
                 "kind": "high_level",
             }
-        ],  # fmt: skip
+        ],
         "feedbacks": ["Go lower!"],
         "unknown_extra": 1,
     }
@@ -64,10 +64,13 @@ def _write(root: Path, records: list[dict], labels: dict = LABELS, split: str = 
 
 
 def test_reads_records_labels_and_flip(tmp_path: Path) -> None:
-    root = _write(tmp_path, [
-        _record("a", ["squats - good form"] * 3 + ["squats - shallow"] * 2),
-        _record("b", ["deltoid stretch - left arm"] * 4, "deltoid stretch"),
-    ])  # fmt: skip
+    root = _write(
+        tmp_path,
+        [
+            _record("a", ["squats - good form"] * 3 + ["squats - shallow"] * 2),
+            _record("b", ["deltoid stretch - left arm"] * 4, "deltoid stretch"),
+        ],
+    )
     labels = load_labels(root)
     clips = load_clips(root, "train", check_files=True)
     assert [c.clip_id for c in clips] == ["a", "b"]
@@ -97,8 +100,9 @@ def test_bad_records_are_named(tmp_path: Path, mutate, message: str) -> None:
     root = _write(tmp_path, [rec])
     mutate(rec)
     (root / "QEVD-FIT-300K/train/clips.json").write_text(json.dumps([rec]))
-    with pytest.raises(ClipFormatError, match=f"clips.json: {message}" if "record" in message
-                       else message):  # fmt: skip
+    with pytest.raises(
+        ClipFormatError, match=f"clips.json: {message}" if "record" in message else message
+    ):
         load_clips(root, "train")
 
 

@@ -122,9 +122,16 @@ def test_cli_segments_json(tree):
     rows = json.loads(result.output)
     assert [r["segment_id"] for r in rows] == ["0001:0", "0001:1", "0001:3", "0002:0"]
     assert set(rows[0]) == {
-        "segment_id", "video", "exercise", "start", "end", "responses", "response_times",
-        "system", "features",
-    }  # fmt: skip
+        "segment_id",
+        "video",
+        "exercise",
+        "start",
+        "end",
+        "responses",
+        "response_times",
+        "system",
+        "features",
+    }
     assert rows[1]["response_times"] == pytest.approx([2.25], abs=1e-6)
 
 

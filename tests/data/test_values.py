@@ -35,8 +35,11 @@ def test_nan_features_inside_a_segment_are_an_error_on_load(root: Path) -> None:
     feats, _ = seg.load_features()
     assert np.isfinite(feats).all()
     _poke(root / f"{FEATS}_features.npy", (10, 1, 0, 0), math.inf)
-    with pytest.raises(QEVDFormatError, match=r"0001_features\.npy \(segment 0001:0\): feature "
-                       r"step 9 holds NaN"):  # fmt: skip
+    with pytest.raises(
+        QEVDFormatError,
+        match=r"0001_features\.npy \(segment 0001:0\): feature "
+        r"step 9 holds NaN",
+    ):
         seg.load_features()
     later = [s for s in load_segments(root) if s.segment_id == "0001:3"][0]
     assert later.load_features()[0].shape[0] > 0  # another segment's steps are still fine
@@ -45,8 +48,11 @@ def test_nan_features_inside_a_segment_are_an_error_on_load(root: Path) -> None:
 def test_feature_times_that_miss_the_segment_are_an_error(root: Path) -> None:
     path = root / f"{FEATS}_timestamps.npy"
     np.save(path, np.load(path) - 28800.0)  # unshifted clock
-    with pytest.raises(QEVDFormatError, match=r"0001_timestamps\.npy: feature times .* do not "
-                       r"reach segment 0001:0"):  # fmt: skip
+    with pytest.raises(
+        QEVDFormatError,
+        match=r"0001_timestamps\.npy: feature times .* do not "
+        r"reach segment 0001:0",
+    ):
         load_segments(root)[0].load_features()
 
 
@@ -71,10 +77,17 @@ def test_clip_values_are_checked(tmp_path: Path) -> None:
     labels = {"exercises": ["squats"], "fine_grained": ["squats - good form"], "mistakes": []}
     (tmp_path / "QEVD-FIT-300K" / "labels.json").write_text(json.dumps(labels))
     record = {
-        "clip_id": "a", "video_file": "videos/a.mp4", "video_timestamps": "videos/a_ts.npy",
-        "participant": "p1", "exercise": "squats", "fine_grained": ["squats - good form"],
-        "frame_labels": ["squats - good form"] * 3, "attributes": {}, "qa": [], "feedbacks": [],
-    }  # fmt: skip
+        "clip_id": "a",
+        "video_file": "videos/a.mp4",
+        "video_timestamps": "videos/a_ts.npy",
+        "participant": "p1",
+        "exercise": "squats",
+        "fine_grained": ["squats - good form"],
+        "frame_labels": ["squats - good form"] * 3,
+        "attributes": {},
+        "qa": [],
+        "feedbacks": [],
+    }
     (base / "clips.json").write_text(json.dumps([record]))
     (base / "videos" / "a.mp4").write_bytes(b"")
     np.save(base / "videos" / "a_ts.npy", 1.7e9 + np.arange(3) / 30)  # float seconds

@@ -55,8 +55,16 @@ def test_predict_takes_a_built_in_coach_by_name(setup, tmp_path):
 def test_benchmark_writes_the_table_and_the_figures_and_resumes(setup, tmp_path):
     root, model_dir = setup
     out = tmp_path / "bench"
-    args = ["benchmark", "--data", str(root), "--out", str(out), "--no-progress",
-            "--models", f"silent,periodic,{model_dir}"]  # fmt: skip
+    args = [
+        "benchmark",
+        "--data",
+        str(root),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--models",
+        f"silent,periodic,{model_dir}",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     table = json.loads((out / "table.json").read_text())
@@ -86,9 +94,20 @@ def test_unknown_models_and_segments_are_one_line_errors(setup, tmp_path):
         parse_models(["silent", "nonsense"])
     names = [m.name for m in parse_models(["silent", "silent"])]
     assert names == ["silent", "silent_2"]
-    result = CliRunner().invoke(app, ["benchmark", "--data", str(root), "--out",
-                                      str(tmp_path / "b"), "--models", "silent",
-                                      "--figure-segments", "nope:9"])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "benchmark",
+            "--data",
+            str(root),
+            "--out",
+            str(tmp_path / "b"),
+            "--models",
+            "silent",
+            "--figure-segments",
+            "nope:9",
+        ],
+    )
     assert result.exit_code == 2 and "unknown segment id" in result.output
 
 
@@ -100,8 +119,18 @@ def test_benchmark_fills_llm_acc_from_a_judge(setup, tmp_path, monkeypatch):
     root, _ = setup
     out = tmp_path / "bench"
     with StandInChat(lambda body: "{'score': 4}") as judge:
-        args = ["benchmark", "--data", str(root), "--out", str(out), "--no-progress",
-                "--models", "silent,periodic", "--judge-url", judge.url]  # fmt: skip
+        args = [
+            "benchmark",
+            "--data",
+            str(root),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--models",
+            "silent,periodic",
+            "--judge-url",
+            judge.url,
+        ]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
     rows = json.loads((out / "table.json").read_text())["rows"]
@@ -121,8 +150,16 @@ def test_model_entries_take_a_row_label_and_another_features_root(setup, tmp_pat
     # A model reading another root's features is predicted there and scored on the benchmark's
     # ground truth; its row carries the label.
     out = tmp_path / "bench"
-    args = ["benchmark", "--data", str(root), "--out", str(out), "--no-progress",
-            "--models", f"Ours={model_dir}@{root},periodic"]  # fmt: skip
+    args = [
+        "benchmark",
+        "--data",
+        str(root),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--models",
+        f"Ours={model_dir}@{root},periodic",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = json.loads((out / "table.json").read_text())["rows"]
@@ -138,17 +175,21 @@ def test_findings_check_the_papers_claims_on_measured_rows():
     def row(model, tf, meteor):
         return {"source": "measured here", "model": model, "T-F": tf, "METEOR": meteor}
 
-    rows = [row("silent", 0.0, 0.0), row("periodic", 0.5, 0.2),
-            row(ROW_LABELS["stream-vlm"], 0.6, 0.35),
-            row(ROW_LABELS["no-action-tokens"], 0.5, 0.3),
-            row(ROW_LABELS["no-stage2"], 0.65, 0.3),
-            {"source": "paper", "model": "Stream-VLM", "T-F": 0.56, "METEOR": 0.127}]  # fmt: skip
+    rows = [
+        row("silent", 0.0, 0.0),
+        row("periodic", 0.5, 0.2),
+        row(ROW_LABELS["stream-vlm"], 0.6, 0.35),
+        row(ROW_LABELS["no-action-tokens"], 0.5, 0.3),
+        row(ROW_LABELS["no-stage2"], 0.65, 0.3),
+        {"source": "paper", "model": "Stream-VLM", "T-F": 0.56, "METEOR": 0.127},
+    ]
     got = {f["claim"]: f["holds"] for f in findings(rows)}
     assert got["the streaming model beats its own 5 s turn-based version on T-F"] is True
     assert got[f"{ROW_LABELS['no-stage2']} is below the full model on T-F"] is False
     assert got[f"{ROW_LABELS['no-stage2']} is below the full model on METEOR"] is True
     # T-F of a turn-based model equals the periodic floor's when both speak every 5 s.
-    assert got[f"{ROW_LABELS['no-action-tokens']} beats the floors (silent, periodic) on T-F"] \
-        is False
+    assert (
+        got[f"{ROW_LABELS['no-action-tokens']} beats the floors (silent, periodic) on T-F"] is False
+    )
     assert got[f"{ROW_LABELS['stream-vlm']} beats the floors (silent, periodic) on METEOR"] is True
     assert findings([row("periodic", 0.5, 0.2)]) == []  # no full model, nothing to check

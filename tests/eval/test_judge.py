@@ -236,15 +236,23 @@ def test_transformers_backend_with_a_tiny_random_model(tmp_path):
         "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
     )
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=core, bos_token="<s>", eos_token="</s>", pad_token="</s>",
+        tokenizer_object=core,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="</s>",
         chat_template=template,
-    )  # fmt: skip
+    )
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
+        vocab_size=len(vocab),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
         eos_token_id=None,  # generation runs to max_new_tokens
-    )  # fmt: skip
+    )
     LlamaForCausalLM(config).save_pretrained(tmp_path / "judge")
     tok.save_pretrained(tmp_path / "judge")
 
@@ -277,7 +285,12 @@ def test_judge_config_is_a_chat_config_with_the_paper_values():
     assert isinstance(cfg, ChatConfig) and not cfg.enabled
     assert (cfg.temperature, cfg.top_p, cfg.top_k, cfg.max_new_tokens) == (0.6, 0.9, 50, 64)
     assert (cfg.seed, cfg.concurrency, cfg.timeout_s, cfg.retries, cfg.backoff_s) == (
-        0, 4, 120.0, 4, 1.0)  # fmt: skip
+        0,
+        4,
+        120.0,
+        4,
+        1.0,
+    )
 
 
 def test_evaluate_has_one_option_per_judge_field():

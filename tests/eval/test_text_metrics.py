@@ -40,14 +40,41 @@ PAIRS = [
 def test_fallback_tokens_by_hand():
     # Sentence split then Treebank tokens: a period ends a token only at a sentence end.
     assert fallback_word_tokenize("Nice. Keep going, that's 5 more!") == [
-        "Nice", ".", "Keep", "going", ",", "that", "'s", "5", "more", "!",
-    ]  # fmt: skip
+        "Nice",
+        ".",
+        "Keep",
+        "going",
+        ",",
+        "that",
+        "'s",
+        "5",
+        "more",
+        "!",
+    ]
     assert fallback_word_tokenize("Don't stop! You're at 10 reps.") == [
-        "Do", "n't", "stop", "!", "You", "'re", "at", "10", "reps", ".",
-    ]  # fmt: skip
+        "Do",
+        "n't",
+        "stop",
+        "!",
+        "You",
+        "'re",
+        "at",
+        "10",
+        "reps",
+        ".",
+    ]
     assert fallback_word_tokenize('Say "up" and go 2.5 s faster.') == [
-        "Say", "``", "up", "''", "and", "go", "2.5", "s", "faster", ".",
-    ]  # fmt: skip
+        "Say",
+        "``",
+        "up",
+        "''",
+        "and",
+        "go",
+        "2.5",
+        "s",
+        "faster",
+        ".",
+    ]
     # Without the sentence split, "Nice." would stay one token.
     assert NLTKWordTokenizer().tokenize("Nice. Keep going")[0] == "Nice."
 

@@ -20,18 +20,28 @@ def test_gpu_part_dry_run(tmp_path):
     spec.loader.exec_module(bench)
     out = tmp_path / "gpu.json"
     args = argparse.Namespace(
-        device="cpu", gpu_shape="tiny", compile_backend="eager", steps=2, time_budget=300.0,
-        json_out=str(out), compile_variants=["tuned"],
-    )  # fmt: skip
+        device="cpu",
+        gpu_shape="tiny",
+        compile_backend="eager",
+        steps=2,
+        time_budget=300.0,
+        json_out=str(out),
+        compile_variants=["tuned"],
+    )
     bench.gpu_part(args)
     results = json.loads(out.read_text())
     errors = {k: v for k, v in results.items() if isinstance(v, str) and "error" in v}
     assert errors == {}
     for key in (
-        "floor_ms_stream_vlm", "bare_hf_eager_ms_b1", "engine_eager_ms_b1",
-        "stream_vlm_eager_ms_b64", "bare_hf_compiled_static_ms_b1",
-        "stream_vlm_compiled_static_ms_b1", "stream_vlm_compiled_static_ms_b64",
-        "stream_vlm_compiled_static_ms_b1_tuned", "bare_hf_compiled_static_ms_b1_tuned",
+        "floor_ms_stream_vlm",
+        "bare_hf_eager_ms_b1",
+        "engine_eager_ms_b1",
+        "stream_vlm_eager_ms_b64",
+        "bare_hf_compiled_static_ms_b1",
+        "stream_vlm_compiled_static_ms_b1",
+        "stream_vlm_compiled_static_ms_b64",
+        "stream_vlm_compiled_static_ms_b1_tuned",
+        "bare_hf_compiled_static_ms_b1_tuned",
         "engine_compiled_ms_b1",
-    ):  # fmt: skip
+    ):
         assert isinstance(results[key], float) and results[key] > 0, key

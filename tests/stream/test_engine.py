@@ -317,14 +317,21 @@ def test_other_hf_architectures_stream_like_the_naive_reference(arch, cache):
     # reference) bounds the tokens per step. The naive reference is the paper's loop, which lets
     # the model choose again after an empty feedback: so does the engine by default.
     config = EngineConfig(
-        constraint="mask", max_feedback_tokens=5, max_tokens_per_step=24, cache=cache,
+        constraint="mask",
+        max_feedback_tokens=5,
+        max_tokens_per_step=24,
+        cache=cache,
         cache_capacity=1024,
-    )  # fmt: skip
+    )
     session, _ = run_engine(model, steps, config)
     naive = naive_generate(
-        model, session.prompt, steps, max_feedback_tokens=5, constraint="mask",
+        model,
+        session.prompt,
+        steps,
+        max_feedback_tokens=5,
+        constraint="mask",
         max_tokens_per_step=24,
-    )  # fmt: skip
+    )
     assert session.tokens == naive[len(session.prompt) - 1 :]
     assert session.tokens.count(model.ids.answer) >= 3
     assert session.tokens.count(model.ids.vision) >= 3

@@ -1,9 +1,11 @@
-"""The live path (frames -> events) against the offline one, on the bundled coach and a fresh
-tiny QEVD-SIM workout: same resampling, same features, same feedbacks on the paper clock."""
+"""The live path (frames -> events) against the offline one, on the bundled coach and the
+session's tiny QEVD-SIM workout: same resampling, same features, same feedbacks on the paper
+clock."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -27,18 +29,13 @@ def coach() -> LiveCoach:
 
 
 @pytest.fixture(scope="module")
-def workout(tmp_path_factory, coach):
-    """A tiny workout (3 exercises of 8 s, 30 fps) with features and offline predictions."""
+def workout(sim_workout_features, tmp_path_factory):
+    """The session's tiny workout (3 exercises of 8 s, 30 fps) with the bundled CNN's features
+    (tests/conftest.py), copied, and the bundled coach's offline predictions."""
     from livefit.stream.predict import predict
-    from livefit.synth.generate import generate
-    from livefit.synth.presets import preset
-    from livefit.vision.extract import list_jobs, run_extraction
+    from livefit.vision.extract import list_jobs
 
-    root = tmp_path_factory.mktemp("live")
-    config = preset("tiny", train_workouts=0, test_workouts=1, train_clips=0, test_clips=0)
-    generate(config, root, 4242, workers=1, progress=False)
-    summary = run_extraction(root, "test", coach.cnn, progress=False)
-    assert summary.done == 1
+    root = shutil.copytree(sim_workout_features, tmp_path_factory.mktemp("live") / "root")
     predict(root, _bundled_model(), root / "pred.jsonl", "test", progress=False)
     _, (job,) = list_jobs(root, "test")
     return root, job

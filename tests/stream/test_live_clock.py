@@ -82,8 +82,18 @@ def test_gap_bounds_are_checked():
 
 
 def coach_cli(video: Path, out: Path):
-    args = ["coach", "--video", str(video), "--exercise", "squats", "--out", str(out),
-            "--fast", "--no-progress", "--no-display"]  # fmt: skip
+    args = [
+        "coach",
+        "--video",
+        str(video),
+        "--exercise",
+        "squats",
+        "--out",
+        str(out),
+        "--fast",
+        "--no-progress",
+        "--no-display",
+    ]
     return CliRunner().invoke(app, args, env={"COLUMNS": "200"})
 
 

@@ -6,11 +6,11 @@ sets ``LIVEFIT_REQUIRE_POSE=1``, so there a missing piece fails instead of skipp
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
-
-from livefit.vision.pose_estimator import PoseEstimator
 
 
 @pytest.fixture(scope="module")
@@ -20,37 +20,35 @@ def pose_coach(tmp_path_factory, pose_estimator_available):
 
     from livefit.model.config import tiny_config
     from livefit.model.stream_vlm import StreamVLM
-    from livefit.train.pose_stage import save_pose_encoder
+    from livefit.vision.front_ends import save_front_end
     from livefit.vision.pose import PoseEncoder, PoseEncoderConfig
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("pose_coach")
     encoder = PoseEncoder(PoseEncoderConfig(hidden=16, layers=2, channels=64, tokens=35))
-    save_pose_encoder(encoder, folder / "pose")
+    save_front_end(encoder, folder / "pose")
     cfg = tiny_config()
-    model = StreamVLM.from_config(replace(cfg, adapter=replace(cfg.adapter, feature_dim=64,
-                                                               feature_tokens=35)))  # fmt: skip
+    model = StreamVLM.from_config(
+        replace(cfg, adapter=replace(cfg.adapter, feature_dim=64, feature_tokens=35))
+    )
     model.save_pretrained(folder / "stream_vlm")
     return folder
 
 
-def test_live_pose_path_matches_offline_pose_features(pose_coach, tmp_path):
+def test_live_pose_path_matches_offline_pose_features(pose_coach, sim_workout_root, tmp_path):
     from livefit.stream.live import LiveCoach, LiveConfig, play_video
-    from livefit.synth.generate import generate
-    from livefit.synth.presets import preset
     from livefit.vision.extract import list_jobs, run_extraction
-    from livefit.vision.pose_extract import PoseProducer
+    from livefit.vision.front_ends import FrontEndOptions, load_front_end
     from livefit.vision.preprocess import load_timestamps
 
-    root = tmp_path / "data"
-    config = preset("tiny", train_workouts=0, test_workouts=1, train_clips=0, test_clips=0)
-    generate(config, root, 77, workers=1, progress=False)
-    producer = PoseProducer.load(pose_coach / "pose", "estimator")
+    root = shutil.copytree(sim_workout_root, tmp_path / "data")  # the session's tiny workout
+    options = FrontEndOptions(landmarks="estimator")
+    producer = load_front_end(pose_coach / "pose", options).producer()
     assert run_extraction(root, "test", producer, progress=False).done == 1
     _, (job,) = list_jobs(root, "test")
     offline = np.load(job.features_out)
     coach = LiveCoach.load(pose_coach / "stream_vlm", pose_coach / "pose")
-    assert coach.pose
+    assert coach.front.type == "pose"
     seen: list[torch.Tensor] = []
     pipe = coach.pipeline(LiveConfig(exercise="squats"), on_feature=lambda f, t: seen.append(f))
     for _ in play_video(pipe, job.video, load_timestamps(job.timestamps)):
@@ -66,12 +64,12 @@ def test_a_pose_coach_needs_matching_feature_shapes(pose_coach):
     from livefit.model.config import tiny_config
     from livefit.model.stream_vlm import StreamVLM
     from livefit.stream.live import LiveCoach
-    from livefit.train.pose_stage import load_pose_encoder
+    from livefit.vision.front_ends import load_front_end
 
-    encoder = load_pose_encoder(pose_coach / "pose")  # 35 x 64 per step
+    front = load_front_end(pose_coach / "pose")  # 35 x 64 per step
     cfg = tiny_config()
     other = StreamVLM.from_config(replace(cfg, adapter=replace(cfg.adapter, feature_tokens=12)))
     with pytest.raises(ValueError, match="35 x 64-channel .* reads 12 x 64: they are not one"):
-        LiveCoach(encoder, other, estimator=PoseEstimator.load)
-    with pytest.raises(ValueError, match="needs a pose estimator"):
-        LiveCoach(encoder, StreamVLM.from_pretrained(pose_coach / "stream_vlm"))
+        LiveCoach(front, other)
+    coach = LiveCoach(front, StreamVLM.from_pretrained(pose_coach / "stream_vlm"))
+    assert coach.front is front and coach.steps_per_second == 4

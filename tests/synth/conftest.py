@@ -1,4 +1,4 @@
-"""A tiny QEVD-SIM dataset generated once per test session."""
+"""The tiny QEVD-SIM dataset of the session (``sim_tiny_root`` in tests/conftest.py), read-only."""
 
 from __future__ import annotations
 
@@ -6,12 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from livefit.synth.generate import generate
-from livefit.synth.presets import preset
-
 
 @pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("qevd_sim_tiny")
-    generate(preset("tiny"), root, seed=0, workers=1, progress=False)
-    return root
+def tiny_root(sim_tiny_root: Path) -> Path:
+    """``preset("tiny")``, seed 0, generated once per session and shared with tests/train."""
+    return sim_tiny_root

@@ -22,9 +22,21 @@ def test_bad_preset_is_a_clean_error(tmp_path: Path) -> None:
 def test_contact_sheet_draws_frames_and_captions(tiny_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "sheet.png"
     res = runner.invoke(
-        app, ["data", "contact-sheet", str(tiny_root), "--out", str(out), "--rows", "1",
-              "--columns", "3", "--clips", "3"],
-    )  # fmt: skip
+        app,
+        [
+            "data",
+            "contact-sheet",
+            str(tiny_root),
+            "--out",
+            str(out),
+            "--rows",
+            "1",
+            "--columns",
+            "3",
+            "--clips",
+            "3",
+        ],
+    )
     assert res.exit_code == 0, res.output
     img = cv2.imread(str(out))
     # 1 title + 1 row of 3 workout tiles, 1 title + 1 row of 3 clip tiles; frames enlarged 1.5x.
@@ -39,8 +51,22 @@ def test_contact_sheet_on_a_folder_without_data(tmp_path: Path) -> None:
 
 
 def test_resuming_with_another_seed_is_refused(tmp_path: Path) -> None:
-    args = ["data", "synth", "--preset", "tiny", "--out", str(tmp_path), "--train-workouts", "0",
-            "--test-workouts", "0", "--train-clips", "1", "--test-clips", "0"]  # fmt: skip
+    args = [
+        "data",
+        "synth",
+        "--preset",
+        "tiny",
+        "--out",
+        str(tmp_path),
+        "--train-workouts",
+        "0",
+        "--test-workouts",
+        "0",
+        "--train-clips",
+        "1",
+        "--test-clips",
+        "0",
+    ]
     assert runner.invoke(app, [*args, "--seed", "1"]).exit_code == 0
     res = runner.invoke(app, [*args, "--seed", "2"])
     assert res.exit_code == 2

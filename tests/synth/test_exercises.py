@@ -17,12 +17,30 @@ from livefit.synth.exercises import (
 from livefit.synth.motion import Interval, animate, fine_label
 
 PAPER_TABLE5 = {
-    "jumping jacks", "high knees", "butt kickers", "air jump rope", "good mornings", "push-ups",
-    "plank taps", "moving plank", "squats", "walking lunges", "lunge jumps", "puddle jumps",
-    "mountain climbers", "floor touches", "quick feet", "squat jumps", "squat kicks",
-    "standing kicks", "boxing squat punches", "deltoid stretch", "quad stretch",
-    "shoulder gators", "toe touchers",
-}  # fmt: skip
+    "jumping jacks",
+    "high knees",
+    "butt kickers",
+    "air jump rope",
+    "good mornings",
+    "push-ups",
+    "plank taps",
+    "moving plank",
+    "squats",
+    "walking lunges",
+    "lunge jumps",
+    "puddle jumps",
+    "mountain climbers",
+    "floor touches",
+    "quick feet",
+    "squat jumps",
+    "squat kicks",
+    "standing kicks",
+    "boxing squat punches",
+    "deltoid stretch",
+    "quad stretch",
+    "shoulder gators",
+    "toe touchers",
+}
 
 
 def test_catalogue_covers_the_paper_sections() -> None:

@@ -15,8 +15,22 @@ from pathlib import Path
 import pytest
 
 # The tiny preset, cut to a few videos so three runs take seconds.
-ARGS = ["data", "synth", "--preset", "tiny", "--seed", "3", "--test-workouts", "1",
-        "--train-workouts", "1", "--train-clips", "4", "--test-clips", "2"]  # fmt: skip
+ARGS = [
+    "data",
+    "synth",
+    "--preset",
+    "tiny",
+    "--seed",
+    "3",
+    "--test-workouts",
+    "1",
+    "--train-workouts",
+    "1",
+    "--train-clips",
+    "4",
+    "--test-clips",
+    "2",
+]
 
 
 def _synth(out: Path) -> subprocess.Popen:
@@ -50,18 +64,28 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_kill9_then_resume_writes_the_same_bytes(tmp_path: Path, seed: int) -> None:
-    rng = random.Random(seed)
-    ref, out = tmp_path / "ref", tmp_path / "killed"
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The files of one uninterrupted run of ``ARGS``: every kill pattern below is compared
+    with the same run, so it is made once."""
+    ref = tmp_path_factory.mktemp("synth_ref") / "ref"
     whole = _synth(ref)
     assert whole.wait(timeout=300) == 0, whole.stderr.read() if whole.stderr else ""
+    return _tree(ref)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kill9_then_resume_writes_the_same_bytes(
+    reference: dict[str, bytes], tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    out = tmp_path / "killed"
     killed = 0
     for videos in sorted(rng.sample(range(1, 6), 2)):  # two kills at random points
         killed += _kill_after(out, videos, rng.uniform(0.0, 0.2))
     assert killed, "the run finished before it could be killed: nothing was tested"
     resumed = _synth(out)
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read() if resumed.stderr else ""
-    want, got = _tree(ref), _tree(out)
+    want, got = reference, _tree(out)
     assert sorted(got) == sorted(want)  # no temporary file left, nothing missing
     assert [name for name in want if want[name] != got[name]] == []

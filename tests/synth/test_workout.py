@@ -83,8 +83,11 @@ def test_counts_grow_within_an_exercise() -> None:
             if ln.kind == "transition":
                 last = -1
             if ln.kind == "count":
-                n = next(words[w.strip(",!").lower()] for w in ln.text.split()
-                         if w.strip(",!").lower() in words)  # fmt: skip
+                n = next(
+                    words[w.strip(",!").lower()]
+                    for w in ln.text.split()
+                    if w.strip(",!").lower() in words
+                )
                 assert n > last
                 last = n
 

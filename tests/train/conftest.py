@@ -1,7 +1,9 @@
-"""A tiny QEVD-SIM data root with features from a tiny random CNN, shared by the coach tests."""
+"""The session's tiny QEVD-SIM data root, copied, with features from a tiny random CNN, shared by
+the coach tests; and one ``livefit train --preset tiny`` run."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -9,24 +11,21 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "vision"))
-
 from vision_helpers import random_model, tiny_config  # noqa: E402
 
-from livefit.synth.generate import generate  # noqa: E402
-from livefit.synth.presets import preset  # noqa: E402
 from livefit.vision.extract import run_extraction  # noqa: E402
-from livefit.vision.weights import save_pretrained  # noqa: E402
+from livefit.vision.front_ends import save_front_end  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def coach_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tiny preset (2 + 2 workouts of three 8 s exercises, 24 + 12 clips) + features of a
-    random tiny CNN (24 channels, 2 x 2 maps: 4 vectors of 24 per step) for every video."""
+def coach_root(sim_tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's tiny preset (2 + 2 workouts of three 8 s exercises, 24 + 12
+    clips) + features of a random tiny CNN (24 channels, 2 x 2 maps: 4 vectors of 24
+    per step) for every video."""
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("coach_root")
-    generate(preset("tiny"), root, seed=0, workers=1, progress=False)
+    root = shutil.copytree(sim_tiny_root, tmp_path_factory.mktemp("coach_root") / "root")
     cnn = random_model(tiny_config(input_height=28, input_width=20))
-    save_pretrained(cnn, root / "cnn")
+    save_front_end(cnn, root / "cnn")
     for split, clips in (("train", False), ("test", False), ("train", True), ("test", True)):
         summary = run_extraction(root, split, cnn, clips, progress=False)
         assert not summary.failed, summary.failed

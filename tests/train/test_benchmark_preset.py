@@ -32,8 +32,16 @@ def test_shipped_benchmark_presets_load():
 def test_tiny_benchmark_preset_from_a_finished_run(tiny_run, tmp_path):
     run, _ = tiny_run
     out = tmp_path / "bench"
-    args = ["benchmark", "--preset", "tiny", "--train-run", str(run), "--out", str(out),
-            "--no-progress"]  # fmt: skip
+    args = [
+        "benchmark",
+        "--preset",
+        "tiny",
+        "--train-run",
+        str(run),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     variants = out / "variants"
@@ -45,16 +53,22 @@ def test_tiny_benchmark_preset_from_a_finished_run(tiny_run, tmp_path):
     per_frame = load_model(variants / "no_3d_cnn" / "vision" / "cnn").config
     assert per_frame.per_frame and per_frame.frame_stride == 4
     assert (variants / "no_3d_cnn" / "data" / "QEVD-FIT-COACH-Benchmark").is_dir()
-    assert json.loads((variants / "no_stage2" / "long_range" / "config.json").read_text())[
-        "init_from"] is None  # fmt: skip
+    assert (
+        json.loads((variants / "no_stage2" / "long_range" / "config.json").read_text())["init_from"]
+        is None
+    )
     assert (variants / "socratic_lm" / "model" / "socratic.json").is_file()
     # One table per unseen split, every coach in it, the paper's rows beside ours.
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["splits"]) == ["test_seed0"]
     table = json.loads((out / "test_seed0" / "table.json").read_text())
     ours = [r["model"] for r in table["rows"] if r["source"] == "measured here"]
-    assert ours == ["silent", "periodic", "oracle-coach", *(ROW_LABELS[n] for n in
-                                                            ("stream-vlm", *VARIANTS))]  # fmt: skip
+    assert ours == [
+        "silent",
+        "periodic",
+        "oracle-coach",
+        *(ROW_LABELS[n] for n in ("stream-vlm", *VARIANTS)),
+    ]
     by_model = {r["model"]: r for r in table["rows"] if r["source"] == "measured here"}
     # A turn-based coach speaks at every 5 s turn, as the periodic floor does: the same T-F.
     assert by_model[ROW_LABELS["no-action-tokens"]]["T-F"] == by_model["periodic"]["T-F"]
@@ -75,11 +89,31 @@ def test_preset_options_are_checked(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["benchmark", "--preset", "nope", "--out", str(tmp_path / "b")])
     assert result.exit_code == 2 and "no such benchmark preset" in result.output
-    result = runner.invoke(app, ["benchmark", "--preset", "tiny", "--train-run",
-                                 str(tmp_path), "--out", str(tmp_path / "b")])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "benchmark",
+            "--preset",
+            "tiny",
+            "--train-run",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "b"),
+        ],
+    )
     assert result.exit_code == 2 and "not a finished training run" in result.output
     result = runner.invoke(app, ["benchmark", "--out", str(tmp_path / "b")])
     assert result.exit_code == 2 and "--data ROOT" in result.output
-    result = runner.invoke(app, ["benchmark", "--data", str(tmp_path), "--train-run",
-                                 str(tmp_path), "--out", str(tmp_path / "b")])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "benchmark",
+            "--data",
+            str(tmp_path),
+            "--train-run",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "b"),
+        ],
+    )
     assert result.exit_code == 2 and "--train-run goes with --preset" in result.output

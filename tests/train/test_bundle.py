@@ -12,7 +12,7 @@ import torch
 from livefit.model.config import tiny_config
 from livefit.model.stream_vlm import StreamVLM
 from livefit.train.bundle import bundle_coach
-from livefit.train.pose_stage import load_pose_encoder, save_pose_encoder
+from livefit.vision.front_ends import load_front_end, save_front_end
 from livefit.vision.pose import PoseEncoder, PoseEncoderConfig
 
 
@@ -21,7 +21,7 @@ def coach(tmp_path):
     torch.manual_seed(0)
     folder = tmp_path / "coach"
     encoder = PoseEncoder(PoseEncoderConfig(hidden=16, layers=2, channels=32, tokens=4))
-    save_pose_encoder(encoder, folder / "pose")
+    save_front_end(encoder, folder / "pose")
     cfg = tiny_config()
     adapter = replace(cfg.adapter, feature_dim=32, feature_tokens=4)
     StreamVLM.from_config(replace(cfg, adapter=adapter)).save_pretrained(folder / "stream_vlm")
@@ -40,8 +40,8 @@ def test_bundle_stores_bfloat16_and_loads_the_rounded_weights_in_float32(coach, 
     for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
         assert q.dtype == torch.float32, name
         torch.testing.assert_close(q, p.to(torch.bfloat16).float(), rtol=0, atol=0)
-    enc = load_pose_encoder(out / "pose")
-    ref = load_pose_encoder(coach / "pose")
+    enc = load_front_end(out / "pose", expect="pose").model
+    ref = load_front_end(coach / "pose", expect="pose").model
     for p, q in zip(ref.parameters(), enc.parameters(), strict=True):
         assert q.dtype == torch.float32
         torch.testing.assert_close(q, p.to(torch.bfloat16).float(), rtol=0, atol=0)

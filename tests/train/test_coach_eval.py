@@ -14,16 +14,31 @@ from livefit.train.coach_eval import correction_share, shuffled_pairs
 def segment(exercise: str, times, texts, video="a.mp4", k=0) -> Segment:
     from pathlib import Path
 
-    return Segment(f"{Path(video).stem}:{k}", Path(video), exercise, 0.0, 40.0, tuple(texts),
-                   tuple(times), tuple(False for _ in texts), "prompt", Path("f.npy"),
-                   Path("t.npy"), Path("v.npy"))  # fmt: skip
+    return Segment(
+        f"{Path(video).stem}:{k}",
+        Path(video),
+        exercise,
+        0.0,
+        40.0,
+        tuple(texts),
+        tuple(times),
+        tuple(False for _ in texts),
+        "prompt",
+        Path("f.npy"),
+        Path("t.npy"),
+        Path("v.npy"),
+    )
 
 
 def test_correction_share_counts_same_mistake_matches():
     squats = BY_NAME["squats"]
     first, second = squats.mistakes[0], squats.mistakes[1]
-    gt = [first.corrections[0], "That's five, keep going!", second.corrections[0],
-          first.corrections[1]]  # fmt: skip
+    gt = [
+        first.corrections[0],
+        "That's five, keep going!",
+        second.corrections[0],
+        first.corrections[1],
+    ]
     seg = segment("squats", [5.0, 10.0, 20.0, 30.0], gt)
     preds = (
         Feedback(5.5, first.corrections[2]),  # same mistake, other words: a hit
@@ -33,8 +48,12 @@ def test_correction_share_counts_same_mistake_matches():
     )
     evaluation = evaluate_segments([seg], {seg.segment_id: preds}, EvalConfig())
     share = correction_share(evaluation)
-    assert share == {"gt_corrections": 3, "matched_same_mistake": 1, "share": 1 / 3,
-                     "predicted_corrections": 3}  # fmt: skip
+    assert share == {
+        "gt_corrections": 3,
+        "matched_same_mistake": 1,
+        "share": 1 / 3,
+        "predicted_corrections": 3,
+    }
 
 
 @dataclass

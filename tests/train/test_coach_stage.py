@@ -85,8 +85,12 @@ def test_stage3_with_lora_from_stage2_streams(coach_root, stage2, tmp_path):
     base = tiny("long_range")
     cfg = replace(
         base,
-        model=replace(base.model, lora=paper_stage_config("long_range").model.lora,
-                      train_lm=False, train_adapters=False),  # fmt: skip
+        model=replace(
+            base.model,
+            lora=paper_stage_config("long_range").model.lora,
+            train_lm=False,
+            train_adapters=False,
+        ),
         calibration=CalibrationConfig(),
         loop=LoopConfig(epochs=2, batch_size=2, log_every=1, eval_every=2),
     )
@@ -100,16 +104,28 @@ def test_stage3_with_lora_from_stage2_streams(coach_root, stage2, tmp_path):
     after = load_file(tmp_path / "s3" / "model" / "model.safetensors")
     assert torch.equal(before["adapters.0.out_fc.weight"], after["adapters.0.out_fc.weight"])
     # ``livefit predict`` runs the exported model.
-    result = CliRunner().invoke(app, ["predict", "--data", str(coach_root), "--model",
-                                      str(tmp_path / "s3" / "model"), "--out",
-                                      str(tmp_path / "p.jsonl")])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--data",
+            str(coach_root),
+            "--model",
+            str(tmp_path / "s3" / "model"),
+            "--out",
+            str(tmp_path / "p.jsonl"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) >= 2
 
 
 def test_calibration_picks_the_best_offset_on_held_out_workouts(coach_root, stage2, tmp_path):
-    cfg = tiny("long_range", calibration=CalibrationConfig(answer_bias=(0.0, 3.0, 6.0)),
-               loop=LoopConfig(epochs=1, batch_size=2, eval_every=0))  # fmt: skip
+    cfg = tiny(
+        "long_range",
+        calibration=CalibrationConfig(answer_bias=(0.0, 3.0, 6.0)),
+        loop=LoopConfig(epochs=1, batch_size=2, eval_every=0),
+    )
     train(coach_root, tmp_path / "cal", cfg, "--init-from", str(stage2 / "model"))
     scores = json.loads((tmp_path / "cal" / "calibration" / "scores.json").read_text())
     assert [s["answer_bias"] for s in scores["all"]] == [0.0, 3.0, 6.0]
@@ -133,13 +149,26 @@ def test_validation_holds_out_whole_workouts(coach_root, stage2, tmp_path):
 
 
 def test_resume_refuses_another_config(coach_root, stage2, tmp_path):
-    cfg = tiny("long_range", loop=LoopConfig(epochs=1, batch_size=2, eval_every=0),
-               calibration=CalibrationConfig())  # fmt: skip
+    cfg = tiny(
+        "long_range",
+        loop=LoopConfig(epochs=1, batch_size=2, eval_every=0),
+        calibration=CalibrationConfig(),
+    )
     train(coach_root, tmp_path / "r", cfg, "--init-from", str(stage2 / "model"))
     changed = replace(cfg, optim=replace(cfg.optim, lr=1e-2), init_from=str(stage2 / "model"))
     save_config(changed, tmp_path / "changed.json")
-    args = ["train", "long-range", "--data", str(coach_root), "--out", str(tmp_path / "r"),
-            "--config", str(tmp_path / "changed.json"), "--resume", "--no-progress"]  # fmt: skip
+    args = [
+        "train",
+        "long-range",
+        "--data",
+        str(coach_root),
+        "--out",
+        str(tmp_path / "r"),
+        "--config",
+        str(tmp_path / "changed.json"),
+        "--resume",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "the run was started with other settings" in result.output
     assert "optim.lr: " in result.output and "-> 0.01" in result.output
@@ -151,15 +180,29 @@ def _final_weights(run: Path) -> dict[str, torch.Tensor]:
 
 def test_killed_run_resumes_to_the_same_weights(coach_root, stage2, tmp_path):
     loop = LoopConfig(epochs=40, batch_size=2, eval_every=0, save_every_steps=1, log_every=1)
-    cfg = tiny("long_range", init_from=str(stage2 / "model"), loop=loop,
-               calibration=CalibrationConfig())  # fmt: skip
+    cfg = tiny(
+        "long_range", init_from=str(stage2 / "model"), loop=loop, calibration=CalibrationConfig()
+    )
     train(coach_root, tmp_path / "straight", cfg)
     save_config(cfg, tmp_path / "killed.json")
     # The same run in a process killed (SIGKILL) after a random step's checkpoint...
     kill_after = random.Random(os.getpid()).randint(3, 25)  # of 40 steps
-    args = [sys.executable, "-m", "livefit", "train", "long-range", "--data", str(coach_root),
-            "--out", str(tmp_path / "killed"), "--config", str(tmp_path / "killed.json"),
-            "--threads", "1", "--no-progress"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "livefit",
+        "train",
+        "long-range",
+        "--data",
+        str(coach_root),
+        "--out",
+        str(tmp_path / "killed"),
+        "--config",
+        str(tmp_path / "killed.json"),
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pointer = tmp_path / "killed" / "checkpoints" / "latest.json"
     deadline = time.time() + 120
@@ -193,21 +236,49 @@ def _free_port() -> int:
 def test_two_processes_train_like_one(coach_root, stage2, tmp_path):
     """DDP over gloo: 2 processes with batch 3 each = 1 process with batch 6 (same losses)."""
     loop = LoopConfig(epochs=3, batch_size=6, eval_every=0, log_every=1)  # 6 segments: 1 step
-    one = tiny("long_range", init_from=str(stage2 / "model"), loop=loop,
-               validation=ValidationConfig(), calibration=CalibrationConfig())  # fmt: skip
+    one = tiny(
+        "long_range",
+        init_from=str(stage2 / "model"),
+        loop=loop,
+        validation=ValidationConfig(),
+        calibration=CalibrationConfig(),
+    )
     two = replace(one, loop=replace(loop, batch_size=3))
     train(coach_root, tmp_path / "one", one)
     save_config(two, tmp_path / "two.json")
     port = _free_port()
     procs = []
     for rank in range(2):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
-        args = [sys.executable, "-m", "livefit", "train", "long-range", "--data",
-                str(coach_root), "--out", str(tmp_path / "two"), "--config",
-                str(tmp_path / "two.json"), "--threads", "1", "--no-progress"]  # fmt: skip
-        procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))  # fmt: skip
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+        }
+        args = [
+            sys.executable,
+            "-m",
+            "livefit",
+            "train",
+            "long-range",
+            "--data",
+            str(coach_root),
+            "--out",
+            str(tmp_path / "two"),
+            "--config",
+            str(tmp_path / "two.json"),
+            "--threads",
+            "1",
+            "--no-progress",
+        ]
+        procs.append(
+            subprocess.Popen(
+                args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
@@ -228,15 +299,20 @@ def test_paper_scale_configs_build_on_meta_tensors(stage):
     assert cfg == paper_stage_config(stage)
     tokenizer = train_tokenizer(vocab_size=300)
     llama = LlamaConfig(
-        vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=32,
-    )  # fmt: skip
+        vocab_size=32064,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+    )
     with torch.device("meta"):
         model = StreamVLM(cfg.model, LlamaForCausalLM(llama), tokenizer)
     counts = model.trainable_parameters()
     adapter = 4096 * 4096 + 1280 * 4096 + 2 * 1280 + 1280 * 1280 + 1280 * 4096 + 4096 * 4096
-    lm = sum(p.numel() for n, p in model.named_parameters() if n.startswith("lm.")
-             and "lora_" not in n)  # fmt: skip
+    lm = sum(
+        p.numel() for n, p in model.named_parameters() if n.startswith("lm.") and "lora_" not in n
+    )
     assert 6.7e9 < lm < 6.8e9
     if stage == "clips":
         assert counts == {"lm": 0, "lora": 0, "adapters": 9 * adapter, "special": 2 * 3 * 4096}

@@ -67,7 +67,13 @@ def test_tiny_preset_end_to_end_and_resume(tiny_run, tmp_path):
     # The same folder with another preset is refused.
     other = tmp_path / "other.json"
     preset = load_preset("tiny")
-    other.write_text(json.dumps({**json.loads(Path(CONFIGS_DIR / "presets/tiny.json").read_text()),
-                                 "seed": preset.seed + 1}))  # fmt: skip
+    other.write_text(
+        json.dumps(
+            {
+                **json.loads(Path(CONFIGS_DIR / "presets/tiny.json").read_text()),
+                "seed": preset.seed + 1,
+            }
+        )
+    )
     refused = CliRunner().invoke(app, ["train", "--preset", str(other), "--out", str(out)])
     assert refused.exit_code == 2 and "seed" in refused.output

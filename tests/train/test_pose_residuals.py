@@ -63,13 +63,15 @@ def test_apply_scales_by_the_clips_torso_and_mirrors_with_left_and_right_swapped
         out = bank.apply(clip, np.random.default_rng(seed))
         moved = np.flatnonzero(np.abs(out[..., :2] - clip[..., :2]).max(axis=(0, 2)) > 1e-4)
         if list(moved) == [LM["left_wrist"]]:
-            np.testing.assert_allclose(out[:, LM["left_wrist"], 0] - clip[:, LM["left_wrist"], 0],
-                                       20.0, rtol=1e-5)  # fmt: skip
+            np.testing.assert_allclose(
+                out[:, LM["left_wrist"], 0] - clip[:, LM["left_wrist"], 0], 20.0, rtol=1e-5
+            )
             plain += 1
         else:  # the mirror image: the right wrist, moved to the left
             assert list(moved) == [LM["right_wrist"]] == [FLIP_INDEX[LM["left_wrist"]]]
-            np.testing.assert_allclose(out[:, LM["right_wrist"], 0] -
-                                       clip[:, LM["right_wrist"], 0], -20.0, rtol=1e-5)  # fmt: skip
+            np.testing.assert_allclose(
+                out[:, LM["right_wrist"], 0] - clip[:, LM["right_wrist"], 0], -20.0, rtol=1e-5
+            )
             mirrored += 1
     assert plain and mirrored
     assert np.all(out[..., 3] == 1.0)

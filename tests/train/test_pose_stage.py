@@ -12,13 +12,13 @@ import torch
 
 from livefit.data.qevd import load_segments
 from livefit.train.loop import LoopConfig
-from livefit.train.pose_stage import POSE_DIR, PoseStageConfig, PoseTask, load_pose_encoder
+from livefit.train.pose_stage import POSE_DIR, PoseStageConfig, PoseTask
 from livefit.train.stage import run_stage
 from livefit.train.variants import mirror_data
 from livefit.vision.activity import ActivityHead
 from livefit.vision.extract import ExtractionError, run_extraction, run_extraction_parallel
+from livefit.vision.front_ends import load_front_end, read_front_end_config
 from livefit.vision.pose import PoseEncoderConfig
-from livefit.vision.pose_extract import PoseProducer, is_pose_folder
 from livefit.vision.pose_residuals import BANK_FILE, ResidualBank
 
 TINY = PoseEncoderConfig(hidden=16, layers=2, channels=24, tokens=4, window_frames=16)
@@ -40,8 +40,8 @@ def test_stage1_trains_and_exports_an_encoder_with_its_activity_head(pose_run):
     assert losses[-1] < losses[0]
     assert 0 <= summary["metrics"]["exercise_accuracy"] <= 1
     folder = run / POSE_DIR
-    assert is_pose_folder(folder)
-    assert load_pose_encoder(folder).config == TINY
+    assert read_front_end_config(folder)[0].type == "pose"
+    assert load_front_end(folder).config == TINY
     head = ActivityHead.from_pretrained(folder)
     assert head.linear.in_features == TINY.channels
 
@@ -49,7 +49,8 @@ def test_stage1_trains_and_exports_an_encoder_with_its_activity_head(pose_run):
 def test_pose_features_in_the_official_layout_on_the_cnns_clock(pose_run, coach_root, tmp_path):
     run, _ = pose_run
     root = mirror_data(coach_root, tmp_path / "pose_root")
-    summary = run_extraction(root, "test", PoseProducer.load(run / POSE_DIR), progress=False)
+    producer = load_front_end(run / POSE_DIR).producer()
+    summary = run_extraction(root, "test", producer, progress=False)
     assert summary.done == 2 and not summary.failed
     cnn_segments = load_segments(coach_root, "test")
     for seg, cnn_seg in zip(load_segments(root, "test"), cnn_segments, strict=True):
@@ -58,8 +59,11 @@ def test_pose_features_in_the_official_layout_on_the_cnns_clock(pose_run, coach_
         assert feats.shape[1:] == (24, 1, 4)
         np.testing.assert_array_equal(times, cnn_times)  # the same step clock
         assert len(feats) == len(cnn_feats)
-    manifest = json.loads((root / "QEVD-FIT-COACH-Benchmark" / "efficientnet_features" /
-                           "extraction.json").read_text())  # fmt: skip
+    manifest = json.loads(
+        (
+            root / "QEVD-FIT-COACH-Benchmark" / "efficientnet_features" / "extraction.json"
+        ).read_text()
+    )
     assert manifest["producer"]["landmarks"] == {"source": "sidecar"}
     # Resumes (nothing to do) through the parallel entry point, from the folder.
     again = run_extraction_parallel(root, "test", run / POSE_DIR, progress=False)
@@ -85,20 +89,29 @@ def test_tiny_pose_preset_end_to_end(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     coach = out / "coach"
-    assert sorted(p.name for p in coach.iterdir()) == ["MODEL_CARD.md", "configs", "pose",
-                                                       "stream_vlm"]  # fmt: skip
+    assert sorted(p.name for p in coach.iterdir()) == [
+        "MODEL_CARD.md",
+        "configs",
+        "pose",
+        "stream_vlm",
+    ]
     assert "causal pose encoder" in (coach / "MODEL_CARD.md").read_text()
-    manifest = json.loads((out / "data" / "QEVD-FIT-COACH-Benchmark" / "efficientnet_features" /
-                           "extraction.json").read_text())  # fmt: skip
+    manifest = json.loads(
+        (
+            out / "data" / "QEVD-FIT-COACH-Benchmark" / "efficientnet_features" / "extraction.json"
+        ).read_text()
+    )
     assert "pose" in manifest["producer"]
     assert "recorded_errors" not in manifest["producer"]["landmarks"]  # the test split: true
-    train = json.loads((out / "data" / "QEVD-FIT-COACH" / "efficientnet_features" /
-                        "extraction.json").read_text())  # fmt: skip
+    train = json.loads(
+        (out / "data" / "QEVD-FIT-COACH" / "efficientnet_features" / "extraction.json").read_text()
+    )
     recorded = train["producer"]["landmarks"]["recorded_errors"]  # training: the estimator's
     bank = ResidualBank.load(out / "vision" / BANK_FILE)
     assert recorded["frames"] == len(bank) and len(bank.meta["sources"]) == 1
-    bad = CliRunner().invoke(app, ["train", "--preset", "tiny", "--vision", "nope", "--out",
-                                   str(tmp_path / "x")])  # fmt: skip
+    bad = CliRunner().invoke(
+        app, ["train", "--preset", "tiny", "--vision", "nope", "--out", str(tmp_path / "x")]
+    )
     assert bad.exit_code == 2 and "front_end must be cnn or pose" in bad.output
 
 
@@ -115,9 +128,10 @@ def test_features_extract_vision_pose_uses_the_bundled_pose_encoder(coach_root, 
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     (seg, *_) = load_segments(root, "test")
-    channels, _, tokens = load_pose_encoder(bundled_pose_encoder()).config.feature_shape
+    channels, _, tokens = load_front_end(bundled_pose_encoder()).feature_shape
     assert seg.load_features()[0].shape[1:] == (channels, 1, tokens)
     run, _ = pose_run
-    bad = CliRunner().invoke(app, ["features", "extract", str(root), "--vision", "cnn",
-                                   "--model", str(run / POSE_DIR)])  # fmt: skip
-    assert bad.exit_code == 2 and "is a pose encoder; pass --vision pose" in bad.output
+    bad = CliRunner().invoke(
+        app, ["features", "extract", str(root), "--vision", "cnn", "--model", str(run / POSE_DIR)]
+    )
+    assert bad.exit_code == 2 and "is a pose front end; pass --vision pose" in bad.output

@@ -45,8 +45,12 @@ def _write(path, records, torn: str = "") -> None:
 
 def test_log_is_cut_back_to_the_checkpoint_line_count(tmp_path):
     log = tmp_path / "metrics.jsonl"
-    records = [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.9}, {"step": 2, "eval/x": 1.0},
-               {"step": 3, "loss": 0.8}]  # fmt: skip
+    records = [
+        {"step": 1, "loss": 1.0},
+        {"step": 2, "loss": 0.9},
+        {"step": 2, "eval/x": 1.0},
+        {"step": 3, "loss": 0.8},
+    ]
     _write(log, records, torn='{"step": 4, "lo')
     assert count_log_lines(log) == 4
     truncate_log(log, step=2, lines=2)  # the evaluation at step 2 came after the checkpoint

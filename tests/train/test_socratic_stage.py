@@ -123,8 +123,11 @@ def test_a_tiny_run_trains_exports_and_coaches(coach_root, head_dir, tmp_path):
     torch.set_num_threads(1)
     out = tmp_path / "run"
     summary = train_socratic_lm(coach_root, head_dir, out, TINY, progress=False)
-    losses = [r["loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
-              if "loss" in r]  # fmt: skip
+    losses = [
+        r["loss"]
+        for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+        if "loss" in r
+    ]
     assert losses[-1] < 0.5 * losses[0]
     assert set(summary["metrics"]) >= {"t_f_score", "meteor", "rouge_l"}
     data = json.loads((out / "data.json").read_text())
@@ -154,5 +157,11 @@ def test_a_tiny_run_trains_exports_and_coaches(coach_root, head_dir, tmp_path):
     assert sum(len(v) for v in val.values()) > 0
     # A resume of the finished run is refused with another config, accepted with the same.
     with pytest.raises(ValueError, match="other settings"):
-        train_socratic_lm(coach_root, head_dir, out, replace(TINY, tokenizer_vocab=600),
-                          resume=True, progress=False)  # fmt: skip
+        train_socratic_lm(
+            coach_root,
+            head_dir,
+            out,
+            replace(TINY, tokenizer_vocab=600),
+            resume=True,
+            progress=False,
+        )

@@ -165,8 +165,18 @@ def test_resume_with_another_config_is_refused_naming_the_fields(tmp_path, data)
     changed = replace(stage_config(max_steps=2, eval_every=0, batch_size=2), dropout=0.5)
     changed = replace(changed, optim=OptimConfig(lr=6e-3))
     save_config(changed, tmp_path / "changed.json")
-    args = ["train", "vision", "--data", str(data), "--out", str(tmp_path / "r"), "--config",
-            str(tmp_path / "changed.json"), "--resume", "--no-progress"]  # fmt: skip
+    args = [
+        "train",
+        "vision",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "r"),
+        "--config",
+        str(tmp_path / "changed.json"),
+        "--resume",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     message = result.output.strip()
@@ -195,9 +205,9 @@ def test_seed_option_is_the_config_seed(tmp_path, data):
 
 def test_flip_swaps_left_and_right_and_mirrors_frames(tmp_path, data):
     cfg = VisionStageConfig(
-        model=tiny_config(), augment=AugmentConfig(crop_frames=8, flip_p=1.0, jitter_gain=0.0,
-                                                   jitter_offset=0.0),
-    )  # fmt: skip
+        model=tiny_config(),
+        augment=AugmentConfig(crop_frames=8, flip_p=1.0, jitter_gain=0.0, jitter_offset=0.0),
+    )
     task = VisionTask(cfg, data, tmp_path)
     frames = torch.randint(0, 255, (2, 8, 3, 32, 24), dtype=torch.uint8)
     labels = torch.tensor([[2] * 8, [1] * 4 + [-100] * 4])  # "lunges - left leg", "shallow"

@@ -15,18 +15,19 @@ from livefit.data.clips import load_clips
 from livefit.data.qevd import load_segments
 from livefit.vision.cnn import extract_clip
 from livefit.vision.extract import Job, shard
+from livefit.vision.front_ends import save_front_end
 from livefit.vision.preprocess import (
     PreprocessConfig,
     load_timestamps,
     load_video,
     resample_indices,
 )
-from livefit.vision.weights import load_model, save_pretrained
+from livefit.vision.weights import load_model
 
 
 @pytest.fixture
 def model_dir(tmp_path):
-    save_pretrained(random_model(), tmp_path / "cnn")
+    save_front_end(random_model(), tmp_path / "cnn")
     return tmp_path / "cnn"
 
 

@@ -148,8 +148,9 @@ def test_a_toy_front_end_runs_extract_predict_and_live(toy, workout, tmp_path):
     assert "toy" in manifest["producer"]
 
     cfg = tiny_config()
-    vlm = StreamVLM.from_config(replace(cfg, adapter=replace(cfg.adapter, feature_dim=8,
-                                                             feature_tokens=2)))  # fmt: skip
+    vlm = StreamVLM.from_config(
+        replace(cfg, adapter=replace(cfg.adapter, feature_dim=8, feature_tokens=2))
+    )
     vlm.save_pretrained(tmp_path / "vlm")
     out = tmp_path / "pred.jsonl"
     args = ["predict", "--data", str(workout), "--out", str(out), "--model", str(tmp_path / "vlm")]

@@ -20,9 +20,9 @@ from vision_helpers import make_split, random_model
 
 from livefit.cli import app
 from livefit.provenance import state_dict_sha256
-from livefit.vision import extract as extract_module
+from livefit.vision import cnn_extract
 from livefit.vision.extract import MANIFEST, ExtractionError, list_jobs, run_extraction
-from livefit.vision.weights import save_pretrained
+from livefit.vision.front_ends import save_front_end
 
 FOLDER = "QEVD-FIT-COACH-Benchmark/efficientnet_features"
 
@@ -40,7 +40,7 @@ def one_thread():
 def models(tmp_path):
     """Two tiny CNNs that differ only in their weights, saved as checkpoint folders."""
     for name, seed in (("cnn_a", 0), ("cnn_b", 1)):
-        save_pretrained(random_model(seed=seed), tmp_path / name)
+        save_front_end(random_model(seed=seed), tmp_path / name)
     return tmp_path / "cnn_a", tmp_path / "cnn_b"
 
 
@@ -88,8 +88,11 @@ def test_manifest_records_the_cnn_and_another_model_is_refused(tmp_path, models,
     after = json.loads((tmp_path / "data" / FOLDER / MANIFEST).read_text())
     assert after["producer"]["cnn"]["weights_sha256"] != weights
     assert after["status"] == "complete"
-    assert all(before[name] != data for name, data in _files(tmp_path / "data").items()
-               if name.endswith("_features.npy"))  # fmt: skip
+    assert all(
+        before[name] != data
+        for name, data in _files(tmp_path / "data").items()
+        if name.endswith("_features.npy")
+    )
 
 
 def test_a_killed_overwrite_resumes_with_the_new_model_only(tmp_path, models, monkeypatch):
@@ -100,7 +103,7 @@ def test_a_killed_overwrite_resumes_with_the_new_model_only(tmp_path, models, mo
     model_b = random_model(seed=1)
     run_extraction(tmp_path / "clean", "test", model_b, progress=False)
 
-    real, calls = extract_module.extract_video, []
+    real, calls = cnn_extract.extract_video, []
 
     def dies_on_the_second_video(*args, **kwargs):
         calls.append(1)
@@ -108,10 +111,10 @@ def test_a_killed_overwrite_resumes_with_the_new_model_only(tmp_path, models, mo
             raise KeyboardInterrupt  # killed half way through the overwrite
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(extract_module, "extract_video", dies_on_the_second_video)
+    monkeypatch.setattr(cnn_extract, "extract_video", dies_on_the_second_video)
     with pytest.raises(KeyboardInterrupt):
         run_extraction(tmp_path / "data", "test", model_b, overwrite=True, progress=False)
-    monkeypatch.setattr(extract_module, "extract_video", real)
+    monkeypatch.setattr(cnn_extract, "extract_video", real)
     manifest = json.loads((tmp_path / "data" / FOLDER / MANIFEST).read_text())
     assert manifest["status"] == "in_progress" and manifest["overwrite"]
     from livefit.data.qevd import QEVDFormatError, load_feature_file
@@ -179,8 +182,12 @@ def test_kill_9_then_resume_gives_the_uninterrupted_files(tmp_path, models, one_
 
     args = ["features", "extract", str(tmp_path / "data"), "--model", str(cnn_a)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "livefit", *args, "--threads", "1"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livefit", *args, "--threads", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     out = tmp_path / "data" / FOLDER / "long_range_videos"
     deadline = time.monotonic() + 60
     while not list(out.glob("*_provenance.json")) and proc.poll() is None:
