@@ -46,8 +46,8 @@ class FrontEndOptions:
     """Pose: a residual bank whose recorded estimator errors are added (training features)."""
     pose_models: str | Path | None = None
     """Pose: the pose estimator's models folder (live streams, ``landmarks="estimator"``)."""
-    device: str = "cpu"
-    """torch device of offline extraction."""
+    device: Any = "cpu"
+    """torch device of offline extraction (a name or a ``torch.device``)."""
 
 
 class Producer(Protocol):
@@ -229,9 +229,12 @@ def read_front_end_config(folder: str | Path) -> tuple[type[FrontEnd], Any]:
     name = fields.pop(TYPE_KEY)
     try:
         cls = front_end_class(name)
+    except ValueError as err:
+        raise WeightsError(f"{path}: {err}") from None
+    try:
         config = config_from_dict(cls.config_class, fields, str(path))
-    except (ConfigError, ValueError) as err:
-        raise WeightsError(f"{path}: {err}" if str(path) not in str(err) else str(err)) from None
+    except (ConfigError, ValueError) as err:  # the message names the file already
+        raise WeightsError(str(err)) from None
     problem = cls.refuses(config)
     if problem:
         raise WeightsError(f"{path}: not a {name} front end: {problem}")

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from typer.testing import CliRunner
 
 from livefit.cli import app
+from livefit.data.qevd import load_segments
 from livefit.model.config import tiny_config
 from livefit.model.stream_vlm import StreamVLM
 from livefit.stream.live import LiveCoach, LiveConfig, play_video
@@ -156,7 +157,8 @@ def test_a_toy_front_end_runs_extract_predict_and_live(toy, workout, tmp_path):
     args = ["predict", "--data", str(workout), "--out", str(out), "--model", str(tmp_path / "vlm")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert len(out.read_text().splitlines()) >= 1
+    predicted = [json.loads(line)["segment_id"] for line in out.read_text().splitlines()]
+    assert predicted == [s.segment_id for s in load_segments(workout, "test")]
 
     coach = LiveCoach.load(tmp_path / "vlm", folder)
     assert coach.front.type == "toy" and coach.head is None
