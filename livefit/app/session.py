@@ -394,7 +394,7 @@ class LiveSession:
                 )
                 return
             try:
-                await self._send(self.stats())
+                await self._send_stats()
             except _Closed:
                 return
 
@@ -409,9 +409,16 @@ class LiveSession:
             for k in ("frames_queue_dropped", "frames_over_rate", "frames_expired", "frames_bad")
         )
         out["queue"] = len(self.queue)
-        out["step_latency_ms"], self.counters.step_latency_ms = self.counters.step_latency_ms, []
+        out["step_latency_ms"] = list(self.counters.step_latency_ms)
         out["exercise"] = self.pipe.exercise if self.pipe is not None else ""
         return out
+
+    async def _send_stats(self, kind: str = "stats") -> None:
+        """Send ``stats(kind)``; its step latencies leave the counters only once it is sent: a
+        tick cancelled mid-send at the session's end leaves them to the final message."""
+        message = self.stats(kind)
+        await self._send(message)
+        del self.counters.step_latency_ms[: len(message["step_latency_ms"])]
 
     # -- sending and closing ------------------------------------------------------------------
     async def _send(self, message: dict[str, Any]) -> None:
@@ -459,7 +466,7 @@ class LiveSession:
             try:
                 for event in closing:
                     await self._send(self._event_message(event, None))
-                await self._send(self.stats("end"))
+                await self._send_stats("end")
             except _Closed:
                 pass
             await self._close(CLOSE_NORMAL, "session ended")
