@@ -17,10 +17,12 @@ lint: setup
 	.venv/bin/lint-imports --no-cache
 
 # The tests also need Debian's chromium (the web app's browser test) and the pose path's
-# estimator (ai-edge-litert + MediaPipe Pose's models), which they then require.
+# estimator (ai-edge-litert + MediaPipe Pose's models), which they then require. Two
+# pytest-xdist workers, one per core, each handed the next test as it frees up (slow ones first:
+# tests/conftest.py); the expensive inputs are built once for both (tests/run_once.py).
 test:
 	bash scripts/setup.sh --browser --pose
 	.venv/bin/ruff check livefit tests benchmarks
 	.venv/bin/ruff format --check livefit tests benchmarks
 	.venv/bin/lint-imports --no-cache
-	LIVEFIT_REQUIRE_BROWSER=1 LIVEFIT_REQUIRE_POSE=1 $(PY) -m pytest
+	LIVEFIT_REQUIRE_BROWSER=1 LIVEFIT_REQUIRE_POSE=1 $(PY) -m pytest -n 2 --dist load --maxschedchunk 1 --durations=20

@@ -1,7 +1,8 @@
 """Fixtures every test folder shares. The expensive inputs (rendered QEVD-SIM data, features of
-the bundled CNN) are made once per session here and shared read-only: a test that writes under
+the bundled CNN) are made once per test run here and shared read-only: a test that writes under
 one of these roots copies it first (``shutil.copytree``: milliseconds, where rendering takes
-seconds)."""
+seconds). ``make test`` runs two pytest-xdist workers; ``built_once`` makes such an input once for
+both (the first worker to ask builds it, the other waits on a file lock)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,31 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from run_once import built_once
+from videos import trim_workout_root
+
+# Tests marked ``slow(seconds)`` run first, the longest first (seconds: about what one takes
+# under ``make test``): with two workers, a long test started last would leave one worker idle
+# while the other finishes it.
+SLOW = "slow"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{SLOW}(seconds): a long test; scheduled first")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        # One torch thread per worker: two workers on two cores, each with two threads, would
+        # only fight over them.
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def seconds(item: pytest.Item) -> float:
+        mark = item.get_closest_marker(SLOW)
+        return float(mark.args[0]) if mark is not None else 0.0
+
+    items.sort(key=lambda item: -seconds(item))  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +77,12 @@ def sim_workout_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     from livefit.synth.generate import generate
     from livefit.synth.presets import preset
 
-    root = tmp_path_factory.mktemp("sim_workout")
     config = preset("tiny", train_workouts=0, test_workouts=1, train_clips=0, test_clips=0)
-    generate(config, root, 0, workers=1, progress=False)
+    root = built_once(
+        tmp_path_factory,
+        "sim_workout",
+        lambda root: generate(config, root, 0, workers=1, progress=False),
+    )
     yield from _shared(root)
 
 
@@ -67,9 +96,11 @@ def sim_tiny_root(
     from livefit.synth.generate import generate
     from livefit.synth.presets import preset
 
-    root = shutil.copytree(sim_workout_root, tmp_path_factory.mktemp("sim_tiny") / "root")
-    generate(preset("tiny"), root, 0, workers=1, progress=False)
-    yield from _shared(root)
+    def build(root: Path) -> None:
+        shutil.copytree(sim_workout_root, root)
+        generate(preset("tiny"), root, 0, workers=1, progress=False)
+
+    yield from _shared(built_once(tmp_path_factory, "sim_tiny", build))
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +113,24 @@ def sim_workout_features(
     from livefit.vision.extract import run_extraction
     from livefit.vision.weights import load_model
 
-    root = shutil.copytree(sim_workout_root, tmp_path_factory.mktemp("sim_features") / "root")
-    summary = run_extraction(root, "test", load_model(bundled_cnn()), progress=False)
-    assert summary.done == 1 and not summary.failed, summary
+    def build(root: Path) -> None:
+        shutil.copytree(sim_workout_root, root)
+        summary = run_extraction(root, "test", load_model(bundled_cnn()), progress=False)
+        assert summary.done == 1 and not summary.failed, summary
+
+    yield from _shared(built_once(tmp_path_factory, "sim_features", build))
+
+
+@pytest.fixture(scope="session")
+def sim_workout_head_root(
+    sim_workout_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """``sim_workout_root`` with its workout cut to the first 20 s (the first exercise, good
+    mornings, with its start and summary): what the pose path's tests run the estimator over.
+    Shared: never write under it."""
+    root = built_once(
+        tmp_path_factory,
+        "sim_workout_head",
+        lambda root: trim_workout_root(sim_workout_root, root, 20.0),
+    )
     yield from _shared(root)

@@ -32,3 +32,41 @@ def write_video(path: Path, pts_ms: list[int], size: tuple[int, int] = (64, 48))
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def trim_workout_root(src: Path, dst: Path, seconds: float) -> Path:
+    """A copy of a QEVD-SIM root holding one test workout (``sim_workout_root``) with that
+    workout cut to its first ``seconds``: the video re-encoded, and its timestamps, per-frame
+    labels, coach lines and ground-truth sidecars cut to match. The pose path's tests run the
+    estimator (about 20 ms a frame) over it instead of the whole workout."""
+    import json
+    import shutil
+
+    from livefit.synth.writer import write_video as write_mp4
+    from livefit.vision.preprocess import decode_frames
+
+    shutil.copytree(src, dst)
+    annotations = dst / "QEVD-FIT-COACH-Benchmark" / "feedbacks_long_range.json"
+    (record,) = json.loads(annotations.read_text())
+    folder = annotations.parent
+    stamps_file = folder / record["video_timestamps"]
+    stamps = np.load(stamps_file)
+    n = int(np.searchsorted(stamps, stamps[0] + seconds * 1e9))
+    video = folder / record["long_range_video_file"]
+    frames = [rgb for (rgb, _), _ in zip(decode_frames(video), range(n), strict=False)]
+    assert len(frames) == n, (len(frames), n)
+    height, width = frames[0].shape[:2]
+    write_mp4(video, frames, 30, width, height)
+    np.save(stamps_file, stamps[:n])
+    labels = record["feedbacks"] = record["feedbacks"][:n]
+    spans = sum(1 for i, x in enumerate(labels) if x and (i == 0 or x != labels[i - 1]))
+    for key in ("feedback_timestamps", "is_transition"):
+        record[key] = record[key][:spans]
+    annotations.write_text(json.dumps([record]))
+    truth = video.with_name(video.stem + "_groundtruth")
+    arrays = dict(np.load(truth.with_suffix(".npz")))
+    np.savez(truth.with_suffix(".npz"), **{k: v[:n] for k, v in arrays.items()})
+    meta = json.loads(truth.with_suffix(".json").read_text())
+    meta["lines"] = [line for line in meta["lines"] if line["t0"] < seconds]
+    truth.with_suffix(".json").write_text(json.dumps(meta))
+    return dst

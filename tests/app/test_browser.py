@@ -152,6 +152,7 @@ def wait_for_captions(page, bundled_coach) -> dict:
     return shown
 
 
+@pytest.mark.slow(17)
 def test_the_camera_page_shows_live_captions(browser, server_url, bundled_coach, artifacts):
     page = browser.new_page(viewport={"width": 1200, "height": 760})
     try:
@@ -169,6 +170,7 @@ def test_the_camera_page_shows_live_captions(browser, server_url, bundled_coach,
         page.close()
 
 
+@pytest.mark.slow(12)
 def test_a_video_file_plays_with_captions(
     browser, server_url, bundled_coach, clip, artifacts, tmp_path
 ):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_once import built_once
 from typer.testing import CliRunner
 
 from livefit.app.camera import Camera, CameraError
@@ -59,11 +60,18 @@ def workout(sim_workout_root) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def silent(workout, tmp_path_factory):
-    """The whole workout, coached as fast as possible, silent: (result, out, wall seconds)."""
-    out = tmp_path_factory.mktemp("coach-silent")
-    result, wall = coach("--video", str(workout[0]), "--out", str(out), *FAST)
-    assert result.exit_code == 0, result.output
-    return result, out, wall
+    """The whole workout, coached as fast as possible, silent, once per pytest run (read-only):
+    (the console's output, the out folder, wall seconds)."""
+
+    def build(folder: Path) -> None:
+        result, wall = coach("--video", str(workout[0]), "--out", str(folder / "out"), *FAST)
+        assert result.exit_code == 0, result.output
+        (folder / "output.txt").write_text(result.output)
+        (folder / "wall.txt").write_text(repr(wall))
+
+    folder = built_once(tmp_path_factory, "coach_silent", build)
+    output, wall = (folder / "output.txt").read_text(), float((folder / "wall.txt").read_text())
+    return output, folder / "out", wall
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -73,7 +81,7 @@ def read_jsonl(path: Path) -> list[dict]:
 def test_coach_writes_the_annotated_video_and_timed_events(silent, workout):
     import av
 
-    result, out, _ = silent
+    output, out, _ = silent
     with av.open(str(workout[0])) as c:
         source = c.streams.video[0]
         src_frames, (w, h) = source.frames, (source.width, source.height)
@@ -100,11 +108,12 @@ def test_coach_writes_the_annotated_video_and_timed_events(silent, workout):
     assert summary["files"] == {"video": "annotated.mp4", "events": "events.jsonl"}
     # the console showed each feedback as it came, then the stats and the files
     for e in feedbacks:
-        assert e["text"] in result.output
-    assert "real-time factor" in result.output and "frames dropped 0" in result.output
-    assert "annotated.mp4, events.jsonl, summary.json" in result.output
+        assert e["text"] in output
+    assert "real-time factor" in output and "frames dropped 0" in output
+    assert "annotated.mp4, events.jsonl, summary.json" in output
 
 
+@pytest.mark.slow(30)
 def test_speak_writes_a_wav_per_feedback_and_does_not_slow_the_stream(silent, workout, tmp_path):
     out = tmp_path / "speak"
     result, wall = coach(

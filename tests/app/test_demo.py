@@ -6,11 +6,13 @@ import html
 import json
 
 import av
+import pytest
 from typer.testing import CliRunner
 
 from livefit.cli import app
 
 
+@pytest.mark.slow(40)
 def test_demo_coaches_a_fresh_workout_live_and_reports_it(tmp_path):
     out = tmp_path / "demo"
     args = [

@@ -1,7 +1,8 @@
 """The bundled pose coach in the apps (``--vision pose``): ``livefit coach --video`` and the web
-app ``livefit serve`` builds, each on a fresh rendered workout, through MediaPipe Pose (LiteRT),
-the causal pose encoder and its Stream-VLM. Needs the pose estimator (``make test`` installs it
-and sets LIVEFIT_REQUIRE_POSE=1, which turns a skip into a failure)."""
+app ``livefit serve`` builds, each on the first 20 s of a rendered workout (its first exercise),
+through MediaPipe Pose (LiteRT), the causal pose encoder and its Stream-VLM. Needs the pose
+estimator (``make test`` installs it and sets LIVEFIT_REQUIRE_POSE=1, which turns a skip into a
+failure)."""
 
 from __future__ import annotations
 
@@ -32,12 +33,13 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def test_coach_video_with_the_pose_coach(workout_video, tmp_path):
+@pytest.mark.slow(17)
+def test_coach_video_with_the_pose_coach(workout_head_video, tmp_path):
     out = tmp_path / "coach"
     args = [
         "coach",
         "--video",
-        str(workout_video),
+        str(workout_head_video),
         "--vision",
         "pose",
         "--out",
@@ -56,12 +58,15 @@ def test_coach_video_with_the_pose_coach(workout_video, tmp_path):
     assert (out / "annotated.mp4").stat().st_size > 0
 
 
-def test_serve_with_the_pose_coach_coaches_a_streamed_workout(workout_frames):
+@pytest.mark.slow(7)
+def test_serve_with_the_pose_coach_coaches_a_streamed_workout(workout_head_frames):
     from livefit.app.serve_cli import serve_app
 
     limits = ServerLimits(max_fps=1e6, max_queue_frames=100_000, max_lag_seconds=1e9)
     web = serve_app(None, None, "pose", limits, AccessPolicy(("testserver",)))  # TestClient's
-    messages = [frame_message(encode_jpeg(f), k * FRAME_MS) for k, f in enumerate(workout_frames)]
+    messages = [
+        frame_message(encode_jpeg(f), k * FRAME_MS) for k, f in enumerate(workout_head_frames)
+    ]
     with TestClient(web) as client:
         health = client.get("/health").json()
         assert health["model"]["name"] == "bundled pose coach"

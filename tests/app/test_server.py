@@ -132,6 +132,7 @@ def test_health_names_the_model_sessions_and_versions(bundled_coach):
             assert client.get(f"/static/{name}").status_code == 200, name
 
 
+@pytest.mark.slow(8)
 def test_a_session_coaches_a_workout_like_the_pipeline_does(
     bundled_coach, jpegs, messages, monkeypatch
 ):

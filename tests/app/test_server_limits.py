@@ -330,6 +330,7 @@ def _health(port: int) -> dict | None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.slow(10)
 def test_a_signal_stops_the_server_within_5_s_whatever_its_workers_do(frames, sig, tmp_path):
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect

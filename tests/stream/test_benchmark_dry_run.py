@@ -14,6 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "stream_step.py"
 
 
 @pytest.mark.filterwarnings("ignore")
+@pytest.mark.slow(13)
 def test_gpu_part_dry_run(tmp_path):
     spec = importlib.util.spec_from_file_location("stream_step", SCRIPT)
     bench = importlib.util.module_from_spec(spec)

@@ -35,13 +35,14 @@ def pose_coach(tmp_path_factory, pose_estimator_available):
     return folder
 
 
-def test_live_pose_path_matches_offline_pose_features(pose_coach, sim_workout_root, tmp_path):
+@pytest.mark.slow(17)
+def test_live_pose_path_matches_offline_pose_features(pose_coach, sim_workout_head_root, tmp_path):
     from livefit.stream.live import LiveCoach, LiveConfig, play_video
     from livefit.vision.extract import list_jobs, run_extraction
     from livefit.vision.front_ends import FrontEndOptions, load_front_end
     from livefit.vision.preprocess import load_timestamps
 
-    root = shutil.copytree(sim_workout_root, tmp_path / "data")  # the session's tiny workout
+    root = shutil.copytree(sim_workout_head_root, tmp_path / "data")  # a workout's first 20 s
     options = FrontEndOptions(landmarks="estimator")
     producer = load_front_end(pose_coach / "pose", options).producer()
     assert run_extraction(root, "test", producer, progress=False).done == 1

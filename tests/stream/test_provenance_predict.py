@@ -147,6 +147,7 @@ def test_bad_out_paths_and_cuda_without_cuda_are_one_line_errors(setup, tmp_path
         _one_error(*_cli(*base, "--out", str(out), "--device", "cuda"), "CUDA is not available")
 
 
+@pytest.mark.slow(13)
 def test_kill_9_then_resume_writes_the_uninterrupted_file(tmp_path):
     root = tmp_path / "data"
     write_split(root, "test", [short_workout(10)], feature_shape=(64, 7, 5))

@@ -110,6 +110,7 @@ def test_stats_file_sets_data_beside_the_paper(tiny_root: Path) -> None:
     )
 
 
+@pytest.mark.slow(11)
 def test_same_seed_same_bytes_and_pixels_and_resume(tmp_path: Path) -> None:
     cfg = preset(
         "tiny", test_workouts=1, train_workouts=0, train_clips=2, test_clips=0, exercise_s=3.0

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "vision"))
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from run_once import built_once  # noqa: E402
 from vision_helpers import random_model, tiny_config  # noqa: E402
 
 from livefit.vision.extract import run_extraction  # noqa: E402
@@ -23,24 +25,33 @@ def coach_root(sim_tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
     clips) + features of a random tiny CNN (24 channels, 2 x 2 maps: 4 vectors of 24
     per step) for every video."""
     torch.set_num_threads(1)
-    root = shutil.copytree(sim_tiny_root, tmp_path_factory.mktemp("coach_root") / "root")
-    cnn = random_model(tiny_config(input_height=28, input_width=20))
-    save_front_end(cnn, root / "cnn")
-    for split, clips in (("train", False), ("test", False), ("train", True), ("test", True)):
-        summary = run_extraction(root, split, cnn, clips, progress=False)
-        assert not summary.failed, summary.failed
-    return root
+
+    def build(root: Path) -> None:
+        shutil.copytree(sim_tiny_root, root)
+        cnn = random_model(tiny_config(input_height=28, input_width=20))
+        save_front_end(cnn, root / "cnn")
+        for split, clips in (("train", False), ("test", False), ("train", True), ("test", True)):
+            summary = run_extraction(root, split, cnn, clips, progress=False)
+            assert not summary.failed, summary.failed
+
+    return built_once(tmp_path_factory, "coach_root", build)
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """``livefit train --preset tiny`` once, from nothing: (run folder, the command's output)."""
+def tiny_run(sim_tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``livefit train --preset tiny`` once: (run folder, the command's output). Its data folder
+    starts as a copy of the session's tiny QEVD-SIM, which is what its synth step makes (the same
+    preset and seed): the step resumes past every video instead of rendering it again."""
     from typer.testing import CliRunner
 
     from livefit.cli import app
 
-    out = tmp_path_factory.mktemp("tiny_run") / "run"
-    args = ["train", "--preset", "tiny", "--out", str(out), "--no-progress"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    return out, result.output
+    def build(folder: Path) -> None:
+        shutil.copytree(sim_tiny_root, folder / "run" / "data")
+        args = ["train", "--preset", "tiny", "--out", str(folder / "run"), "--no-progress"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        (folder / "output.txt").write_text(result.output)
+
+    folder = built_once(tmp_path_factory, "tiny_run", build)
+    return folder / "run", (folder / "output.txt").read_text()

@@ -29,6 +29,7 @@ def test_shipped_benchmark_presets_load():
 
 # Tiny untrained models may babble past their position table; that is not what is tested here.
 @pytest.mark.filterwarnings("ignore::livefit.stream.engine.PositionTableWarning")
+@pytest.mark.slow(100)
 def test_tiny_benchmark_preset_from_a_finished_run(tiny_run, tmp_path):
     run, _ = tiny_run
     out = tmp_path / "bench"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_once import built_once
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -59,13 +60,16 @@ def losses(run: Path) -> dict[int, float]:
 
 @pytest.fixture(scope="module")
 def stage2(coach_root, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("stage2") / "run"
-    cfg = tiny("clips", loop=LoopConfig(epochs=6, batch_size=8, log_every=1, eval_every=6))
-    summary = train(coach_root, out, cfg)
-    assert {"clip_feedback_meteor", "clip_qa_accuracy", "t_f_score", "meteor"} <= set(
-        summary["metrics"]
-    )
-    return out
+    """A tiny stage 2 run (once per pytest run; read-only: later stages start from it)."""
+
+    def build(folder: Path) -> None:
+        cfg = tiny("clips", loop=LoopConfig(epochs=6, batch_size=8, log_every=1, eval_every=6))
+        summary = train(coach_root, folder / "run", cfg)
+        assert {"clip_feedback_meteor", "clip_qa_accuracy", "t_f_score", "meteor"} <= set(
+            summary["metrics"]
+        )
+
+    return built_once(tmp_path_factory, "stage2", build) / "run"
 
 
 def test_stage2_learns_and_exports(stage2):
@@ -120,6 +124,7 @@ def test_stage3_with_lora_from_stage2_streams(coach_root, stage2, tmp_path):
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) >= 2
 
 
+@pytest.mark.slow(25)
 def test_calibration_picks_the_best_offset_on_held_out_workouts(coach_root, stage2, tmp_path):
     cfg = tiny(
         "long_range",
@@ -178,6 +183,7 @@ def _final_weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(run / "model" / "model.safetensors")
 
 
+@pytest.mark.slow(11)
 def test_killed_run_resumes_to_the_same_weights(coach_root, stage2, tmp_path):
     loop = LoopConfig(epochs=40, batch_size=2, eval_every=0, save_every_steps=1, log_every=1)
     cfg = tiny(
@@ -233,6 +239,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow(16)
 def test_two_processes_train_like_one(coach_root, stage2, tmp_path):
     """DDP over gloo: 2 processes with batch 3 each = 1 process with batch 6 (same losses)."""
     loop = LoopConfig(epochs=3, batch_size=6, eval_every=0, log_every=1)  # 6 segments: 1 step

@@ -5,6 +5,7 @@ shipped presets load."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def test_unknown_preset_is_a_clear_error(tmp_path):
 
 
 def test_tiny_preset_end_to_end_and_resume(tiny_run, tmp_path):
-    out, _ = tiny_run
+    out = shutil.copytree(tiny_run[0], tmp_path / "run")  # the rerun writes: not the shared run
     args = ["train", "--preset", "tiny", "--out", str(out), "--no-progress"]
     steps = json.loads((out / "steps.json").read_text())
     assert list(steps) == list(STEPS)

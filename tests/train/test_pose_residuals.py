@@ -148,6 +148,7 @@ def test_training_features_with_recorded_errors(coach_root, tmp_path):
     assert "recorded_errors" not in PoseProducer(encoder).settings()["landmarks"]
 
 
+@pytest.mark.slow(20)
 def test_collect_residuals_records_and_resumes(coach_root, tmp_path, pose_estimator_available):
     out = tmp_path / "bank.safetensors"
     bank = collect_residuals(coach_root, out, 1, progress=False)

@@ -5,15 +5,18 @@ features in the official layout, on the CNN's step clock, recorded as another pr
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from run_once import built_once
 
 from livefit.data.qevd import load_segments
 from livefit.train.loop import LoopConfig
 from livefit.train.pose_stage import POSE_DIR, PoseStageConfig, PoseTask
-from livefit.train.stage import run_stage
+from livefit.train.stage import SUMMARY_FILE, run_stage
 from livefit.train.variants import mirror_data
 from livefit.vision.activity import ActivityHead
 from livefit.vision.extract import ExtractionError, run_extraction, run_extraction_parallel
@@ -26,11 +29,15 @@ TINY = PoseEncoderConfig(hidden=16, layers=2, channels=24, tokens=4, window_fram
 
 @pytest.fixture(scope="module")
 def pose_run(coach_root, tmp_path_factory):
+    """A tiny stage 1 run of the pose encoder (once per pytest run; read-only): (run, summary)."""
     torch.set_num_threads(1)
-    run = tmp_path_factory.mktemp("pose_run")
-    cfg = PoseStageConfig(model=TINY, loop=LoopConfig(epochs=3, batch_size=4, log_every=1))
-    summary = run_stage(PoseTask(cfg, coach_root, run, False), cfg, run, False, False)
-    return run, summary
+
+    def build(run: Path) -> None:
+        cfg = PoseStageConfig(model=TINY, loop=LoopConfig(epochs=3, batch_size=4, log_every=1))
+        run_stage(PoseTask(cfg, coach_root, run, False), cfg, run, False, False)
+
+    run = built_once(tmp_path_factory, "pose_run", build)
+    return run, json.loads((run / SUMMARY_FILE).read_text())
 
 
 def test_stage1_trains_and_exports_an_encoder_with_its_activity_head(pose_run):
@@ -75,16 +82,19 @@ def test_pose_features_in_the_official_layout_on_the_cnns_clock(pose_run, coach_
         run_extraction(root, "test", load_model(coach_root / "cnn"), progress=False)
 
 
-def test_tiny_pose_preset_end_to_end(tmp_path):
+@pytest.mark.slow(45)
+def test_tiny_pose_preset_end_to_end(sim_tiny_root, tmp_path):
     """``livefit train --preset tiny --vision pose``: the same steps, the pose encoder as stage 1
     (with the estimator's errors recorded on a train workout), training features made with those
     errors and test features from the true landmarks, a coach folder with ``pose/`` instead of
-    ``cnn/`` and a card that says so."""
+    ``cnn/`` and a card that says so. The data folder starts as a copy of the session's tiny
+    QEVD-SIM (what the synth step makes: it resumes past every video)."""
     from typer.testing import CliRunner
 
     from livefit.cli import app
 
     out = tmp_path / "run"
+    shutil.copytree(sim_tiny_root, out / "data")
     args = ["train", "--preset", "tiny", "--vision", "pose", "--out", str(out), "--no-progress"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

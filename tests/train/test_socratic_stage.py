@@ -119,6 +119,7 @@ def test_the_loss_is_on_the_feedback_and_eos_only(coach_root, head_dir):
     assert parts["target_tokens"] == sum(len(ids) - n for ids, n in items)
 
 
+@pytest.mark.slow(10)
 def test_a_tiny_run_trains_exports_and_coaches(coach_root, head_dir, tmp_path):
     torch.set_num_threads(1)
     out = tmp_path / "run"

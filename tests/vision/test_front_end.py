@@ -133,6 +133,7 @@ def workout(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow(10)
 def test_a_toy_front_end_runs_extract_predict_and_live(toy, workout, tmp_path):
     torch.manual_seed(0)
     folder = save_front_end(ToyModel(ToyConfig()), tmp_path / "toy")
