@@ -39,6 +39,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: -seconds(item))  # stable: the rest keep their order
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_kept() -> Iterator[None]:
+    """Each test leaves torch's thread count as it found it: the CLI commands set it for their
+    process (``--threads``), and a test that runs one in-process (``CliRunner``) would otherwise
+    hand its setting to every later test of that worker (two threads beside another worker
+    only fight over the two cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def pose_estimator_available() -> None:
     """The pose path's estimator (``ai-edge-litert`` and MediaPipe Pose's models) loads, or the
