@@ -42,31 +42,32 @@ def trim_workout_root(src: Path, dst: Path, seconds: float) -> Path:
     import json
     import shutil
 
+    from livefit.data.qevd import collapse_spans
+    from livefit.data.qevd_format import ANNOTATION_FILE, split_dir
+    from livefit.synth.writer import save_sidecar
     from livefit.synth.writer import write_video as write_mp4
     from livefit.vision.preprocess import decode_frames
 
     shutil.copytree(src, dst)
-    annotations = dst / "QEVD-FIT-COACH-Benchmark" / "feedbacks_long_range.json"
+    annotations = split_dir(dst, "test") / ANNOTATION_FILE
     (record,) = json.loads(annotations.read_text())
-    folder = annotations.parent
-    stamps_file = folder / record["video_timestamps"]
+    stamps_file = annotations.parent / record["video_timestamps"]
     stamps = np.load(stamps_file)
     n = int(np.searchsorted(stamps, stamps[0] + seconds * 1e9))
-    video = folder / record["long_range_video_file"]
+    video = annotations.parent / record["long_range_video_file"]
     frames = [rgb for (rgb, _), _ in zip(decode_frames(video), range(n), strict=False)]
     assert len(frames) == n, (len(frames), n)
-    height, width = frames[0].shape[:2]
-    write_mp4(video, frames, 30, width, height)
+    fps = round(1e9 / float(np.median(np.diff(stamps))))
+    write_mp4(video, frames, fps, frames[0].shape[1], frames[0].shape[0])
     np.save(stamps_file, stamps[:n])
-    labels = record["feedbacks"] = record["feedbacks"][:n]
-    spans = sum(1 for i, x in enumerate(labels) if x and (i == 0 or x != labels[i - 1]))
+    record["feedbacks"] = record["feedbacks"][:n]
+    spans = len(collapse_spans(record["feedbacks"]))
     for key in ("feedback_timestamps", "is_transition"):
         record[key] = record[key][:spans]
     annotations.write_text(json.dumps([record]))
     truth = video.with_name(video.stem + "_groundtruth")
-    arrays = dict(np.load(truth.with_suffix(".npz")))
-    np.savez(truth.with_suffix(".npz"), **{k: v[:n] for k, v in arrays.items()})
+    arrays = {k: v[:n] for k, v in np.load(truth.with_suffix(".npz")).items()}
     meta = json.loads(truth.with_suffix(".json").read_text())
     meta["lines"] = [line for line in meta["lines"] if line["t0"] < seconds]
-    truth.with_suffix(".json").write_text(json.dumps(meta))
+    save_sidecar(truth, arrays, meta)
     return dst
