@@ -38,7 +38,13 @@ import numpy as np
 
 from livefit.data.landmarks import NUM_LANDMARKS, LandmarkTrack
 from livefit.provenance import file_sha256
-from livefit.vision.preprocess import VideoError, decode_frames, resample_indices
+from livefit.vision.preprocess import (
+    VideoError,
+    decoded_frames,
+    first_seconds,
+    resample_indices,
+    rgb_array,
+)
 
 DETECTOR_FILE = "pose_detection.tflite"
 LANDMARK_FILE = "pose_landmark_full.tflite"
@@ -394,20 +400,29 @@ class PoseEstimator:
             "config": config,
         }
 
-    def track(self, video: str | Path, times: np.ndarray, fps: float = 16.0) -> Any:
+    def track(
+        self, video: str | Path, times: np.ndarray, fps: float = 16.0, seconds: float = 0.0
+    ) -> Any:
         """A whole video's landmarks at ``fps`` (``LandmarkTrack``): the frames the capture-clock
         resampling picks (``livefit.vision.preprocess.resample_indices``, the CNN's rule), each
-        estimated once, in order, with tracking from a fresh start (``reset``)."""
+        estimated once, in order, with tracking from a fresh start (``reset``). ``seconds`` > 0:
+        only the frames captured in the video's first ``seconds`` (``times[:n]`` resampled)."""
         times = np.asarray(times, dtype=np.float64)
+        n_video = len(times)
+        if seconds > 0:
+            times = times[: first_seconds(times, seconds)]
         picks = resample_indices(times, fps)
         wanted = np.bincount(picks, minlength=len(times))  # how often each source frame is used
         self.reset()
         points: list[np.ndarray] = []
         width = height = 0
-        for i, (frame, _) in enumerate(decode_frames(video)):
+        for i, (decoded, _) in enumerate(decoded_frames(video)):
             if i >= len(times):
+                if len(times) < n_video:
+                    break  # the first ``seconds`` are done
                 raise VideoError(f"{video}: more frames than its {len(times)} timestamps")
             if wanted[i]:
+                frame = rgb_array(decoded)
                 height, width = frame.shape[:2]
                 p = self.estimate(frame, float(times[i]))
                 points += [p] * int(wanted[i])

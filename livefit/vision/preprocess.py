@@ -131,6 +131,14 @@ class FrameResampler:
         return Slots(count, skipped)
 
 
+def first_seconds(times: np.ndarray, seconds: float) -> int:
+    """How many of the frames at ``times`` (seconds, increasing) were captured in the first
+    ``seconds`` after the first of them."""
+    if len(times) == 0:
+        return 0
+    return int(np.searchsorted(times, times[0] + seconds, side="left"))
+
+
 def load_timestamps(path: str | Path) -> np.ndarray:
     """A ``_timestamps.npy`` of UNIX nanoseconds -> seconds on the shifted clock (float64).
 
@@ -189,6 +197,19 @@ def decode_frames(path: str | Path) -> Iterator[tuple[np.ndarray, float | None]]
     cannot be opened or decoded, and a file cut short: the decoded frames end well before the
     duration its container records (a copy or download that stopped half way, whose frames
     would otherwise end quietly as if the video did)."""
+    for frame, time in decoded_frames(path):
+        yield rgb_array(frame), time
+
+
+def rgb_array(frame: Any) -> np.ndarray:
+    """A PyAV frame of ``decoded_frames`` as RGB uint8 ``[H, W, 3]``."""
+    return frame.to_ndarray(format="rgb24")
+
+
+def decoded_frames(path: str | Path) -> Iterator[tuple[Any, float | None]]:
+    """``decode_frames`` before the conversion to RGB: ``(PyAV frame, pts seconds or None)``,
+    with the same errors. A reader that keeps some frames (16 fps of a 30 fps video) converts
+    only those (``rgb_array``): the conversion costs about as much as the decoding."""
     import av
 
     path = Path(path)
@@ -212,7 +233,7 @@ def decode_frames(path: str | Path) -> Iterator[tuple[np.ndarray, float | None]]
                 if frame.time is not None:
                     span = frame.duration * frame.time_base if frame.duration else 1 / rate
                     end = frame.time + float(span)
-                yield frame.to_ndarray(format="rgb24"), frame.time
+                yield frame, frame.time
         except av.FFmpegError as err:
             short = _cut_short(container, stream, count, end)
             if short:
@@ -237,7 +258,7 @@ def _cut_short(container: Any, stream: Any, count: int, end: float | None) -> st
 
 
 def count_frames(path: str | Path) -> int:
-    return sum(1 for _ in decode_frames(path))
+    return sum(1 for _ in decoded_frames(path))
 
 
 def video_size(video: Path) -> tuple[int, int]:
@@ -262,7 +283,7 @@ def iter_preprocessed(
     """
     config = config or PreprocessConfig()
     video = Path(video)
-    frames = decode_frames(video)
+    frames: Iterator[tuple[Any, float | None]] = decoded_frames(video)
     if times is None:
         # No capture clock: decode everything once to read the presentation times.
         decoded = list(frames)
@@ -277,7 +298,7 @@ def iter_preprocessed(
         if i >= len(times):
             break  # counted below
         if repeats[i]:
-            out = crop_and_resize(frame, config)
+            out = crop_and_resize(rgb_array(frame), config)
             for _ in range(repeats[i]):
                 yield out, float(times[i])
     else:
