@@ -248,10 +248,13 @@ class PoseTask:
 def record_errors(
     config: PoseStageConfig, data_root: Path, run_dir: Path, workers: int = 1, progress: bool = True
 ) -> ResidualBank:
-    """The estimator's errors on ``config.residuals.workouts`` train workouts:
-    ``<run>/residuals.safetensors`` (recorded once; a rerun reads it)."""
+    """The estimator's errors on ``config.residuals.workouts`` train workouts (the first
+    ``residuals.seconds`` of each, or all): ``<run>/residuals.safetensors`` (recorded once; a
+    rerun reads it)."""
+    r = config.residuals
+    bank_file = Path(run_dir) / BANK_FILE
     return collect_residuals(
-        data_root, Path(run_dir) / BANK_FILE, config.residuals.workouts, workers, progress=progress
+        data_root, bank_file, r.workouts, workers, progress=progress, seconds=r.seconds
     )
 
 

@@ -32,7 +32,12 @@ from livefit.data.landmarks import FLIP_INDEX, NUM_LANDMARKS, read_sidecar, tors
 from livefit.io import atomic_write
 from livefit.vision.jobs import list_jobs
 from livefit.vision.pose_estimator import PoseEstimator
-from livefit.vision.preprocess import load_timestamps, resample_indices, video_size
+from livefit.vision.preprocess import (
+    first_seconds,
+    load_timestamps,
+    resample_indices,
+    video_size,
+)
 
 BANK_FILE = "residuals.safetensors"
 
@@ -122,6 +127,9 @@ class ResidualsConfig:
     features: bool = True
     """Stages 2-3: the train split's features are made from true landmarks plus recorded errors
     (one draw per video, fixed by its name); the test split's stay true."""
+    seconds: float = 0.0
+    """Seconds of each of those workouts the estimator runs on, from its start (0 = the whole
+    workout; it costs about 20 ms a 16 fps frame on one core)."""
 
 
 def bank_sources(data_root: str | Path, workouts: int) -> list[Any]:
@@ -133,17 +141,19 @@ def bank_sources(data_root: str | Path, workouts: int) -> list[Any]:
     return [jobs[i] for i in picks]
 
 
-def _record(args: tuple[str, str, str, str]) -> str:
-    """One workout's residuals into ``part`` (a worker process, one thread)."""
-    video, timestamps, part, models = args
+def _record(args: tuple[str, str, str, str, float]) -> str:
+    """One workout's residuals (its first ``seconds``; 0: all of it) into ``part`` (a worker
+    process, one thread)."""
+    video, timestamps, part, models, seconds = args
     import torch
 
     torch.set_num_threads(1)
     estimator = PoseEstimator.load(models or None)
     times = load_timestamps(Path(timestamps))
     width, height = video_size(Path(video))
-    truth = read_sidecar(Path(video), times, width, height).take(resample_indices(times, 16.0))
-    estimated = estimator.track(video, times, 16.0)
+    estimated = estimator.track(video, times, 16.0, seconds)
+    cut = times[: first_seconds(times, seconds)] if seconds > 0 else times
+    truth = read_sidecar(Path(video), times, width, height).take(resample_indices(cut, 16.0))
     error, seen = residuals(estimated.points, truth.points)
 
     def write(f: Any) -> None:
@@ -160,9 +170,11 @@ def collect_residuals(
     workers: int = 1,
     models: str | Path | None = None,
     progress: bool = True,
+    seconds: float = 0.0,
 ) -> ResidualBank:
-    """Record the estimator's errors on ``workouts`` train workouts of ``data_root`` into the
-    bank file ``out`` (resumes: finished workouts are kept in ``out``'s ``.parts`` folder)."""
+    """Record the estimator's errors on ``workouts`` train workouts of ``data_root`` (the first
+    ``seconds`` of each; 0: all of it) into the bank file ``out`` (resumes: finished workouts are
+    kept in ``out``'s ``.parts`` folder)."""
     from tqdm import tqdm
 
     out = Path(out)
@@ -175,7 +187,7 @@ def collect_residuals(
     parts_dir.mkdir(parents=True, exist_ok=True)
     parts = [parts_dir / f"{job.name}.npz" for job in jobs]
     todo = [
-        (str(j.video), str(j.timestamps), str(p), str(models or ""))
+        (str(j.video), str(j.timestamps), str(p), str(models or ""), float(seconds))
         for j, p in zip(jobs, parts, strict=True)
         if not p.is_file()
     ]
@@ -197,6 +209,7 @@ def collect_residuals(
         "estimator": PoseEstimator.load(models).settings(),
         "unit": "true torso lengths",
         "fps": 16,
+        "seconds_per_workout": float(seconds) if seconds > 0 else None,
     }
     bank = ResidualBank(
         np.concatenate([d["error"] for d in loaded]),
