@@ -67,6 +67,7 @@ STAGES = ("clips", "long_range")
 PROMPTS = ("paper", "segment")
 MODEL_DIR = "model"  # <run>/model/: the trained Stream-VLM (save_pretrained)
 TOKENIZER_DIR = "tokenizer"
+PREDICTIONS_FILE = "predictions.jsonl"  # of a validation pass, in its folder
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,10 @@ class CoachTask:
             self.val_segments = self.val_segments[: v.max_segments]
         self.model: StreamVLM | None = None
         self.data_counts: dict[str, int] = {}
+        # The calibration's pass at the offset it chose: (its metrics, its folder). The final
+        # evaluation, which follows at once on the same weights and offset, takes it instead of
+        # streaming the held-out workouts again (greedy or seeded: the same predictions).
+        self._chosen_pass: tuple[dict[str, float], Path] | None = None
 
     # -- model --------------------------------------------------------------------------------
     def corpus(self) -> list[str]:
@@ -309,7 +314,12 @@ class CoachTask:
     def evaluate(self, model: nn.Module, out_dir: Path) -> dict[str, float]:
         out_dir.mkdir(parents=True, exist_ok=True)
         metrics: dict[str, float] = {}
-        if self.val_segments:
+        chosen, self._chosen_pass = self._chosen_pass, None
+        if self.val_segments and chosen is not None:
+            metrics.update(chosen[0])
+            predictions = (chosen[1] / PREDICTIONS_FILE).read_text()
+            atomic_write_text(out_dir / PREDICTIONS_FILE, predictions)
+        elif self.val_segments:
             metrics.update(self.stream_validation(model, out_dir))  # type: ignore[arg-type]
         if self.val_clips:
             metrics.update(self.clip_validation(model, out_dir))  # type: ignore[arg-type]
@@ -367,14 +377,17 @@ class CoachTask:
         was_training = core.training
         core.eval()
         bias = core.special.bias
-        scores = []
+        scores, passes = [], {}
         for offset in c.answer_bias:  # absolute values: a rerun chooses the same one
             bias[1] = offset
-            m = self.stream_validation(core, run_dir / "calibration" / f"answer_bias_{offset:+g}")
+            folder = run_dir / "calibration" / f"answer_bias_{offset:+g}"
+            m = passes[offset] = self.stream_validation(core, folder)
             value = m["t_f_score"] + (m["meteor"] if c.objective == "t_f_score+meteor" else 0.0)
             scores.append({"answer_bias": offset, "objective": value, **m})
         best = max(scores, key=lambda r: r["objective"])
         bias[1] = best["answer_bias"]
+        chosen = run_dir / "calibration" / f"answer_bias_{best['answer_bias']:+g}"
+        self._chosen_pass = (passes[best["answer_bias"]], chosen)
         atomic_write_json(run_dir / "calibration" / "scores.json", {"chosen": best, "all": scores})
         core.train(was_training)
 
@@ -395,7 +408,7 @@ def score_streams(coach: Any, segments: list[Segment], out_dir: Path) -> dict[st
         feedbacks = run_segment(coach, seg)
         predictions[seg.segment_id] = tuple(Feedback(f["time"], f["text"]) for f in feedbacks)
         lines.append(json.dumps({"segment_id": seg.segment_id, "feedbacks": feedbacks}))
-    atomic_write_text(out_dir / "predictions.jsonl", "\n".join(lines) + "\n")
+    atomic_write_text(out_dir / PREDICTIONS_FILE, "\n".join(lines) + "\n")
     evaluation = evaluate_segments(segments, predictions, EvalConfig(split="train"))
     m, n = evaluation.metrics, evaluation.counts
     return {

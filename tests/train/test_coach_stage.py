@@ -141,6 +141,12 @@ def test_calibration_picks_the_best_offset_on_held_out_workouts(coach_root, stag
     assert said == sorted(said)
     model = StreamVLM.from_pretrained(tmp_path / "cal" / "model")
     assert float(model.special.bias[1]) == best["answer_bias"]
+    # The final evaluation is the chosen offset's pass (same weights and offset: same bytes).
+    chosen = tmp_path / "cal" / "calibration" / f"answer_bias_{best['answer_bias']:+g}"
+    final = tmp_path / "cal" / "eval" / "final"
+    assert (final / "predictions.jsonl").read_bytes() == (chosen / "predictions.jsonl").read_bytes()
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert metrics == {k: v for k, v in best.items() if k not in ("answer_bias", "objective")}
 
 
 def test_validation_holds_out_whole_workouts(coach_root, stage2, tmp_path):
