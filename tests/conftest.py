@@ -26,8 +26,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 
-        # One torch thread per worker: two workers on two cores, each with two threads, would
-        # only fight over them.
+        # One torch thread per worker, and per process a test starts (they inherit the
+        # variable): two workers on two cores, each with two threads, only fight over them
+        # (measured: the demo with two threads beside a busy core took 45 s, with one 25 s).
+        os.environ["OMP_NUM_THREADS"] = "1"
         torch.set_num_threads(1)
 
 

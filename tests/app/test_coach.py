@@ -49,12 +49,12 @@ def _keep_torch_threads():
 
 
 @pytest.fixture(scope="module")
-def workout(sim_workout_root) -> tuple[Path, Path]:
-    """(mp4, _timestamps.npy) of the session's tiny synthetic workout (about 55 s at 30 fps,
-    three exercises with rests between them; tests/conftest.py), read-only."""
+def workout(sim_workout_head_root) -> tuple[Path, Path]:
+    """(mp4, _timestamps.npy) of the session's tiny synthetic workout cut to its first 20 s (at
+    30 fps: its first exercise, with its start and summary; tests/conftest.py), read-only."""
     from livefit.vision.extract import list_jobs
 
-    _, (job,) = list_jobs(sim_workout_root, "test")
+    _, (job,) = list_jobs(sim_workout_head_root, "test")
     return job.video, job.timestamps
 
 

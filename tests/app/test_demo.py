@@ -24,7 +24,7 @@ def test_demo_coaches_a_fresh_workout_live_and_reports_it(tmp_path):
         "--fast",
         "--no-progress",
         "--threads",
-        "2",
+        "1",  # the other pytest worker has the other core
     ]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output

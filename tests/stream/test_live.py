@@ -70,33 +70,40 @@ def test_resampler_work_is_bounded_whatever_the_clock_says():
         resampler.push(1e300)  # k / fps would stop advancing: refused, never a spin
 
 
-def test_live_features_equal_feature_extraction(coach, workout):
+@pytest.fixture(scope="module")
+def paper_replay(coach, workout):
+    """The workout played once through a live pipeline with its segments as the schedule, on
+    the paper clock: (the pipeline, closed; [(feature, stream time)] of every step)."""
+    root, job = workout
+    schedule = schedule_of(load_segments(root, "test"), load_timestamps(job.timestamps)[0])
+    live: list[tuple[torch.Tensor, float]] = []
+    config = LiveConfig(schedule=schedule, clock="paper")
+    pipe = coach.pipeline(config, on_feature=lambda f, t: live.append((f, t)))
+    for _ in play_video(pipe, job.video, load_timestamps(job.timestamps)):
+        pass
+    pipe.close()
+    return pipe, live
+
+
+def test_live_features_equal_feature_extraction(workout, paper_replay):
     root, job = workout
     offline = np.load(job.features_out)
     offline_times = np.load(job.timestamps_out)
     times = load_timestamps(job.timestamps)
-    live: list[tuple[torch.Tensor, float]] = []
-    config = LiveConfig(exercise="squats")
-    pipe = coach.pipeline(config, on_feature=lambda f, t: live.append((f, t)))
-    for _ in play_video(pipe, job.video, times):
-        pass
+    _, live = paper_replay
     features = torch.stack([f for f, _ in live]).numpy()
     assert features.shape == offline.shape
     np.testing.assert_allclose(features, offline, atol=2e-4, rtol=0)
     np.testing.assert_allclose([t for _, t in live], offline_times - times[0], atol=1e-6)
 
 
-def test_live_paper_clock_says_what_offline_predict_says(coach, workout):
+def test_live_paper_clock_says_what_offline_predict_says(workout, paper_replay):
     """The workout's segments as the schedule, on the paper clock: the live path gives the
     offline prediction file's feedbacks, times and words (the engine settings are the model's)."""
     root, job = workout
     segments = load_segments(root, "test")
-    times = load_timestamps(job.timestamps)
-    schedule = schedule_of(segments, times[0])
-    pipe = coach.pipeline(LiveConfig(schedule=schedule, clock="paper"))
-    for _ in play_video(pipe, job.video, times):
-        pass
-    pipe.close()
+    schedule = schedule_of(segments, load_timestamps(job.timestamps)[0])
+    pipe, _ = paper_replay
     offline = {
         r["segment_id"]: [(f["time"], f["text"]) for f in r["feedbacks"]]
         for r in map(json.loads, (root / "pred.jsonl").read_text().splitlines())
