@@ -54,6 +54,14 @@ def predict_command(
             "degenerate models; the paper's loop lets the model choose again).",
         ),
     ] = False,
+    sentence_start: Annotated[
+        bool,
+        typer.Option(
+            "--sentence-start",
+            help="A feedback's first token must begin a sentence (an extra, on in the live "
+            "coach; the paper's loop takes any text token).",
+        ),
+    ] = False,
 ) -> None:
     """Run the streaming engine over every segment and write {"segment_id", "feedbacks"} lines."""
     from livefit.stream.predict import (  # lazy: torch, transformers off --help
@@ -79,6 +87,7 @@ def predict_command(
             compile=compile,
             cache_capacity=cache_capacity,
             watch_after_empty=watch_after_empty,
+            sentence_start=sentence_start,
         )
         summary = predict(data, model, out, split, mode, config, device, limit)
     except (QEVDFormatError, PredictError, DeviceError, FileNotFoundError, ValueError) as err:

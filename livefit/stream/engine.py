@@ -17,6 +17,8 @@ Protocol (shared/spec/evaluation-protocol.md section 5, and the public reference
   ``<vision>``); inside, ``<vision>``, ``<answer>`` or a feedback already
   ``max_feedback_tokens`` long becomes ``<answer/>`` (``constraint="mask"`` instead restricts
   the logits to the allowed tokens before choosing: an extra, not the paper's way);
+  ``sentence_start`` (an extra) also keeps a feedback's first text token to those that begin a
+  sentence (``sentence_starts``);
 - time is the session's clock's (``livefit.stream.clocks``, built by ``make_clock``): which
   pushed steps are seen, and when each feedback is. ``paper``: the first ``drop_first_steps``
   steps are dropped (the reference starts at feature index 1), after a feedback of n text
@@ -68,6 +70,9 @@ from livefit.model.sequences import prompt_ids
 from livefit.stream.cache import StaticStreamCache, StreamCache
 from livefit.stream.clocks import Clock, TurnSchedule, make_clock
 from livefit.stream.events import EngineConfig, Event  # re-exported: torch-free home
+
+# A sentence may also begin with an opening quote or parenthesis.
+OPENERS = "\"'\u201c\u2018("
 
 
 class PositionTableWarning(RuntimeWarning):
@@ -129,6 +134,7 @@ class StreamEngine:
             getattr(model, "config", None), "turn_every_s", None
         )
         self.position_limit = position_table_size(model)
+        self._not_starts: torch.Tensor | None = None  # sentence_start: ids that cannot begin
         self._step = self._static_forward
         if config.compile:
             self._step = torch.compile(
@@ -246,6 +252,8 @@ class StreamEngine:
         """The next token under the constraints (see the module docstring)."""
         c = self.config
         over_long = inside and n_text >= c.max_feedback_tokens
+        if c.sentence_start and inside and n_text == 0:
+            logits = logits.masked_fill(self._cannot_start(logits.numel()), float("-inf"))
         if c.constraint == "mask":
             logits = logits.clone()
             if over_long:
@@ -272,6 +280,30 @@ class StreamEngine:
         elif token not in (self.vision, self.answer):
             token = self.vision
         return token
+
+    def _cannot_start(self, vocab: int) -> torch.Tensor:
+        """Bool ``[vocab]``: the text ids that cannot begin a feedback (``sentence_starts``);
+        the special tokens stay allowed (the rules above turn them into ``<answer/>``)."""
+        if self._not_starts is None or self._not_starts.numel() != vocab:
+            starts = sentence_starts(self.tokenizer, vocab)
+            starts[[self.vision, self.answer, self.answer_end]] = True
+            self._not_starts = ~starts
+        return self._not_starts
+
+
+def sentence_starts(tokenizer: Any, vocab: int) -> torch.Tensor:
+    """Bool ``[vocab]``: the ids whose text, decoded alone, begins a sentence (a capital
+    letter, a digit or an opening quote: what the first token of an English coaching line
+    decodes to, with GPT-2 style and SentencePiece tokenizers alike). Padding ids past the
+    tokenizer's vocabulary are not starts."""
+    size = min(vocab, len(tokenizer))
+    texts = tokenizer.batch_decode([[i] for i in range(size)])
+    starts = torch.zeros(vocab, dtype=torch.bool)
+    first = [t[:1] for t in texts]
+    starts[:size] = torch.tensor(
+        [c.isupper() or c.isdigit() or (c != "" and c in OPENERS) for c in first]
+    )
+    return starts
 
 
 class Session:
@@ -457,4 +489,5 @@ __all__ = [
     "Session",
     "StreamEngine",
     "position_table_size",
+    "sentence_starts",
 ]

@@ -73,6 +73,12 @@ class EngineConfig:
     to say nothing), so a degenerate model that only emits empty feedbacks costs 3 tokens per
     step instead of the whole budget (an extra; off, the paper's way: the model chooses again,
     as in the reference loop; a trained coach never emits empty feedbacks)."""
+    sentence_start: bool = False
+    """A feedback's first text token must start a sentence: its text, decoded alone, begins
+    with a capital letter, a digit or an opening quote. Off (the paper's way) a feedback may
+    begin with any text token, and a small LM off its training data sometimes begins one with
+    the tail of a line it learned (" one in total!"); on, it takes its likeliest sentence start
+    (or closes the feedback). An extra; the live coach turns it on (``LiveConfig``)."""
     cache: Literal["growing", "static"] = "growing"
     """growing: per-session buffers that double when full; static: ``cache_capacity`` fixed
     slots whose shapes and addresses never change (what ``compile`` needs)."""

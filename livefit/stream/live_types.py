@@ -53,6 +53,10 @@ class LiveConfig:
     on the paper clock; see ``EngineConfig.busy_while_speaking``)."""
     busy_policy: Literal["drop", "queue"] = "drop"
     """Wall clock: steps arriving while the coach is busy are dropped or queued."""
+    sentence_start: bool = True
+    """A feedback begins a sentence (``EngineConfig.sentence_start``; off: the model's
+    decoding settings as they are). The live coach says every line aloud or on screen: one
+    that begins mid-sentence (" in your knees, please!") is worse than useless."""
     bgr: bool = False
     """Frames are BGR (OpenCV) instead of RGB."""
     max_frame_pixels: int = 4096 * 4096
@@ -71,6 +75,7 @@ class LiveConfig:
             clock=self.clock,
             busy_policy=self.busy_policy,
             busy_while_speaking=self.busy_while_speaking,
+            sentence_start=self.sentence_start or base.sentence_start,
         )
         if make_clock(config).drops_first_steps:
             return config

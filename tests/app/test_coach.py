@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from feedback_lines import assert_said_as_decoded, record_lines
 from run_once import built_once
 from typer.testing import CliRunner
 
@@ -114,7 +115,10 @@ def test_coach_writes_the_annotated_video_and_timed_events(silent, workout):
 
 
 @pytest.mark.slow(30)
-def test_speak_writes_a_wav_per_feedback_and_does_not_slow_the_stream(silent, workout, tmp_path):
+def test_speak_writes_a_wav_per_feedback_and_does_not_slow_the_stream(
+    silent, workout, tmp_path, monkeypatch
+):
+    lines = record_lines(monkeypatch)
     out = tmp_path / "speak"
     result, wall = coach(
         "--video", str(workout[0]), "--out", str(out), "--speak", "--speech", "wav", *FAST
@@ -128,6 +132,7 @@ def test_speak_writes_a_wav_per_feedback_and_does_not_slow_the_stream(silent, wo
     index = read_jsonl(out / "speech" / "speech.jsonl")
     assert [r["file"] for r in index] == speech["files"]
     texts = {f["text"] for f in summary["feedbacks"]}
+    assert_said_as_decoded([f["text"] for f in summary["feedbacks"]], lines)
     for record in index:
         path = out / record["file"]
         assert path.read_bytes()[:4] == b"RIFF" and path.read_bytes()[8:12] == b"WAVE"

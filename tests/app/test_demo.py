@@ -7,13 +7,15 @@ import json
 
 import av
 import pytest
+from feedback_lines import assert_said_as_decoded, record_lines
 from typer.testing import CliRunner
 
 from livefit.cli import app
 
 
 @pytest.mark.slow(40)
-def test_demo_coaches_a_fresh_workout_live_and_reports_it(tmp_path):
+def test_demo_coaches_a_fresh_workout_live_and_reports_it(tmp_path, monkeypatch):
+    lines = record_lines(monkeypatch)
     out = tmp_path / "demo"
     args = [
         "demo",
@@ -46,6 +48,7 @@ def test_demo_coaches_a_fresh_workout_live_and_reports_it(tmp_path):
     assert summary["stats"]["frames_dropped"] == 0 and summary["stats"]["real_time_factor"] < 1
     events = [json.loads(x) for x in (out / "events.jsonl").read_text().splitlines()]
     assert [e["text"] for e in events if e["kind"] == "feedback"] == [f["text"] for f in said]
+    assert_said_as_decoded([f["text"] for f in said], lines)  # whole lines, as decoded
     # Printed as it happened: each coach line appears in the log in time order.
     log = result.output
     positions = [log.index(f["text"]) for f in said[:3]]

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from feedback_lines import assert_said_as_decoded, record_lines
 from typer.testing import CliRunner
 
 from livefit.app.access import AccessPolicy
@@ -142,6 +143,7 @@ def test_a_session_coaches_a_workout_like_the_pipeline_does(
     # reference share this engine: it is cached per engine config).
     engine = bundled_coach.engine(LiveConfig(bgr=True))
     monkeypatch.setattr(engine, "clock", lambda: 0.0)
+    lines = record_lines(monkeypatch)
     with serve(bundled_coach, **UNPACED) as client:
         with client.websocket_connect("/ws") as ws:
             sent, code = stream(ws, messages)
@@ -160,6 +162,8 @@ def test_a_session_coaches_a_workout_like_the_pipeline_does(
     ]
     feedbacks = events(sent, "feedback")
     assert feedbacks and all(f["text"] for f in feedbacks)
+    # the page gets whole lines, each its tokens' decoding (the reference's come after them)
+    assert_said_as_decoded([f["text"] for f in feedbacks], lines[: len(feedbacks)])
     assert {e["text"] for e in events(sent, "exercise")} - {"general"}, "no exercise recognised"
     for e in got[:-1]:  # all but the closing event come from a frame: its latency is stamped
         assert e["latency_ms"] >= 0 and e["capture_ms"] == pytest.approx(e["time"] * 1000, abs=200)

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from feedback_lines import assert_said_as_decoded, record_lines
 from typer.testing import CliRunner
 
 from livefit.bundled import COACH_DIR, bundled_cnn, bundled_model
@@ -60,7 +61,7 @@ def fresh_root(sim_tiny_root, tmp_path_factory):
     return shutil.copytree(sim_tiny_root, tmp_path_factory.mktemp("fresh") / "root")
 
 
-def test_features_and_predict_default_to_the_bundled_coach(fresh_root, tmp_path):
+def test_features_and_predict_default_to_the_bundled_coach(fresh_root, tmp_path, monkeypatch):
     runner = CliRunner()
     result = runner.invoke(app, ["features", "extract", str(fresh_root), "--split", "test"])
     assert result.exit_code == 0, result.output
@@ -75,3 +76,11 @@ def test_features_and_predict_default_to_the_bundled_coach(fresh_root, tmp_path)
     assert settings["model"] == str(bundled_model())
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(lines) >= 2 and any(line["feedbacks"] for line in lines)  # the coach speaks
+    # --sentence-start (the live coach's setting): whole lines, each its tokens' decoding
+    decoded = record_lines(monkeypatch)
+    whole = tmp_path / "whole.jsonl"
+    args = ["predict", "--data", str(fresh_root), "--out", str(whole), "--sentence-start"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    said = [f["text"] for x in whole.read_text().splitlines() for f in json.loads(x)["feedbacks"]]
+    assert_said_as_decoded(said, decoded)

@@ -16,6 +16,7 @@ from livefit.stream.engine import (
     PositionTableWarning,
     StreamEngine,
     position_table_size,
+    sentence_starts,
 )
 
 PROMPT = "You are a coach. The user should be doing squats."
@@ -129,6 +130,66 @@ class ScriptedModel:
         logits = torch.zeros(1, 1, self.vocab)
         logits[0, 0, self.script.pop(0) if self.script else V] = 1.0
         return Logits(logits)
+
+
+class WordTokenizer:
+    """Ids 4.. are words and pieces, some of which cannot begin a sentence."""
+
+    words = {4: " one", 5: "Nice", 6: " in total!", 7: "ees", 8: "\u201cGo", 9: "3 more"}
+
+    def __len__(self) -> int:
+        return 10
+
+    def encode(self, text: str) -> list[int]:
+        return [5]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.words.get(i, "") for i in ids)
+
+    def batch_decode(self, batch: list[list[int]]) -> list[str]:
+        return [self.decode(ids) for ids in batch]
+
+
+class RankedModel(ScriptedModel):
+    """Each script item is a token (the one choice) or a {token: logit} ranking."""
+
+    def __init__(self, script: list) -> None:
+        super().__init__(script, vocab=12)
+        self.tokenizer = WordTokenizer()
+
+    def __call__(self, input_ids, features, cache=None, position_ids=None, **_):
+        item = self.script.pop(0) if self.script else V
+        ranking = item if isinstance(item, dict) else {item: 1.0}
+        logits = torch.full((1, 1, self.vocab), -5.0)
+        for token, value in ranking.items():
+            logits[0, 0, token] = value
+        return Logits(logits)
+
+
+def test_sentence_starts_are_capitals_digits_and_opening_quotes():
+    starts = sentence_starts(WordTokenizer(), 12)  # 10, 11: padding past the tokenizer
+    assert starts.nonzero().flatten().tolist() == [5, 8, 9]
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_sentence_start_keeps_a_feedback_from_starting_mid_sentence(on):
+    # After <answer> the model likes " one" best, then "Nice"; then " in total!" and the end.
+    script = [A, {4: 3.0, 5: 2.0, E: 1.0}, 6, E, V]
+    config = EngineConfig(blind_skip=False, drop_first_steps=0, sentence_start=on)
+    session = StreamEngine(RankedModel(script), config).start("abc")
+    push_all(session, 3)
+    said = [text for _, text in session.feedbacks]
+    assert said == (["Nice in total!"] if on else [" one in total!"])
+    # Later tokens are free: " in total!" cannot begin a line but may continue one.
+
+
+def test_sentence_start_lets_the_model_close_an_unstartable_feedback():
+    # Nothing it wants can begin a sentence: it closes the feedback (nothing is said).
+    script = [A, {4: 3.0, E: 2.0, 7: 1.0}, V]
+    config = EngineConfig(blind_skip=False, drop_first_steps=0, sentence_start=True)
+    session = StreamEngine(RankedModel(script), config).start("abc")
+    push_all(session, 3)
+    assert session.feedbacks == [] and session.tokens[:4] == [V, A, E, V]
 
 
 class FakeClock:
