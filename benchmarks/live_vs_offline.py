@@ -53,7 +53,10 @@ def live_predictions(coach: LiveCoach, root: Path, segments: list, mode: str) ->
         config = {
             "live, plan (wall clock)": LiveConfig(schedule=schedule),
             "live, recognised (wall clock)": LiveConfig(),
-            "live, plan (paper clock)": LiveConfig(schedule=schedule, clock="paper"),
+            # predict's decoding (the paper's), for the word-for-word comparison
+            "live, plan (paper clock)": LiveConfig(
+                schedule=schedule, clock="paper", sentence_start=False
+            ),
         }[mode]
         pipe = coach.pipeline(config)
         for _ in play_video(pipe, job.video, times):

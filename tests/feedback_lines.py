@@ -25,7 +25,7 @@ def record_lines(monkeypatch: Any) -> list[tuple[str, str]]:
 
 def starts_a_sentence(text: str) -> bool:
     """No leading space, no word piece: a capital letter, a digit or an opening quote."""
-    return text[:1].isupper() or text[:1].isdigit() or (text[:1] != "" and text[:1] in "\"'“‘(")
+    return text[:1].isupper() or text[:1].isdigit() or (text[:1] != "" and text[:1] in '"“‘(')
 
 
 def assert_said_as_decoded(said: list[str], lines: list[tuple[str, str]]) -> None:

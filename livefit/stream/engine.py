@@ -71,8 +71,9 @@ from livefit.stream.cache import StaticStreamCache, StreamCache
 from livefit.stream.clocks import Clock, TurnSchedule, make_clock
 from livefit.stream.events import EngineConfig, Event  # re-exported: torch-free home
 
-# A sentence may also begin with an opening quote or parenthesis.
-OPENERS = "\"'\u201c\u2018("
+# A sentence may also begin with an opening quote or parenthesis (not the straight apostrophe:
+# GPT-2 style vocabularies hold "'s" and "'re", which only continue a word).
+OPENERS = '"\u201c\u2018('
 
 
 class PositionTableWarning(RuntimeWarning):

@@ -135,10 +135,10 @@ class ScriptedModel:
 class WordTokenizer:
     """Ids 4.. are words and pieces, some of which cannot begin a sentence."""
 
-    words = {4: " one", 5: "Nice", 6: " in total!", 7: "ees", 8: "\u201cGo", 9: "3 more"}
+    words = {4: " one", 5: "Nice", 6: " in total!", 7: "ees", 8: "\u201cGo", 9: "3 more", 10: "'s"}
 
     def __len__(self) -> int:
-        return 10
+        return 11
 
     def encode(self, text: str) -> list[int]:
         return [5]
@@ -167,8 +167,8 @@ class RankedModel(ScriptedModel):
 
 
 def test_sentence_starts_are_capitals_digits_and_opening_quotes():
-    starts = sentence_starts(WordTokenizer(), 12)  # 10, 11: padding past the tokenizer
-    assert starts.nonzero().flatten().tolist() == [5, 8, 9]
+    starts = sentence_starts(WordTokenizer(), 12)  # 11: padding past the tokenizer
+    assert starts.nonzero().flatten().tolist() == [5, 8, 9]  # not " one", "ees", "'s"
 
 
 @pytest.mark.parametrize("on", [False, True])
