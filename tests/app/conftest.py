@@ -24,42 +24,21 @@ def bundled_coach():
     torch.set_num_threads(threads)
 
 
-def _video(root: Path) -> Path:
-    """The mp4 of the one test workout under ``root``."""
+@pytest.fixture(scope="session")
+def workout_video(sim_workout_head_root) -> Path:
+    """The mp4 of the session's tiny synthetic workout cut to its first 20 s (a rest, then its
+    first exercise with its start and summary; tests/conftest.py)."""
     from livefit.vision.extract import list_jobs
 
-    _, (job,) = list_jobs(root, "test")
+    _, (job,) = list_jobs(sim_workout_head_root, "test")
     return job.video
-
-
-def _page_frames(video: Path) -> list[np.ndarray]:
-    """``video``'s RGB frames at 16 fps (what the page sends), frame k captured at k / 16 s."""
-    from livefit.vision.preprocess import decode_frames, resample_indices
-
-    decoded = list(decode_frames(video))
-    times = np.array([t for _, t in decoded], dtype=np.float64)
-    return [decoded[i][0] for i in resample_indices(times, PAGE_FPS)]
-
-
-@pytest.fixture(scope="session")
-def workout_video(sim_workout_root) -> Path:
-    """The mp4 of the session's tiny synthetic workout (about 55 s; tests/conftest.py)."""
-    return _video(sim_workout_root)
 
 
 @pytest.fixture(scope="session")
 def workout_frames(workout_video) -> list[np.ndarray]:
-    """The workout's frames as the page sends them (16 fps)."""
-    return _page_frames(workout_video)
+    """Those 20 s as RGB frames at 16 fps (what the page sends), frame k captured at k / 16 s."""
+    from livefit.vision.preprocess import decode_frames, resample_indices
 
-
-@pytest.fixture(scope="session")
-def workout_head_video(sim_workout_head_root) -> Path:
-    """The mp4 of the workout's first 20 s (its first exercise; tests/conftest.py)."""
-    return _video(sim_workout_head_root)
-
-
-@pytest.fixture(scope="session")
-def workout_head_frames(workout_head_video) -> list[np.ndarray]:
-    """The first 20 s's frames as the page sends them (16 fps)."""
-    return _page_frames(workout_head_video)
+    decoded = list(decode_frames(workout_video))
+    times = np.array([t for _, t in decoded], dtype=np.float64)
+    return [decoded[i][0] for i in resample_indices(times, PAGE_FPS)]

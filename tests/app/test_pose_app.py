@@ -34,12 +34,12 @@ def _one_thread():
 
 
 @pytest.mark.slow(17)
-def test_coach_video_with_the_pose_coach(workout_head_video, tmp_path):
+def test_coach_video_with_the_pose_coach(workout_video, tmp_path):
     out = tmp_path / "coach"
     args = [
         "coach",
         "--video",
-        str(workout_head_video),
+        str(workout_video),
         "--vision",
         "pose",
         "--out",
@@ -59,14 +59,12 @@ def test_coach_video_with_the_pose_coach(workout_head_video, tmp_path):
 
 
 @pytest.mark.slow(7)
-def test_serve_with_the_pose_coach_coaches_a_streamed_workout(workout_head_frames):
+def test_serve_with_the_pose_coach_coaches_a_streamed_workout(workout_frames):
     from livefit.app.serve_cli import serve_app
 
     limits = ServerLimits(max_fps=1e6, max_queue_frames=100_000, max_lag_seconds=1e9)
     web = serve_app(None, None, "pose", limits, AccessPolicy(("testserver",)))  # TestClient's
-    messages = [
-        frame_message(encode_jpeg(f), k * FRAME_MS) for k, f in enumerate(workout_head_frames)
-    ]
+    messages = [frame_message(encode_jpeg(f), k * FRAME_MS) for k, f in enumerate(workout_frames)]
     with TestClient(web) as client:
         health = client.get("/health").json()
         assert health["model"]["name"] == "bundled pose coach"

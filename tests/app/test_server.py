@@ -35,9 +35,9 @@ UNPACED = dict(max_fps=1e6, max_queue_frames=100_000, max_lag_seconds=1e9)
 
 
 @pytest.fixture(scope="module")
-def jpegs(workout_head_frames) -> list[bytes]:
+def jpegs(workout_frames) -> list[bytes]:
     """The workout's first 20 s (its first exercise; tests/app/conftest.py) as JPEGs."""
-    return [encode_jpeg(f) for f in workout_head_frames]
+    return [encode_jpeg(f) for f in workout_frames]
 
 
 @pytest.fixture(scope="module")
@@ -192,13 +192,13 @@ def test_a_fixed_exercise_and_stats_while_streaming(bundled_coach, messages):
     assert len(latencies) == 16 and all(x >= 0 for x in latencies)
 
 
-def test_upload_coaches_a_whole_video(bundled_coach, workout_head_video):
+def test_upload_coaches_a_whole_video(bundled_coach, workout_video):
     import av
 
-    with av.open(str(workout_head_video)) as c:
+    with av.open(str(workout_video)) as c:
         frames = c.streams.video[0].frames
     with serve(bundled_coach) as client:
-        with open(workout_head_video, "rb") as f:
+        with open(workout_video, "rb") as f:
             answer = client.post("/upload", files={"video": ("workout.mp4", f, "video/mp4")})
         assert answer.status_code == 200, answer.text
         result = answer.json()
