@@ -17,12 +17,16 @@ lint: setup
 	.venv/bin/lint-imports --no-cache
 
 # The tests also need Debian's chromium (the web app's browser test) and the pose path's
-# estimator (ai-edge-litert + MediaPipe Pose's models), which they then require. Two
-# pytest-xdist workers, one per core, each handed the next test as it frees up (slow ones first:
-# tests/conftest.py); the expensive inputs are built once for both (tests/run_once.py).
+# estimator (ai-edge-litert + MediaPipe Pose's models), which they then require. Three
+# pytest-xdist workers on two cores (each test's process has one torch thread; a third worker
+# fills the time the others wait on real-time playback, servers and subprocesses: 288-300 s
+# against 314-317 s with two, alternating runs), each handed the next test as it frees up (slow
+# ones first: tests/conftest.py); the expensive inputs are built once for all of them
+# (tests/run_once.py), and a module marked xdist_group runs on one worker (its module-scoped
+# fixtures built once).
 test:
 	bash scripts/setup.sh --browser --pose
 	.venv/bin/ruff check livefit tests benchmarks
 	.venv/bin/ruff format --check livefit tests benchmarks
 	.venv/bin/lint-imports --no-cache
-	LIVEFIT_REQUIRE_BROWSER=1 LIVEFIT_REQUIRE_POSE=1 $(PY) -m pytest -n 2 --dist load --maxschedchunk 1 --durations=20
+	LIVEFIT_REQUIRE_BROWSER=1 LIVEFIT_REQUIRE_POSE=1 $(PY) -m pytest -n 3 --dist loadgroup --no-loadscope-reorder --durations=20

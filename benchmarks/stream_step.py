@@ -211,13 +211,13 @@ def seven_b_config(shape: str):
         return LlamaConfig(
             vocab_size=576,
             hidden_size=64,
-            num_hidden_layers=4,
-            num_attention_heads=4,
+            num_hidden_layers=2,  # one plain layer, one with an adapter: every code path, and
+            num_attention_heads=4,  # dynamo traces each layer, so the dry run stays short
             num_key_value_heads=4,
             intermediate_size=128,
             max_position_embeddings=4096,
             tie_word_embeddings=False,
-        ), AdapterConfig(layers=(1, 3), width=64, feature_dim=32, feature_tokens=35)
+        ), AdapterConfig(layers=(1,), width=64, feature_dim=32, feature_tokens=35)
     vocab = -(-(32000 + 3) // 64) * 64  # LLaMA-2 + 3 action tokens, padded to 64: 32064
     return LlamaConfig(
         vocab_size=vocab,

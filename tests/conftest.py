@@ -1,8 +1,9 @@
 """Fixtures every test folder shares. The expensive inputs (rendered QEVD-SIM data, features of
 the bundled CNN) are made once per test run here and shared read-only: a test that writes under
 one of these roots copies it first (``shutil.copytree``: milliseconds, where rendering takes
-seconds). ``make test`` runs two pytest-xdist workers; ``built_once`` makes such an input once for
-both (the first worker to ask builds it, the other waits on a file lock)."""
+seconds). ``make test`` runs three pytest-xdist workers; ``built_once`` makes such an input once
+for all of them (the first worker to ask builds it, the others wait on a file lock). A module
+whose module-scoped fixtures are expensive is marked ``xdist_group``: one worker runs it."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from run_once import built_once
 from videos import trim_workout_root
 
 # Tests marked ``slow(seconds)`` run first, the longest first (seconds: about what one takes
-# under ``make test``): with two workers, a long test started last would leave one worker idle
-# while the other finishes it.
+# under ``make test``): a long test started last would leave the other workers idle while one
+# finishes it.
 SLOW = "slow"
 
 
@@ -27,7 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
         import torch
 
         # One torch thread per worker, and per process a test starts (they inherit the
-        # variable): two workers on two cores, each with two threads, only fight over them
+        # variable): workers on two cores, each with two threads, only fight over them
         # (measured: the demo with two threads beside a busy core took 45 s, with one 25 s).
         os.environ["OMP_NUM_THREADS"] = "1"
         torch.set_num_threads(1)

@@ -1,5 +1,5 @@
 """``built_once``: an expensive test input made once per pytest run, shared by the processes of
-the run (``make test`` runs two pytest-xdist workers)."""
+the run (``make test`` runs three pytest-xdist workers)."""
 
 from __future__ import annotations
 

@@ -196,6 +196,13 @@ def prepare_wordnet(src: Path | None = None, cache: Path | None = None) -> Path:
     return final
 
 
+# The files NLTK's reader reads sequentially, once, while it starts (see load_wordnet).
+_POS_FILES = ("adj", "adv", "noun", "verb")
+_READ_ONCE_AT_START = frozenset(
+    ("lexnames", *(f"index.{pos}" for pos in _POS_FILES), *(f"{pos}.exc" for pos in _POS_FILES))
+)
+
+
 @dataclass(frozen=True)
 class WordNetInfo:
     """Where the WordNet behind METEOR came from (written into every results file)."""
@@ -211,10 +218,14 @@ class WordNetInfo:
 def load_wordnet():
     """NLTK ``WordNetCorpusReader`` over the cached Debian WordNet 3.0 (loaded once).
 
-    The reader skips one start-up step: NLTK maps the loaded WordNet onto WordNet 3.0 by reading
-    ``index.sense`` twice (~2 s), a table used only to load multilingual OMW tab files, which
-    METEOR never does; here the data is WordNet 3.0 itself. Every English lookup is NLTK's own
-    (a test compares METEOR with NLTK's default ``wordnet``).
+    The reader changes two start-up steps and no lookup. NLTK maps the loaded WordNet onto
+    WordNet 3.0 by reading ``index.sense`` twice (~2 s), a table used only to load multilingual
+    OMW tab files, which METEOR never does; here the data is WordNet 3.0 itself. And the files
+    NLTK reads once from start to end at start-up (``lexnames``, the four ``index.<pos>`` and the
+    ``<pos>.exc`` files) are opened as plain text files rather than through NLTK's seekable
+    stream reader, whose pure-Python ``readline`` cost ~2 s over 180k index lines; NLTK's own
+    code still parses every line. The data files, read by offset, keep NLTK's reader. A test
+    compares the loaded tables and METEOR with NLTK's default ``wordnet``.
     """
     import nltk
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
@@ -222,6 +233,11 @@ def load_wordnet():
     class EnglishWordNetReader(WordNetCorpusReader):
         def map_wn(self, version="wordnet"):
             return None  # WordNet 3.0 -> 3.0: no mapping (only OMW tab files use it)
+
+        def open(self, fileid):
+            if fileid in _READ_ONCE_AT_START:
+                return open(self.abspath(fileid), encoding=self._encoding)
+            return super().open(fileid)
 
     data_root = prepare_wordnet()
     # NLTK only opens files under a root on nltk.data.path; NLTK's own WordNet-version mapping

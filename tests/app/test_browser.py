@@ -54,7 +54,11 @@ def browser_problem() -> str | None:
 PROBLEM = browser_problem()
 REQUIRED = bool(os.environ.get("LIVEFIT_REQUIRE_BROWSER"))
 # Skipped before any fixture is built; with LIVEFIT_REQUIRE_BROWSER (CI) they fail instead.
-pytestmark = pytest.mark.skipif(PROBLEM is not None and not REQUIRED, reason=str(PROBLEM))
+# One worker runs this module: its module-scoped server and browser are started once.
+pytestmark = [
+    pytest.mark.skipif(PROBLEM is not None and not REQUIRED, reason=str(PROBLEM)),
+    pytest.mark.xdist_group("test_browser"),
+]
 
 
 def write_y4m(path: Path, frames: list[np.ndarray], fps: int) -> None:

@@ -142,6 +142,12 @@ def test_meteor_equals_nltk_default_wordnet(wordnet):
     tok = fallback_word_tokenize
     for ref, pred in PAIRS[:4]:
         assert meteor(ref, pred, wordnet, tok) == single_meteor_score(tok(ref), tok(pred))
+    # Our reader reads its start-up files as plain text: the tables NLTK's reader builds.
+    from nltk.corpus import wordnet as nltk_wordnet
+
+    assert wordnet._lemma_pos_offset_map == nltk_wordnet._lemma_pos_offset_map
+    assert wordnet._exception_map == nltk_wordnet._exception_map
+    assert wordnet._lexnames == nltk_wordnet._lexnames
 
 
 def test_rouge_l_equals_rouge_score_direct_call():

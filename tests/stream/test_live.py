@@ -22,6 +22,9 @@ from livefit.stream.live import (
 )
 from livefit.vision.preprocess import FrameResampler, load_timestamps, resample_indices
 
+# One worker runs this module: its module-scoped fixtures are built once (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("test_live")
+
 
 @pytest.fixture(scope="module")
 def coach() -> LiveCoach:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# One worker runs this module: its module-scoped fixtures are built once (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("test_kill_resume")
+
 # The tiny preset, cut to a few videos so three runs take seconds.
 ARGS = [
     "data",

@@ -24,6 +24,9 @@ from livefit.vision.front_ends import load_front_end, read_front_end_config
 from livefit.vision.pose import PoseEncoderConfig
 from livefit.vision.pose_residuals import BANK_FILE, ResidualBank
 
+# One worker runs this module: its module-scoped fixtures are built once (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("test_pose_stage")
+
 TINY = PoseEncoderConfig(hidden=16, layers=2, channels=24, tokens=4, window_frames=16)
 
 
