@@ -7,6 +7,7 @@
 - An import of ``livefit.*`` inside a function hides a layer edge and is allowed only where it
   keeps one of those off that path: at most ``MAX_LAZY``, each with a ``# lazy: <why>`` comment on
   its (first) line. The layers themselves are import-linter's (``lint-imports``, pyproject.toml).
+- No module over 500 lines but the exercise catalogue.
 """
 
 from __future__ import annotations
@@ -127,4 +128,21 @@ def test_few_function_level_livefit_imports_each_saying_why():
     assert len(found) <= MAX_LAZY, (
         f"{len(found)} function-level livefit imports (at most {MAX_LAZY}): "
         + ", ".join(where for where, _ in found)
+    )
+
+
+# Rooms that fit in a head: no module over MAX_MODULE_LINES, bar the one catalogue of data tables.
+MAX_MODULE_LINES = 500
+CATALOGUES = {"livefit/synth/exercises.py"}  # QEVD-SIM's exercises, mistakes and cues
+
+
+def test_no_module_is_too_long_to_hold_in_a_head():
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert set(long) <= CATALOGUES, (
+        f"modules over {MAX_MODULE_LINES} lines (split them by job): "
+        + ", ".join(f"{k} ({v})" for k, v in long.items() if k not in CATALOGUES)
     )

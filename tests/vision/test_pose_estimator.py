@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 
 from livefit.data.landmarks import FLIP_INDEX
-from livefit.vision.pose_estimator import (
+from livefit.vision.pose_estimator import PoseEstimator, PoseEstimatorConfig, PoseEstimatorError
+from livefit.vision.pose_geometry import (
     OneEuroFilter,
-    PoseEstimator,
-    PoseEstimatorConfig,
-    PoseEstimatorError,
     Roi,
     crop,
     crop_to_frame,
