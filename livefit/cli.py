@@ -62,6 +62,7 @@ EXPECTED_ERRORS = (
     "livefit.stream.live:LiveInputError",
     "livefit.app.camera:CameraError",
     "livefit.app.speech:SpeechError",
+    "livefit.app.history:HistoryError",
 )
 REPORT_HINT = (
     "Please report it with the command line and the traceback that `livefit --debug ...` prints."
@@ -150,6 +151,7 @@ SUBCOMMAND_MODULES = (
     "livefit.app.cli",
     "livefit.app.serve_cli",
     "livefit.app.coach_cli",
+    "livefit.app.history_cli",
 )
 
 for _module in SUBCOMMAND_MODULES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,9 @@ SLOW = "slow"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{SLOW}(seconds): a long test; scheduled first")
+    # The workout history of every session a test finishes (``livefit coach``, ``serve``):
+    # never the user's own, and inherited by every process a test starts.
+    os.environ["LIVEFIT_HISTORY"] = str(Path(tempfile.mkdtemp(prefix="livefit-history-")) / "h.db")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 

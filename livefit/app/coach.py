@@ -4,7 +4,9 @@ Flow: a video file (``play_video``, paced in real time unless ``realtime=False``
 (``Camera``, newest frame only, ``lag`` = processing delay) -> ``LivePipeline.push`` -> events
 -> ``LiveRun``: the console (each feedback, session start and end, exercise change, printed as it
 happens), the voice (``Speaker``), a window (``Window``, when a display exists) and ``--out``:
-``annotated.mp4``, ``events.jsonl``, ``summary.json`` (+ ``speech/`` WAVs).
+``annotated.mp4``, ``events.jsonl``, ``summary.json`` (+ ``speech/`` WAVs). A run that ends
+without an error is stored in the workout history (``livefit.app.history``) unless
+``history=False``.
 
 A run ends at the end of the video, after ``seconds``, when the viewer closes the window or on
 Ctrl-C; each way finishes every file and writes the summary with the reason. A source that fails
@@ -28,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from livefit.app.camera import Camera
+from livefit.app.history import History, HistoryError
 from livefit.app.runner import EVENTS_FILE, SUMMARY_FILE, VIDEO_FILE, LiveRun
 from livefit.app.speech import INDEX_FILE, SPEECH_DIR, Speaker, find_espeak
 from livefit.app.window import open_window
@@ -79,6 +82,8 @@ class CoachSettings:
     """Show the overlay in a window when a display exists."""
     progress: bool = True
     """Show a progress bar."""
+    history: bool = True
+    """Store the finished run in the workout history (``livefit history``)."""
 
     def to_json(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -278,8 +283,28 @@ def _loop(
     finally:
         items.close()  # type: ignore[attr-defined]
     summary = _finish(run, s, stopped, tic)
+    if s.history:
+        summary["history"] = _remember(run, s)
+        atomic_write_json(s.out / SUMMARY_FILE, summary)
     _report(summary, s.out, console)
     return summary
+
+
+def _remember(run: LiveRun, s: CoachSettings) -> dict[str, Any]:
+    """Store the run in the workout history: ``{"database", "id"}`` or ``{"database",
+    "error"}`` (a history that cannot be written never fails a finished run)."""
+    history = History()
+    coach = str(s.model) if s.model is not None else f"bundled {s.vision} coach"
+    try:
+        session_id = history.add(
+            source="coach", coach=coach, summary=run.session_summary(), events=run.events
+        )
+    except HistoryError as err:
+        return {"database": str(history.path), "error": str(err)}
+    out: dict[str, Any] = {"database": str(history.path), "id": session_id}
+    if history.set_aside is not None:
+        out["set_aside"] = str(history.set_aside)
+    return out
 
 
 def _finish(
@@ -324,6 +349,22 @@ def _report(summary: dict[str, Any], out: Path, console: Any) -> None:
             f"dropped, {speech['failed']} failed"
             + (f" [dim]({speech['note']})[/dim]" if speech["note"] else "")
         )
+    for e in summary["session"]["exercises"]:
+        reps = f", {e['reps']} reps" if e["reps"] is not None else ""
+        console.print(
+            f"  {e['exercise']}: {e['seconds']:.0f} s{reps}, {e['corrections']} correction(s), "
+            f"{e['other_lines']} other line(s)"
+        )
+    kept = summary.get("history")
+    if kept is not None and "error" in kept:
+        console.print(f"[yellow]warning: not stored in the history: {kept['error']}[/yellow]")
+    elif kept is not None:
+        if "set_aside" in kept:
+            console.print(
+                f"[yellow]warning: {kept['database']} was not a sound database: moved to "
+                f"{kept['set_aside']}; a new history starts[/yellow]"
+            )
+        console.print(f"stored as session {kept['id']} (livefit history show {kept['id']})")
     files = [summary["files"]["video"], EVENTS_FILE, SUMMARY_FILE]
     if speech is not None and speech["files"]:
         n = len(speech["files"])

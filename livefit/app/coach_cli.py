@@ -62,6 +62,13 @@ def coach(
     ] = True,
     threads: ThreadsOpt = 1,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    history: Annotated[
+        bool,
+        typer.Option(
+            help="Store the finished run in the workout history (livefit history; "
+            "LIVEFIT_HISTORY names another database)."
+        ),
+    ] = True,
 ) -> None:
     """Coach a video file or a camera live, with an optional voice.
 
@@ -104,6 +111,7 @@ def coach(
         timestamps=timestamps,
         display=display,
         progress=progress,
+        history=history,
     )
     try:
         run_coach(settings, Console(highlight=False))

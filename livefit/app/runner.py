@@ -3,7 +3,8 @@
 
 ``run = LiveRun(pipe, out_dir, fps)``; for each ``(frame, t, events)`` of ``play_video`` (or a
 camera loop) call ``run.frame(frame, t, events)``; ``run.finish()`` closes the stream and writes
-``annotated.mp4``, ``events.jsonl`` and ``summary.json`` (stats, settings, files).
+``annotated.mp4``, ``events.jsonl`` and ``summary.json`` (stats, the session's summary per
+exercise (``livefit.app.summary``), settings, files). ``run.events`` holds every event.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from livefit.app.overlay import Captions, annotate
 from livefit.app.recorder import AnnotatedVideo, EventLog
+from livefit.app.summary import SessionSummary, summarize
 from livefit.io import atomic_write_json
 from livefit.stream.live import LiveEvent, LivePipeline
 
@@ -59,6 +61,7 @@ class LiveRun:
     captions: Captions = field(default_factory=Captions)
     last_t: float = 0.0
     stopped: bool = False  # the viewer closed the window
+    events: list[LiveEvent] = field(default_factory=list)  # every event, in order
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -98,6 +101,7 @@ class LiveRun:
                 self._error = err
 
     def _events(self, events: list[LiveEvent]) -> None:
+        self.events += events
         self.captions.update(events)
         self.log.write(events)
         for e in events:
@@ -121,6 +125,7 @@ class LiveRun:
         video = self.video.close()
         summary = {
             "stats": self.pipe.stats.to_json(),
+            "session": self.session_summary().to_json(),
             "feedbacks": [
                 {"time": round(e.time, 3), "text": e.text, "exercise": e.exercise}
                 for e in self.pipe.feedbacks
@@ -131,6 +136,10 @@ class LiveRun:
         }
         atomic_write_json(self.out / SUMMARY_FILE, summary)
         return summary
+
+    def session_summary(self) -> SessionSummary:
+        """Per exercise: time coached, reps, lines said (``livefit.app.summary``)."""
+        return summarize(self.events, max(self.last_t, self.pipe.stats.media_seconds))
 
 
 __all__ = ["EVENTS_FILE", "SUMMARY_FILE", "VIDEO_FILE", "Display", "LiveRun", "Speaker"]

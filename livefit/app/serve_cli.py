@@ -12,6 +12,7 @@ import typer
 
 from livefit.app.access import AccessPolicy, host_name, is_loopback
 from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt, VisionOpt
+from livefit.app.history import History
 from livefit.options import finite
 from livefit.vision.errors import WeightsError
 
@@ -60,6 +61,13 @@ def serve(
     token: Annotated[
         str | None, typer.Option(envvar="LIVEFIT_SERVE_TOKEN", help=TOKEN_HELP)
     ] = None,
+    history: Annotated[
+        bool,
+        typer.Option(
+            help="Store every finished session in the workout history (the page's History "
+            "view, livefit history; LIVEFIT_HISTORY names another database)."
+        ),
+    ] = True,
 ) -> None:
     """Serve the live coach as a web app (browser camera or video file).
 
@@ -107,7 +115,7 @@ def serve(
         worker_threads=workers,
     )
     try:
-        app = serve_app(model, cnn, vision, limits, access)
+        app = serve_app(model, cnn, vision, limits, access, history)
     except (FileNotFoundError, ValueError, WeightsError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -159,10 +167,12 @@ def serve_app(
     vision: str,
     limits: Any,
     access: AccessPolicy | None = None,
+    history: bool = False,
 ) -> Any:
     """The app ``livefit serve`` runs: the coach (``--vision``'s bundled one unless ``--model``
     or ``--cnn`` say otherwise) behind the web app, with ``limits`` (``ServerLimits``) and
-    ``access`` (``AccessPolicy``; None: this machine's pages only)."""
+    ``access`` (``AccessPolicy``; None: this machine's pages only); ``history``: store finished
+    sessions in the workout history (``livefit.app.history``)."""
     from livefit.app.server import create_app  # lazy: fastapi, torch off --help
     from livefit.stream.live import LiveCoach  # lazy: torch, cv2 off --help
 
@@ -171,7 +181,8 @@ def serve_app(
         name = str(model)
     else:
         name = "bundled pose coach" if vision == "pose" else "bundled coach"
-    return create_app(coach, limits, model_name=name, access=access)
+    store = History() if history else None
+    return create_app(coach, limits, model_name=name, access=access, history=store)
 
 
 def _cannot_listen(host: str, port: int) -> str | None:

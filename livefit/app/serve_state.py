@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from livefit.app.frames import PROTOCOL_VERSION, short_repr
+from livefit.app.history import History, HistoryError, Source
 from livefit.app.limits import ServerLimits
 from livefit.app.serve_log import log_event
+from livefit.app.summary import SessionSummary, summarize
 from livefit.provenance import library_versions
-from livefit.stream.live import LiveCoach, LiveConfig
+from livefit.stream.live import LiveCoach, LiveConfig, LiveEvent, LiveStats
 
 
 class _Session(Protocol):
@@ -50,10 +52,17 @@ class ServerState:
     """State shared by the endpoints: the coach, limits, worker threads and the jobs they run,
     session count and the live sessions."""
 
-    def __init__(self, coach: LiveCoach, limits: ServerLimits, model_name: str) -> None:
+    def __init__(
+        self,
+        coach: LiveCoach,
+        limits: ServerLimits,
+        model_name: str,
+        history: History | None = None,
+    ) -> None:
         self.coach = coach
         self.limits = limits
         self.model_name = model_name
+        self.history = history  # None: finished sessions are not stored
         self.executor = ThreadPoolExecutor(limits.worker_threads, thread_name_prefix="livefit")
         self.jobs: set[Job] = set()  # running in a worker thread now
         self.jobs_lock = threading.Lock()  # the threads add and remove them
@@ -96,6 +105,40 @@ class ServerState:
             f"the server is busy: {self.active} of {self.limits.max_sessions} sessions in "
             "use; try again later"
         )
+
+    async def finish_stream(
+        self, events: list[LiveEvent], stats: LiveStats, session: str
+    ) -> tuple[SessionSummary | None, int | None]:
+        """A finished live session's summary (None when no frame was coached) and its id in the
+        history (stored from a worker thread; None: not stored)."""
+        if stats.frames_used == 0:
+            return None, None
+        summary = summarize(events, stats.media_seconds)
+        job = Job("history", session)
+        return summary, await self.run_job(job, self.remember, "camera", summary, events, session)
+
+    def remember(
+        self, source: Source, summary: SessionSummary, events: list[LiveEvent], session: str
+    ) -> int | None:
+        """Worker thread: store a finished session in the history; its id, or None (no history,
+        or it could not be written: logged, never raised; a session's end never fails on it)."""
+        if self.history is None:
+            return None
+        try:
+            session_id = self.history.add(
+                source=source, coach=self.model_name, summary=summary, events=events
+            )
+        except HistoryError as err:
+            log_event(logging.WARNING, "history not stored", session=session, error=str(err))
+            return None
+        if self.history.set_aside is not None:
+            log_event(
+                logging.WARNING,
+                "history set aside",
+                database=str(self.history.path),
+                moved_to=str(self.history.set_aside),
+            )
+        return session_id
 
     # -- worker jobs and shutdown -------------------------------------------------------------
     async def run_job(self, job: Job, fn: Callable[..., Any], *args: Any) -> Any:

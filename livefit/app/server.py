@@ -10,7 +10,10 @@ Endpoints: ``GET /`` the page (``static/``); ``GET /health`` status, sessions, w
 model, versions, uptime (``"status": "degraded"``, HTTP 503, while a job has run in a worker
 thread longer than ``stuck_seconds``); ``WS /ws`` one live session per socket; ``POST /upload``
 a whole video file coached server-side (multipart field ``video``, optional field
-``exercise``), events returned as JSON.
+``exercise``), events returned as JSON; ``GET /history`` the workout history page, ``GET
+/api/history`` its sessions (newest first, ``?limit=N``) and per-exercise progress, ``GET
+/api/history/{id}`` one session with its events (a history that cannot be read: 409 with the
+reason; a server started without one: 404).
 Every request first passes ``livefit.app.access`` (Host, Origin and token checks).
 
 The web app by job, each module below importing only those above it:
@@ -23,6 +26,7 @@ The web app by job, each module below importing only those above it:
 - ``livefit.app.session``: one live WebSocket session (``LiveSession``); the WebSocket protocol
   is described there;
 - ``livefit.app.upload``: ``POST /upload``;
+- ``livefit.app.history``: the workout history (SQLite) that finished sessions go to;
 - this module: the app and its routes (``create_app``). It re-exports the names above that
   tests, benchmarks and ``livefit.app.serve_cli`` import from it.
 
@@ -37,9 +41,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse
@@ -55,9 +60,10 @@ from livefit.app.frames import (
     jpeg_size,
     parse_frame,
 )
+from livefit.app.history import History, HistoryError, NoSuchSession
 from livefit.app.limits import ServerLimits
 from livefit.app.serve_log import JsonLogFormatter, client_address, configure_logging, log_event
-from livefit.app.serve_state import ServerState
+from livefit.app.serve_state import Job, ServerState
 from livefit.app.session import LiveSession
 from livefit.app.upload import UploadError, handle_upload
 from livefit.stream.live import LiveCoach
@@ -70,10 +76,12 @@ def create_app(
     limits: ServerLimits = ServerLimits(),  # noqa: B008 (frozen)
     model_name: str = "bundled coach",
     access: AccessPolicy | None = None,
+    history: History | None = None,
 ) -> FastAPI:
     """The web app over one loaded coach; every session shares it (see the module docstring).
-    ``access`` says who may use it (``livefit.app.access``; None: this machine's pages only)."""
-    server = ServerState(coach, limits, model_name)
+    ``access`` says who may use it (``livefit.app.access``; None: this machine's pages only);
+    ``history`` is where finished sessions go (None: they are not stored)."""
+    server = ServerState(coach, limits, model_name, history)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +97,8 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    add_history_routes(app, server)
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -130,6 +140,50 @@ def create_app(
             )
 
     return app
+
+
+def add_history_routes(app: FastAPI, server: ServerState) -> None:
+    """``GET /history`` (the page), ``/api/history`` and ``/api/history/{id}`` over
+    ``server.history``: reads run in a worker thread (SQLite blocks); a history that cannot be
+    read is 409 with the reason, an unknown id 404, a server without a history 404."""
+
+    @app.get("/history", include_in_schema=False)
+    async def history_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "history.html")
+
+    @app.get("/api/history")
+    async def history_list(limit: int = 100) -> JSONResponse:
+        def read(store: History) -> dict[str, Any]:
+            sessions = store.sessions(max(1, min(limit, 1000)))
+            return {
+                "database": str(store.path),
+                "set_aside": str(store.set_aside) if store.set_aside else None,
+                "sessions": [s.to_json() for s in sessions],
+                "progress": store.progress(),
+            }
+
+        return await _read_history(read)
+
+    @app.get("/api/history/{session_id}")
+    async def history_session(session_id: int) -> JSONResponse:
+        def read(store: History) -> dict[str, Any]:
+            stored, events = store.session(session_id)
+            return stored.to_json() | {"events": [e.to_json() for e in events]}
+
+        return await _read_history(read)
+
+    async def _read_history(read: Callable[[History], dict[str, Any]]) -> JSONResponse:
+        if server.history is None:
+            return JSONResponse(
+                {"type": "error", "message": "this server keeps no history (--no-history)"},
+                status_code=404,
+            )
+        try:
+            answer = await server.run_job(Job("history", "read"), read, server.history)
+        except HistoryError as err:
+            status = 404 if isinstance(err, NoSuchSession) else 409
+            return JSONResponse({"type": "error", "message": str(err)}, status_code=status)
+        return JSONResponse(answer)
 
 
 __all__ = [

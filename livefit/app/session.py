@@ -1,11 +1,8 @@
-"""One live WebSocket session of ``livefit serve`` (``LiveSession``): frame messages in, coached
-by the session's own ``LivePipeline`` in the worker threads (all sessions share one
+"""One live WebSocket session of ``livefit serve`` (``LiveSession``, one per socket of the
+``WS /ws`` route): frame messages in (``livefit.app.frames``), coached by the session's own
+``LivePipeline`` in the worker threads of ``livefit.app.serve_state`` (all sessions share one
 ``LiveCoach``), every ``LiveEvent`` back to the page as JSON, stamped with the server-side
 latency from the arrival of the frame that caused it.
-
-Where it sits: the ``WS /ws`` route of ``livefit.app.server`` runs one per socket; it reads
-frame messages with ``livefit.app.frames``, takes its jobs to the worker threads of
-``livefit.app.serve_state`` and logs with ``livefit.app.serve_log``.
 
 WebSocket protocol (version 1; docs/serve.md has examples):
 
@@ -16,24 +13,20 @@ client -> server
   non-decreasing; the page uses ``performance.now()``) followed by the JPEG bytes;
 - text ``{"type": "stop"}``: the remaining frames are coached, the closing events, a final
   ``end`` message follow, then the server closes with code 1000.
-Text messages are at most ``max_text_bytes`` and a few per second (``max_texts_per_second``);
-frames arriving faster than ``flood_factor`` x ``max_fps``, sustained, close the socket.
+Text messages: at most ``max_text_bytes``, a few a second; frames faster than ``flood_factor``
+x ``max_fps``, sustained, close the socket.
 
 server -> client (text JSON, each with a ``type``)
 - ``ready``: ``session`` id, ``protocol``, ``exercises`` the coach knows, ``limits``;
-- ``event``: a ``LiveEvent`` (``time`` seconds from the first frame, ``kind`` session / exercise /
-  answer / text / feedback / dropped, ``text``, ``exercise``, ``session``, ``confidence``) plus
-  ``capture_ms`` (capture time of the frame that caused it, as sent) and ``latency_ms`` (that
-  frame's arrival at the server -> this message sent);
-- ``stats`` (every ``stats_seconds``): the pipeline's counters (``LiveStats.to_json``) plus the
-  server's (frames received, dropped from the queue, over the rate limit, expired, bad) and
-  ``step_latency_ms``: server-side latencies of the feature steps completed since the last
-  ``stats`` (arrival of the frame that completed the step -> its events sent);
-- ``error``: ``message`` and ``fatal``; a fatal error is followed by a close: 1008 (a limit or
-  a bad ``start``: too many pixels, unknown exercise, idle, a flood of text messages or frames),
-  1009 (frame or text message too big), 1003 (too many undecodable frames in a row), 1013
-  (server full: try again later), 1001 (the server is shutting down), 1011 (internal); at most
+- ``event``: ``LiveEvent.to_json`` plus ``capture_ms`` (capture time of the frame that caused
+  it, as sent) and ``latency_ms`` (that frame's arrival at the server -> this message sent);
+- ``stats`` (every ``stats_seconds``): ``LiveStats.to_json``, the server's frame counters and
+  ``step_latency_ms`` (each feature step since the last ``stats``: its frame's arrival -> its
+  events sent);
+- ``error``: ``message`` and ``fatal`` (then a close, its code in docs/serve.md); at most
   ``max_pending_errors`` non-fatal ones wait to be sent, more are counted and dropped;
+- ``summary`` (after ``stop``, if frames were coached): ``SessionSummary.to_json`` and
+  ``history_id`` (null: not stored). Sessions that coached frames go to the workout history;
 - ``end``: the final ``stats`` after ``stop``.
 """
 
@@ -68,7 +61,7 @@ from livefit.app.limits import RateLimiter
 from livefit.app.serve_log import client_address, log_event
 from livefit.app.serve_state import Job, ServerState
 from livefit.io import JSONInputError, parse_json
-from livefit.stream.live import LiveConfig, LiveEvent, LiveInputError, LivePipeline
+from livefit.stream.live import LiveConfig, LiveEvent, LiveInputError, LivePipeline, LiveStats
 
 
 @dataclass
@@ -135,6 +128,7 @@ class LiveSession:
         self.closed = False  # we closed the socket, or the client went away
         self.end_reason = "client disconnected"
         self.warned_rate = False
+        self.events: list[LiveEvent] = []  # every event of the stream, for its summary
 
     async def run(self) -> None:
         self.server.sessions.add(self)  # so that a shutdown can close it (1001)
@@ -354,6 +348,7 @@ class LiveSession:
                     return
                 continue
             self.counters.bad_in_a_row = 0
+            self.events += events
             try:
                 for event in events:
                     await self._send(self._event_message(event, frame))
@@ -462,15 +457,22 @@ class LiveSession:
         closing: list[LiveEvent] = []
         if self.pipe is not None:
             closing = await self.server.run_job(Job("close", self.id), self.pipe.close)
+            self.events += closing
+        summary, stored = None, None
+        if self.pipe is not None:
+            summary, stored = await self.server.finish_stream(self.events, self.pipe.stats, self.id)
         if not self.closed:
             try:
                 for event in closing:
                     await self._send(self._event_message(event, None))
+                if summary is not None:
+                    await self._send({"type": "summary", "history_id": stored, **summary.to_json()})
                 await self._send_stats("end")
             except _Closed:
                 pass
             await self._close(CLOSE_NORMAL, "session ended")
-        s = self.pipe.stats if self.pipe is not None else None
+        s = self.pipe.stats if self.pipe is not None else LiveStats()
+        c = self.counters
         log_event(
             logging.INFO,
             "session end",
@@ -478,18 +480,18 @@ class LiveSession:
             reason=self.end_reason,
             seconds=round(time.perf_counter() - self.started, 3),
             exercise=self.exercise,
-            frames=self.counters.frames_received,
-            frames_in=s.frames_in if s else 0,
-            steps=s.steps if s else 0,
-            feedbacks=s.feedbacks if s else 0,
-            rtf=round(s.real_time_factor, 4) if s else 0.0,
+            frames=c.frames_received,
+            frames_in=s.frames_in,
+            steps=s.steps,
+            feedbacks=s.feedbacks,
+            rtf=round(s.real_time_factor, 4),
             drops={
-                "queue": self.counters.frames_queue_dropped,
-                "rate": self.counters.frames_over_rate,
-                "bad": self.counters.frames_bad,
-                "expired": self.counters.frames_expired,
-                "late": s.frames_late if s else 0,
-                "out_of_order": s.frames_out_of_order if s else 0,
+                "queue": c.frames_queue_dropped,
+                "rate": c.frames_over_rate,
+                "bad": c.frames_bad,
+                "expired": c.frames_expired,
+                "late": s.frames_late,
+                "out_of_order": s.frames_out_of_order,
             },
         )
 

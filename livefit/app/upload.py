@@ -1,5 +1,6 @@
 """``POST /upload`` of ``livefit serve``: a whole video file coached server-side (multipart field
-``video``, optional field ``exercise``), its events returned as JSON. The upload takes its
+``video``, optional field ``exercise``), its events and summary returned as JSON and the session
+stored in the workout history (``history_id``). The upload takes its
 session slot before its body is read (every slot taken: 503 at once), the body is refused as
 soon as it passes ``max_upload_bytes`` (413), and ``coach_video`` runs every frame through one
 pipeline in a worker thread; an upload that cannot be coached is an ``UploadError`` carrying
@@ -25,6 +26,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from livefit.app.serve_log import log_event
 from livefit.app.serve_state import Job, ServerState
+from livefit.app.summary import SessionSummary, summarize
 from livefit.stream.live import LiveCoach, LiveConfig, LiveEvent, LiveInputError
 from livefit.vision.preprocess import VideoError, decode_frames
 
@@ -57,9 +59,10 @@ def coach_video(
     name: str,
     max_pixels: int,
     progress: Callable[[], None] | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[LiveEvent], SessionSummary]:
     """Worker thread: every frame of a video file through one pipeline at full speed (stream
-    times from the video's timestamps) -> the ``POST /upload`` answer. ``progress`` is called
+    times from the video's timestamps) -> (the ``POST /upload`` answer, its events, its
+    summary). ``progress`` is called
     after each frame (``/health`` tells a long upload from a stuck one by it). A video the
     pipeline cannot use (frames too small, a time jump) is an ``UploadError`` (422) naming it."""
     pipe = coach.pipeline(config)
@@ -85,15 +88,18 @@ def coach_video(
         raise UploadError(str(err).replace(str(path), name), 422) from None
     finally:
         events += pipe.close()
-    return {
+    summary = summarize(events, pipe.stats.media_seconds)
+    answer = {
         "type": "upload",
         "video": name,
         "frames": frames,
         "seconds": round(pipe.stats.media_seconds, 3),
         "events": [e.to_json() for e in events],
         "feedbacks": [e.to_json() for e in events if e.kind == "feedback"],
+        "summary": summary.to_json(),
         "stats": pipe.stats.to_json(),
     }
+    return answer, events, summary
 
 
 async def handle_upload(server: ServerState, request: Request) -> dict[str, Any]:
@@ -147,7 +153,7 @@ async def _coach_upload(
                 out.write(chunk)
         config = LiveConfig(exercise=exercise, max_frame_pixels=server.limits.max_upload_pixels)
         job = Job("upload", name)
-        result = await server.run_job(
+        result, events, summary = await server.run_job(
             job,
             coach_video,
             server.coach,
@@ -159,6 +165,9 @@ async def _coach_upload(
         )
     finally:
         os.unlink(tmp)
+    result["history_id"] = await server.run_job(
+        Job("history", name), server.remember, "upload", summary, events, name
+    )
     log_event(
         logging.INFO,
         "upload coached",

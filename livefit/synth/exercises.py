@@ -10,6 +10,7 @@ motion and ``mistakes[name]`` is each mistake's intensity in [0, 1].
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -899,6 +900,23 @@ def all_mistakes() -> list[str]:
     return list(seen)
 
 
+def normalize_line(text: str) -> str:
+    """A coach line as the correction banks key it: lower case, single spaces."""
+    return " ".join(text.lower().split())
+
+
+@functools.cache
+def correction_banks() -> dict[str, frozenset[tuple[str, str]]]:
+    """QEVD-SIM's correction lines (``normalize_line``) -> the (exercise, mistake) pairs they
+    correct."""
+    banks: dict[str, set[tuple[str, str]]] = {}
+    for ex in EXERCISES:
+        for mistake in ex.mistakes:
+            for line in mistake.corrections:
+                banks.setdefault(normalize_line(line), set()).add((ex.name, mistake.name))
+    return {line: frozenset(pairs) for line, pairs in banks.items()}
+
+
 __all__ = [
     "BY_NAME",
     "EXERCISES",
@@ -910,7 +928,9 @@ __all__ = [
     "Mistake",
     "all_mistakes",
     "coarse_classes",
+    "correction_banks",
     "fine_grained_classes",
     "flip_map",
+    "normalize_line",
     "section",
 ]

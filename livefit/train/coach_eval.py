@@ -32,25 +32,11 @@ from livefit.io import atomic_write_json, atomic_write_text
 from livefit.model.stream_vlm import StreamVLM
 from livefit.stream.engine import EngineConfig, StreamEngine
 from livefit.stream.predict import predict, run_segment
-from livefit.synth.exercises import EXERCISES
+from livefit.synth.exercises import correction_banks, normalize_line
 from livefit.vision.extract import load_producer, run_extraction
 
 ROWS = ("coach", "periodic", "shuffled")
 TABLE_METRICS = ("t_f_score", "precision", "recall", "meteor", "rouge_l", "bertscore_f1")
-
-
-def correction_banks() -> dict[str, set[tuple[str, str]]]:
-    """QEVD-SIM's correction lines -> the (exercise, mistake) pairs they correct."""
-    banks: dict[str, set[tuple[str, str]]] = {}
-    for ex in EXERCISES:
-        for mistake in ex.mistakes:
-            for line in mistake.corrections:
-                banks.setdefault(_norm(line), set()).add((ex.name, mistake.name))
-    return banks
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def correction_share(evaluation: Evaluation) -> dict[str, Any]:
@@ -61,16 +47,18 @@ def correction_share(evaluation: Evaluation) -> dict[str, Any]:
     for result in evaluation.results:
         exercise = result.segment.exercise
         for fb in result.predictions:
-            predicted += any(e == exercise for e, _ in banks.get(_norm(fb.text), ()))
+            predicted += any(e == exercise for e, _ in banks.get(normalize_line(fb.text), ()))
         pairs = dict(result.matches["paper"].recall)  # gt index -> prediction index
         for g, text in enumerate(result.segment.responses):
-            truth = {m for e, m in banks.get(_norm(text), ()) if e == exercise}
+            truth = {m for e, m in banks.get(normalize_line(text), ()) if e == exercise}
             if not truth:
                 continue
             total += 1
             if g in pairs:
                 said = result.predictions[pairs[g]].text
-                hit += bool(truth & {m for e, m in banks.get(_norm(said), ()) if e == exercise})
+                hit += bool(
+                    truth & {m for e, m in banks.get(normalize_line(said), ()) if e == exercise}
+                )
     return {
         "gt_corrections": total,
         "matched_same_mistake": hit,
@@ -222,7 +210,6 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 __all__ = [
-    "correction_banks",
     "correction_share",
     "evaluate_coach",
     "format_table",

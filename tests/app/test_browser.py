@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from livefit.app.history import History
 from livefit.app.serve_cli import UVICORN_WEBSOCKETS
 from livefit.app.server import ServerLimits, create_app
 
@@ -86,11 +87,12 @@ def clip(workout_frames) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def server_url(bundled_coach):
-    """The real server (uvicorn, in a thread) on a free port."""
+def server_url(bundled_coach, tmp_path_factory):
+    """The real server (uvicorn, in a thread) on a free port, with a workout history."""
     import uvicorn
 
-    app = create_app(bundled_coach, ServerLimits(max_sessions=4))
+    history = History(tmp_path_factory.mktemp("history") / "history.sqlite3")
+    app = create_app(bundled_coach, ServerLimits(max_sessions=4), history=history)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", **UVICORN_WEBSOCKETS
     )  # as `livefit serve` runs it
@@ -170,6 +172,42 @@ def test_the_camera_page_shows_live_captions(browser, server_url, bundled_coach,
         assert time.monotonic() - tic < FEEDBACK_TIMEOUT_MS / 1000
         page.click("#stop")  # the server ends the session cleanly
         page.wait_for_function("document.querySelector('#status').textContent === 'ended'")
+        # After Stop: the last frame stays, the live overlays go, the summary appears.
+        page.wait_for_selector("#summary:not([hidden])")
+        after = page.evaluate("""() => {
+            const still = document.querySelector('#still');
+            const { width, height } = still;
+            const pixels = still.getContext('2d').getImageData(0, 0, width, height).data;
+            let lit = 0;
+            for (let i = 0; i < pixels.length; i += 4) lit += pixels[i] + pixels[i + 1] > 40;
+            return {
+                stillShown: !still.hidden, lit: lit / (pixels.length / 4),
+                caption: document.querySelector('#caption').classList.contains('show'),
+                badge: !document.querySelector('#exercise').hidden,
+                rows: [...document.querySelectorAll('#summary-table tr')].slice(1)
+                    .map((r) => [...r.children].map((c) => c.textContent)),
+                note: document.querySelector('#summary-note').textContent,
+            };
+        }""")
+        assert after["stillShown"] and after["lit"] > 0.2, after  # a picture, not black
+        assert not after["caption"] and not after["badge"], after
+        assert after["rows"] and all(r[0] in bundled_coach.head.exercises for r in after["rows"])
+        assert "saved as session" in after["note"], after
+        page.screenshot(path=str(artifacts / "serve_summary.png"))
+        # The History view lists the session; picking it shows its summary and lines.
+        page.click("header nav a[href='/history']")
+        page.wait_for_selector("#sessions button.session")
+        page.click("#sessions button.session")
+        page.wait_for_selector("#detail table.summary")
+        detail = page.evaluate("""() => ({
+            rows: document.querySelectorAll('#detail table.summary tr').length - 1,
+            said: document.querySelectorAll('#detail ol.timeline li').length,
+            plot: document.querySelectorAll('#progress svg.chart circle').length
+                + document.querySelectorAll('#progress .empty').length,
+        })""")
+        assert detail["rows"] == len(after["rows"]) and detail["said"] >= 1, detail
+        assert detail["plot"] >= 1, detail
+        page.screenshot(path=str(artifacts / "history.png"))
     finally:
         page.close()
 

@@ -16,6 +16,7 @@ from run_once import built_once
 from typer.testing import CliRunner
 
 from livefit.app.camera import Camera, CameraError
+from livefit.app.history import History
 from livefit.app.overlay import PANEL, VIDEO_HEIGHT
 from livefit.app.speech import Speaker, SpeechError
 from livefit.cli import app
@@ -112,6 +113,17 @@ def test_coach_writes_the_annotated_video_and_timed_events(silent, workout):
         assert e["text"] in output
     assert "real-time factor" in output and "frames dropped 0" in output
     assert "annotated.mp4, events.jsonl, summary.json" in output
+    # the run's summary per exercise, printed, written and stored in the workout history
+    # (LIVEFIT_HISTORY: a test database, tests/conftest.py)
+    kept = summary["history"]
+    stored, stored_events = History(kept["database"]).session(kept["id"])
+    assert stored.source == "coach" and stored.summary.to_json() == summary["session"]
+    said = [e.text for e in stored_events if e.kind == "feedback"]
+    assert said == [e["text"] for e in feedbacks]
+    exercises = summary["session"]["exercises"]
+    assert exercises and sum(e["corrections"] + e["other_lines"] for e in exercises) == len(said)
+    assert f"stored as session {kept['id']} (livefit history show {kept['id']})" in output
+    assert f"{exercises[0]['exercise']}: {exercises[0]['seconds']:.0f} s" in output
 
 
 @pytest.mark.slow(30)
@@ -287,6 +299,7 @@ def test_a_video_that_breaks_midway_leaves_consistent_files(workout, tmp_path, m
     summary = json.loads((out / "summary.json").read_text())
     assert summary["run"]["stopped"] == "error" and "corrupt video" in summary["run"]["error"]
     assert summary["stats"]["frames_in"] == 101
+    assert "history" not in summary  # a run that failed is not a workout to remember
 
 
 def test_realtime_playback_keeps_the_capture_clock(workout, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from contextlib import contextmanager
 
@@ -16,6 +17,7 @@ from feedback_lines import assert_said_as_decoded, record_lines
 from typer.testing import CliRunner
 
 from livefit.app.access import AccessPolicy
+from livefit.app.history import History
 from livefit.app.server import (
     FrameError,
     JsonLogFormatter,
@@ -27,6 +29,7 @@ from livefit.app.server import (
     jpeg_size,
     parse_frame,
 )
+from livefit.app.summary import summarize
 from livefit.stream.live import LiveConfig
 
 FRAME_MS = 1000.0 / 16
@@ -47,10 +50,11 @@ def messages(jpegs) -> list[bytes]:
 
 
 @contextmanager
-def serve(bundled_coach, **limits):
+def serve(bundled_coach, history=None, **limits):
     # The app answers only the host names it serves: here TestClient's (its WebSocket
     # requests always go to ws://testserver).
-    app = create_app(bundled_coach, ServerLimits(**limits), access=AccessPolicy(("testserver",)))
+    access = AccessPolicy(("testserver",))
+    app = create_app(bundled_coach, ServerLimits(**limits), access=access, history=history)
     with TestClient(app) as client:
         yield client
 
@@ -136,7 +140,7 @@ def test_health_names_the_model_sessions_and_versions(bundled_coach):
 
 @pytest.mark.slow(3)
 def test_a_session_coaches_a_workout_like_the_pipeline_does(
-    bundled_coach, jpegs, messages, monkeypatch
+    bundled_coach, jpegs, messages, monkeypatch, tmp_path
 ):
     # Decoding takes no time on a frozen wall clock: the steps dropped while the coach talks
     # depend on its words alone, not on how loaded the machine is (the server and the
@@ -144,9 +148,14 @@ def test_a_session_coaches_a_workout_like_the_pipeline_does(
     engine = bundled_coach.engine(LiveConfig(bgr=True))
     monkeypatch.setattr(engine, "clock", lambda: 0.0)
     lines = record_lines(monkeypatch)
-    with serve(bundled_coach, **UNPACED) as client:
+    history = History(tmp_path / "history.sqlite3")
+    with serve(bundled_coach, history, **UNPACED) as client:
         with client.websocket_connect("/ws") as ws:
             sent, code = stream(ws, messages)
+        listed = client.get("/api/history").json()
+        (summary,) = [m for m in sent if m["type"] == "summary"]
+        stored = client.get(f"/api/history/{summary['history_id']}").json()
+        assert "/static/history.js" in client.get("/history").text
     assert sent[0]["protocol"] == 1 and sent[0]["limits"]["max_sessions"] == 8
     # the reference: the same JPEGs straight through a live pipeline
     pipe = bundled_coach.pipeline(LiveConfig(bgr=True))
@@ -171,6 +180,20 @@ def test_a_session_coaches_a_workout_like_the_pipeline_does(
     assert stats["frames_received"] == stats["frames_in"] == len(messages)
     assert stats["frames_dropped_total"] == 0 and stats["steps"] == len(messages) // 4
     assert 0 < stats["real_time_factor"] < 1
+    # After 'stop': the session's summary, before 'end'; and the session is in the history.
+    assert [m["type"] for m in sent[-2:]] == ["summary", "end"]
+    expected = summarize(reference, pipe.stats.media_seconds)
+    assert {
+        k: v for k, v in summary.items() if k not in ("type", "history_id")
+    } == expected.to_json()
+    assert [s["id"] for s in listed["sessions"]] == [summary["history_id"]]
+    assert (
+        listed["sessions"][0]["source"] == "camera"
+        and listed["sessions"][0]["summary"] == stored["summary"]
+    )
+    said = [e["text"] for e in stored["events"] if e["kind"] == "feedback"]
+    assert said == [f["text"] for f in feedbacks]
+    assert set(listed["progress"]) == {e["exercise"] for e in expected.to_json()["exercises"]}
 
 
 def test_a_fixed_exercise_and_stats_while_streaming(bundled_coach, messages):
@@ -192,12 +215,13 @@ def test_a_fixed_exercise_and_stats_while_streaming(bundled_coach, messages):
     assert len(latencies) == 16 and all(x >= 0 for x in latencies)
 
 
-def test_upload_coaches_a_whole_video(bundled_coach, workout_video):
+def test_upload_coaches_a_whole_video(bundled_coach, workout_video, tmp_path):
     import av
 
     with av.open(str(workout_video)) as c:
         frames = c.streams.video[0].frames
-    with serve(bundled_coach) as client:
+    history = History(tmp_path / "history.sqlite3")
+    with serve(bundled_coach, history) as client:
         with open(workout_video, "rb") as f:
             answer = client.post("/upload", files={"video": ("workout.mp4", f, "video/mp4")})
         assert answer.status_code == 200, answer.text
@@ -206,6 +230,28 @@ def test_upload_coaches_a_whole_video(bundled_coach, workout_video):
         assert result["feedbacks"] and result["stats"]["feedbacks"] == len(result["feedbacks"])
         assert any(e["kind"] == "exercise" and e["text"] != "general" for e in result["events"])
         assert_healthy(client)
+    (stored,) = history.sessions()
+    assert (stored.id, stored.source) == (result["history_id"], "upload")
+    assert stored.summary.to_json() == result["summary"] and stored.summary.lines == len(
+        result["feedbacks"]
+    )
+
+
+def test_the_history_view_without_a_history_or_with_a_locked_one(bundled_coach, tmp_path):
+    with serve(bundled_coach) as client:
+        answer = client.get("/api/history")
+        assert answer.status_code == 404 and "keeps no history" in answer.json()["message"]
+    path = tmp_path / "history.sqlite3"
+    History(path).sessions()
+    with sqlite3.connect(path, isolation_level=None) as holder:
+        holder.execute("CREATE TABLE t (x)")  # a file: then lock it
+        holder.execute("BEGIN EXCLUSIVE")
+        with serve(bundled_coach, History(path, timeout=0.1)) as client:
+            answer = client.get("/api/history")
+        holder.execute("ROLLBACK")
+    assert answer.status_code == 409 and "locked by another process" in answer.json()["message"]
+    with serve(bundled_coach, History(path)) as client:
+        assert client.get("/api/history/5").status_code == 404
 
 
 # -- bad input --------------------------------------------------------------------------------

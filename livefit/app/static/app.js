@@ -87,6 +87,82 @@ function showStats(s) {
   }
 }
 
+function minutes(seconds) {
+  return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`
+    : `${Math.round(seconds)} s`;
+}
+
+function cell(tag, text) {
+  const el = document.createElement(tag);
+  el.textContent = text;
+  return el;
+}
+
+// After Stop: per exercise, the time coached, the reps counted (when a counter ran), the
+// corrections and other lines said, and a timeline of the coached spans.
+function showSummary(m) {
+  const table = $("summary-table");
+  const head = document.createElement("tr");
+  for (const h of ["exercise", "time", "reps", "corrections", "other"]) head.append(cell("th", h));
+  table.replaceChildren(head);
+  for (const e of m.exercises) {
+    const row = document.createElement("tr");
+    row.append(cell("td", e.exercise), cell("td", minutes(e.seconds)),
+      cell("td", e.reps === null ? "\u2013" : String(e.reps)), cell("td", String(e.corrections)),
+      cell("td", String(e.other_lines)));
+    table.append(row);
+  }
+  if (!m.exercises.length) {
+    const row = document.createElement("tr");
+    const td = cell("td", "No exercise was coached.");
+    td.colSpan = 5;
+    row.append(td);
+    table.append(row);
+  }
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 100 6");
+  svg.setAttribute("class", "spans");
+  const names = [...new Set(m.timeline.map((t) => t[2]))];
+  for (const [start, end, name] of m.timeline) {
+    const rect = document.createElementNS(svg.namespaceURI, "rect");
+    rect.setAttribute("x", (100 * start) / Math.max(m.seconds, 1e-6));
+    rect.setAttribute("width", Math.max((100 * (end - start)) / Math.max(m.seconds, 1e-6), 0.3));
+    rect.setAttribute("height", 6);
+    rect.setAttribute("fill", `hsl(${(names.indexOf(name) * 67) % 360} 55% 45%)`);
+    const title = document.createElementNS(svg.namespaceURI, "title");
+    title.textContent = `${name}: ${Math.round(start)}-${Math.round(end)} s`;
+    rect.append(title);
+    svg.append(rect);
+  }
+  $("summary-spans").replaceChildren(svg);
+  const note = $("summary-note");
+  note.replaceChildren();
+  if (m.history_id !== null && m.history_id !== undefined) {
+    const link = cell("a", "History");
+    link.href = "/history";
+    note.append(`${minutes(m.seconds)} of video, saved as session ${m.history_id}: see `, link);
+  } else {
+    note.textContent = `${minutes(m.seconds)} of video (not saved: this server keeps no history)`;
+  }
+  $("summary").hidden = false;
+}
+
+// Keep the last frame on screen after Stop (a stopped camera or a paused file goes black or
+// stays mid-frame; the still shows what the coach last saw), and clear the live overlays.
+function freezeFrame() {
+  const still = $("still");
+  if (video.readyState >= 2 && video.videoWidth) {
+    still.width = video.videoWidth;
+    still.height = video.videoHeight;
+    still.getContext("2d").drawImage(video, 0, 0);
+    still.classList.toggle("mirror", video.classList.contains("mirror"));
+    still.hidden = false;
+  }
+  clearTimeout(captionTimer);
+  $("caption").classList.remove("show");
+  showExercise("", false);
+}
+
 // -- messages from the server -----------------------------------------------------------------
 function onMessage(raw) {
   const m = JSON.parse(raw.data);
@@ -107,6 +183,8 @@ function onMessage(raw) {
     } else if (m.kind === "session" && !m.text) {
       $("exercise").classList.add("resting");
     }
+  } else if (m.type === "summary") {
+    showSummary(m);
   } else if (m.type === "stats" || m.type === "end") {
     showStats(m);
   } else if (m.type === "error") {
@@ -150,6 +228,8 @@ function startCapture() {
 function openSession() {
   dropSocket();
   showError("");
+  $("still").hidden = true;
+  $("summary").hidden = true;
   sent = 0;
   ending = false;
   setStatus("connecting", "idle");
@@ -183,6 +263,7 @@ function dropSocket() {
 function stopSession() {
   // Ask the server to coach the frames it has, send the closing events and close.
   clearInterval(timer);
+  freezeFrame();
   if (ws && ws.readyState === WebSocket.OPEN) {
     ending = true;
     ws.send(JSON.stringify({ type: "stop" }));
