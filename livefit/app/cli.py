@@ -29,6 +29,43 @@ VisionOpt = Annotated[
         "sees body landmarks (MediaPipe Pose -> causal pose encoder)."
     ),
 ]
+CameraVisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--vision",
+        help="cnn: the coach that sees the frames (causal 3D CNN, trained on QEVD-SIM renders); "
+        "pose: the coach that sees body landmarks (MediaPipe Pose -> causal pose encoder). "
+        "Default: pose for a camera when its estimator is installed (setup.sh --pose), else cnn.",
+    ),
+]
+
+
+def choose_vision(vision: str | None, camera: bool, custom: bool = False) -> tuple[str, str]:
+    """(front end, why) for a live command: ``vision`` when given; for a camera the pose coach
+    when its estimator runs here (the CNN coach knows only QEVD-SIM's renders: it fails on real
+    people, issue 22), else the CNN coach; for a video file, or a ``custom`` model or front end
+    (``--model``, ``--cnn``), the CNN coach's defaults."""
+    if vision is not None:
+        return vision, "--vision"
+    if custom:
+        return "cnn", "--model/--cnn given: the CNN coach's parts fill in the rest"
+    if not camera:
+        return "cnn", "the default for a video file (QEVD-SIM videos); --vision pose for a person"
+    from livefit.vision.pose_estimator import (  # lazy: cv2 off --help
+        PoseEstimator,
+        PoseEstimatorError,
+    )
+
+    try:
+        PoseEstimator.load()
+    except PoseEstimatorError as err:
+        return "cnn", (
+            f"the pose coach, a camera's default, cannot run here ({err}); the CNN coach "
+            "knows only QEVD-SIM renders and is not to be trusted on real people"
+        )
+    return "pose", "the default for a camera: it sees body landmarks, not QEVD-SIM's renders"
+
+
 ThreadsOpt = Annotated[
     int,
     typer.Option(

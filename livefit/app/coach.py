@@ -66,6 +66,8 @@ class CoachSettings:
     bundled coach's."""
     vision: str = "cnn"
     """cnn or pose: which bundled coach supplies the defaults of ``model`` and ``cnn``."""
+    vision_why: str = ""
+    """Why this ``vision`` (``livefit.app.cli.choose_vision``), for the start-up line."""
     exercise: str | None = None
     """Coach this exercise throughout; None: the exercise the activity head recognises."""
     speak: bool = False
@@ -231,7 +233,9 @@ def run_coach(s: CoachSettings, console: Any) -> dict[str, Any]:
         )
         what = s.exercise or "the exercise the activity head recognises"
         console.print(
-            f"livefit coach: {source} -> {s.out}; coaching {what}"
+            f"livefit coach: {source} -> {s.out}; the {s.vision} coach"
+            + (f" ({s.vision_why})" if s.vision_why else "")
+            + f"; coaching {what}"
             + (f"; speech: {speaker.mode}" if speaker else "")
         )
         if s.video is not None:

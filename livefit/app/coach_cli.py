@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from livefit.app.camera import CameraError
-from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt, VisionOpt
+from livefit.app.cli import CameraVisionOpt, CnnOpt, ModelOpt, ThreadsOpt, choose_vision
 from livefit.app.speech import SpeechError
 from livefit.io import OutputPathError, check_output_dir
 from livefit.options import error_line, finite
@@ -25,7 +25,7 @@ def coach(
     ] = Path("out/coach"),
     model: ModelOpt = None,
     cnn: CnnOpt = None,
-    vision: VisionOpt = "cnn",
+    vision: CameraVisionOpt = None,
     exercise: Annotated[
         str | None,
         typer.Option(
@@ -96,6 +96,7 @@ def coach(
 
     if threads:
         torch.set_num_threads(threads)
+    vision, why = choose_vision(vision, camera is not None, model is not None or cnn is not None)
     settings = CoachSettings(
         video=video,
         camera=camera,
@@ -103,6 +104,7 @@ def coach(
         model=model,
         cnn=cnn,
         vision=vision,
+        vision_why=why,
         exercise=exercise,
         speak=speak,
         speech=speech,  # type: ignore[arg-type]  # checked above

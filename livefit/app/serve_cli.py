@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from livefit.app.access import AccessPolicy, host_name, is_loopback
-from livefit.app.cli import CnnOpt, ModelOpt, ThreadsOpt, VisionOpt
+from livefit.app.cli import CameraVisionOpt, CnnOpt, ModelOpt, ThreadsOpt, choose_vision
 from livefit.app.history import History
 from livefit.options import finite
 from livefit.vision.errors import WeightsError
@@ -41,7 +41,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     model: ModelOpt = None,
     cnn: CnnOpt = None,
-    vision: VisionOpt = "cnn",
+    vision: CameraVisionOpt = None,
     max_sessions: Annotated[int, typer.Option(help="Live sessions at once.")] = 8,
     max_fps: Annotated[
         float,
@@ -114,11 +114,13 @@ def serve(
         max_upload_bytes=int(max_upload_mb * 2**20),
         worker_threads=workers,
     )
+    vision, why = choose_vision(vision, True, model is not None or cnn is not None)
     try:
         app = serve_app(model, cnn, vision, limits, access, history)
     except (FileNotFoundError, ValueError, WeightsError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
+    typer.echo(f"livefit serve: the {vision} coach ({why})", err=True)
     shown = "localhost" if host in ("0.0.0.0", "::") else host_name(host, "--host")
     query = f"?token={access.token}" if access.token else ""
     typer.echo(f"livefit serve: open http://{shown}:{port}/{query} (Ctrl-C stops)", err=True)

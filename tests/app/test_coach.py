@@ -16,6 +16,7 @@ from run_once import built_once
 from typer.testing import CliRunner
 
 from livefit.app.camera import Camera, CameraError
+from livefit.app.cli import choose_vision
 from livefit.app.history import History
 from livefit.app.overlay import PANEL, VIDEO_HEIGHT
 from livefit.app.speech import Speaker, SpeechError
@@ -406,13 +407,15 @@ def test_coach_camera_runs_live_and_stops_after_seconds(bgr_frames, tmp_path, mo
         "2",
         "--exercise",
         "squats",
+        "--vision",
+        "cnn",
         "--out",
         str(out),
         "--no-progress",
         "--no-display",
     )
     assert result.exit_code == 0, result.output
-    assert "camera 0 (30 fps)" in result.output
+    assert "camera 0 (30 fps)" in result.output and "the cnn coach (--vision)" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["run"]["stopped"] == "--seconds 2"
     assert summary["stats"]["frames_late"] == 0 and summary["stats"]["frames_in"] >= 50
@@ -471,3 +474,36 @@ def test_ctrl_c_ends_the_run_cleanly(workout, tmp_path):
     with av.open(str(out / "annotated.mp4")) as c:
         assert sum(1 for p in c.demux(video=0) if p.size) > 0
     read_jsonl(out / "events.jsonl")
+
+
+def test_a_camera_gets_the_pose_coach_when_it_can_run(monkeypatch):
+    from livefit.vision.pose_estimator import PoseEstimator, PoseEstimatorError
+
+    def missing(*args, **kwargs):
+        raise PoseEstimatorError(
+            "ai_edge_litert is not installed; run `pip install ai-edge-litert`"
+        )
+
+    assert choose_vision("cnn", camera=True) == ("cnn", "--vision")
+    assert choose_vision(None, camera=False)[0] == "cnn"  # a video file: QEVD-SIM's coach
+    assert choose_vision(None, camera=True, custom=True)[0] == "cnn"  # --model/--cnn given
+    monkeypatch.setattr(PoseEstimator, "load", classmethod(lambda cls, *a, **k: None))
+    assert choose_vision(None, camera=True)[0] == "pose"
+    monkeypatch.setattr(PoseEstimator, "load", classmethod(missing))
+    vision, why = choose_vision(None, camera=True)
+    assert vision == "cnn" and "ai_edge_litert is not installed" in why and "real people" in why
+    monkeypatch.undo()
+
+
+def test_coach_camera_says_which_coach_runs_and_why(bgr_frames, tmp_path, monkeypatch):
+    import livefit.app.camera as camera_module
+
+    frames = bgr_frames[:30]
+    monkeypatch.setattr(camera_module, "open_capture", lambda index: ScriptedCapture(frames))
+    args = ["--camera", "0", "--exercise", "squats", "--out", str(tmp_path / "out")]
+    result, _ = coach(*args, "--no-progress", "--no-display", "--no-history")
+    assert result.exit_code == 0, result.output
+    vision, why = choose_vision(None, camera=True)  # pose where `make test` runs
+    line = " ".join(result.output.split())
+    assert f"camera 0 (30 fps) -> {tmp_path / 'out'}; the {vision} coach ({why})" in line
+    assert "stored as session" not in result.output  # --no-history
