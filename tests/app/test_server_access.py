@@ -21,6 +21,7 @@ from starlette.testclient import WebSocketDenialResponse
 from typer.testing import CliRunner
 
 from livefit.app.access import COOKIE, AccessPolicy
+from livefit.app.cli import choose_vision
 from livefit.app.server import STATIC_DIR, ServerLimits, create_app
 
 SITE = "http://127.0.0.1"  # TestClient's requests go to this server as this host
@@ -210,7 +211,8 @@ def test_serving_beyond_loopback_warns_and_requires_a_token(started):
     lines = result.output.splitlines()
     assert lines[0].startswith("warning: --host 0.0.0.0 listens beyond this machine")
     assert access.token and access.hosts == ("*",)
-    assert f"open http://localhost:8123/?token={access.token} " in lines[1]
+    assert lines[1] == "livefit serve: the {} coach ({})".format(*choose_vision(None, True))
+    assert f"open http://localhost:8123/?token={access.token} " in lines[2]
 
 
 def test_the_token_comes_from_the_option_or_the_environment(started):
@@ -225,8 +227,10 @@ def test_the_token_comes_from_the_option_or_the_environment(started):
 def test_loopback_needs_no_token_and_says_nothing(started):
     result, access = started()
     assert result.exit_code == 0 and access == AccessPolicy.for_bind("127.0.0.1")
+    vision, why = choose_vision(None, camera=True)  # pose where `make test` runs
     assert result.output.splitlines() == [
-        "livefit serve: open http://127.0.0.1:8000/ (Ctrl-C stops)"
+        f"livefit serve: the {vision} coach ({why})",
+        "livefit serve: open http://127.0.0.1:8000/ (Ctrl-C stops)",
     ]
 
 
