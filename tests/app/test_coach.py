@@ -398,7 +398,10 @@ def test_coach_camera_runs_live_and_stops_after_seconds(bgr_frames, tmp_path, mo
 
     import livefit.app.camera as camera_module
 
-    monkeypatch.setattr(camera_module, "open_capture", lambda index: ScriptedCapture(bgr_frames))
+    # 12 s of frames: the camera runs from before the coach loads (a cold load in a fresh
+    # process takes seconds, and a camera keeps only its newest frame meanwhile).
+    frames = bgr_frames * 3
+    monkeypatch.setattr(camera_module, "open_capture", lambda index: ScriptedCapture(frames))
     out = tmp_path / "out"
     result, _ = coach(
         "--camera",
