@@ -63,6 +63,7 @@ EXPECTED_ERRORS = (
     "livefit.app.camera:CameraError",
     "livefit.app.speech:SpeechError",
     "livefit.app.history:HistoryError",
+    "livefit.app.plans:PlanError",
 )
 REPORT_HINT = (
     "Please report it with the command line and the traceback that `livefit --debug ...` prints."

@@ -31,6 +31,7 @@ import numpy as np
 
 from livefit.app.camera import Camera
 from livefit.app.history import History, HistoryError
+from livefit.app.plans import Plan, check_exercises
 from livefit.app.runner import EVENTS_FILE, SUMMARY_FILE, VIDEO_FILE, LiveRun
 from livefit.app.speech import INDEX_FILE, SPEECH_DIR, Speaker, find_espeak
 from livefit.app.window import open_window
@@ -69,7 +70,10 @@ class CoachSettings:
     vision_why: str = ""
     """Why this ``vision`` (``livefit.app.cli.choose_vision``), for the start-up line."""
     exercise: str | None = None
-    """Coach this exercise throughout; None: the exercise the activity head recognises."""
+    """Coach this exercise throughout; None: the plan's, or the exercise the activity head
+    recognises."""
+    plan: Plan | None = None
+    """Follow this workout plan from the first frame (``livefit.app.plans``)."""
     speak: bool = False
     """Say each feedback aloud (espeak-ng)."""
     speech: Literal["auto", "audio", "wav"] = "auto"
@@ -88,7 +92,9 @@ class CoachSettings:
     """Store the finished run in the workout history (``livefit history``)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        out = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        out["plan"] = self.plan.to_json() if self.plan is not None else None
+        return out
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,10 @@ def run_coach(s: CoachSettings, console: Any) -> dict[str, Any]:
         raise ValueError("give exactly one of --video and --camera")
     if s.speak:
         find_espeak()  # fail before the model loads
-    config = LiveConfig(exercise=s.exercise)
+    if s.plan is not None and s.exercise is not None:
+        raise ValueError("give at most one of --exercise and --plan")
+    schedule = s.plan.schedule() if s.plan is not None else None
+    config = LiveConfig(exercise=s.exercise, schedule=schedule)
     with ExitStack() as stack:
         if s.video is not None:
             info = probe_video(s.video)
@@ -222,6 +231,9 @@ def run_coach(s: CoachSettings, console: Any) -> dict[str, Any]:
             source = f"camera {s.camera} ({camera.fps:.0f} fps)"
         coach = LiveCoach.load(s.model, s.cnn, vision=s.vision)
         check_exercise(coach, s.exercise, config.rest_labels)
+        if s.plan is not None and coach.head is not None:
+            known = [e for e in coach.head.exercises if e not in config.rest_labels]
+            check_exercises(s.plan, known)
         pipe = coach.pipeline(config)
         window, why = open_window() if s.display else (None, "")
         if why:
@@ -232,6 +244,9 @@ def run_coach(s: CoachSettings, console: Any) -> dict[str, Any]:
             pipe, s.out, fps, on_event=EventPrinter(console), speaker=speaker, display=window
         )
         what = s.exercise or "the exercise the activity head recognises"
+        if s.plan is not None:
+            p = s.plan
+            what = f"the plan {p.name!r} ({len(p.exercises)} exercises, {p.seconds / 60:.1f} min)"
         console.print(
             f"livefit coach: {source} -> {s.out}; the {s.vision} coach"
             + (f" ({s.vision_why})" if s.vision_why else "")

@@ -9,6 +9,7 @@ import typer
 
 from livefit.app.camera import CameraError
 from livefit.app.cli import CameraVisionOpt, CnnOpt, ModelOpt, ThreadsOpt, choose_vision
+from livefit.app.plans import PlanError, load_plan
 from livefit.app.speech import SpeechError
 from livefit.io import OutputPathError, check_output_dir
 from livefit.options import error_line, finite
@@ -31,6 +32,13 @@ def coach(
         typer.Option(
             help="Coach this exercise throughout; default: the exercise the CNN's "
             "activity head recognises (sessions start and end as it changes)."
+        ),
+    ] = None,
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            help="Follow a workout plan from the first frame: a shipped one (warm-up, legs, "
+            "full-body) or a plan.json (exercises, seconds and rests in order)."
         ),
     ] = None,
     speak: Annotated[bool, typer.Option(help="Say each feedback aloud (espeak-ng).")] = False,
@@ -83,6 +91,12 @@ def coach(
         _fail("--threads must be 0 or more")
     if timestamps is not None and video is None:
         _fail("--timestamps goes with --video")
+    if plan is not None and exercise is not None:
+        _fail("give at most one of --exercise and --plan")
+    try:
+        followed = load_plan(plan) if plan is not None else None
+    except PlanError as err:
+        _fail(str(err))
 
     try:
         check_output_dir(out)
@@ -106,6 +120,7 @@ def coach(
         vision=vision,
         vision_why=why,
         exercise=exercise,
+        plan=followed,
         speak=speak,
         speech=speech,  # type: ignore[arg-type]  # checked above
         realtime=realtime,

@@ -19,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from livefit.app.frames import PROTOCOL_VERSION, short_repr
+from livefit.app.frames import PROTOCOL_VERSION, FrameError, short_repr
 from livefit.app.history import History, HistoryError, Source
 from livefit.app.limits import ServerLimits
+from livefit.app.plans import Plan, PlanError, check_exercises, parse_plan, shipped_plans
 from livefit.app.serve_log import log_event
 from livefit.app.summary import SessionSummary, summarize
 from livefit.provenance import library_versions
@@ -74,6 +75,7 @@ class ServerState:
         head = coach.head
         self.exercises: list[str] = list(head.exercises) if head is not None else []
         self.rest_labels = set(LiveConfig().rest_labels)
+        self.plans = shipped_plans()
 
     def check_exercise(self, exercise: Any) -> str | None:
         """None when ``exercise`` is usable in ``start``, else the reason."""
@@ -87,6 +89,34 @@ class ServerState:
         if known and exercise not in known:
             return f"unknown exercise {short_repr(exercise)}; this coach knows: {', '.join(known)}"
         return None
+
+    def check_start(self, message: dict[str, Any]) -> tuple[str | None, Plan | None]:
+        """A ``start`` message's (exercise, plan), or a fatal ``FrameError`` saying why not."""
+        exercise, plan = message.get("exercise"), message.get("plan")
+        problem = self.check_exercise(exercise)
+        if plan is not None and exercise is not None:
+            problem = "give 'exercise' or 'plan' in 'start', not both"
+        try:
+            followed = self.plan(plan) if plan is not None and not problem else None
+        except PlanError as err:
+            problem = str(err)
+        if problem:
+            raise FrameError(problem, fatal=True)
+        return exercise, followed
+
+    def plan(self, value: Any) -> Plan:
+        """The plan a client's ``start`` names: a shipped plan's name (never a path) or a plan
+        object; ``PlanError`` names what is wrong (an unknown exercise: what the coach knows)."""
+        if isinstance(value, str):
+            plan = self.plans.get(value)
+            if plan is None:
+                raise PlanError(
+                    f"unknown plan {short_repr(value)}; shipped plans: {', '.join(self.plans)}"
+                )
+        else:
+            plan = parse_plan(value, "plan", "'plan'")
+        check_exercises(plan, [e for e in self.exercises if e not in self.rest_labels], "'plan'")
+        return plan
 
     def acquire(self) -> bool:
         if self.closing or self.active >= self.limits.max_sessions:

@@ -10,7 +10,8 @@ Endpoints: ``GET /`` the page (``static/``); ``GET /health`` status, sessions, w
 model, versions, uptime (``"status": "degraded"``, HTTP 503, while a job has run in a worker
 thread longer than ``stuck_seconds``); ``WS /ws`` one live session per socket; ``POST /upload``
 a whole video file coached server-side (multipart field ``video``, optional field
-``exercise``), events returned as JSON; ``GET /history`` the workout history page, ``GET
+``exercise``), events returned as JSON; ``GET /api/plans`` the shipped workout plans; ``GET
+/history`` the workout history page, ``GET
 /api/history`` its sessions (newest first, ``?limit=N``) and per-exercise progress, ``GET
 /api/history/{id}`` one session with its events (a history that cannot be read: 409 with the
 reason; a server started without one: 404).
@@ -99,6 +100,10 @@ def create_app(
         return FileResponse(STATIC_DIR / "index.html")
 
     add_history_routes(app, server)
+
+    @app.get("/api/plans")
+    async def plans() -> JSONResponse:
+        return JSONResponse({"plans": [p.to_json() for p in server.plans.values()]})
 
     @app.get("/health")
     async def health() -> JSONResponse:

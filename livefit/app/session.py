@@ -7,8 +7,10 @@ latency from the arrival of the frame that caused it.
 WebSocket protocol (version 1; docs/serve.md has examples):
 
 client -> server
-- text ``{"type": "start", "exercise": null | "squats"}``: optional, before the first frame;
-  ``exercise`` fixes the exercise, null (default) lets the coach recognise it;
+- text ``{"type": "start", "exercise": null | "squats", "plan": null | "legs" | {...}}``:
+  optional, before the first frame; ``exercise`` fixes the exercise, ``plan`` follows a shipped
+  plan (by name) or a plan object (``livefit.app.plans``) from the first frame, neither (default)
+  lets the coach recognise it;
 - binary: one frame = 8 bytes little-endian float64 capture time in milliseconds (any origin,
   non-decreasing; the page uses ``performance.now()``) followed by the JPEG bytes;
 - text ``{"type": "stop"}``: the remaining frames are coached, the closing events, a final
@@ -58,6 +60,7 @@ from livefit.app.frames import (
     short_repr,
 )
 from livefit.app.limits import RateLimiter
+from livefit.app.plans import Plan
 from livefit.app.serve_log import client_address, log_event
 from livefit.app.serve_state import Job, ServerState
 from livefit.io import JSONInputError, parse_json
@@ -274,19 +277,16 @@ class LiveSession:
             if self.pipe is not None:
                 self._post_error("'start' must come before the first frame; ignored")
                 return True
-            exercise = message.get("exercise")
-            problem = self.server.check_exercise(exercise)
-            if problem:
-                raise FrameError(problem, fatal=True)
-            self._start_pipeline(exercise)
+            self._start_pipeline(*self.server.check_start(message))  # FrameError: bad start
             return True
         self._post_error(f"unknown message type {short_repr(kind)} (expected 'start' or 'stop')")
         return True
 
-    def _start_pipeline(self, exercise: str | None) -> None:
-        self.exercise = exercise
+    def _start_pipeline(self, exercise: str | None, plan: Plan | None = None) -> None:
+        self.exercise = exercise or (f"plan {plan.name}" if plan is not None else None)
         config = LiveConfig(
             exercise=exercise,
+            schedule=plan.schedule() if plan is not None else None,
             bgr=True,  # cv2.imdecode gives BGR
             max_lag_seconds=self.limits.max_lag_seconds,
             max_frame_pixels=self.limits.max_frame_pixels,

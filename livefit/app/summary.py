@@ -3,8 +3,9 @@ coached, the reps counted, the corrections and other lines said, and a timeline 
 spans (``summarize``). The page shows it after Stop, ``livefit coach`` prints it, and the
 workout history (``livefit.app.history``) stores it beside the session's events.
 
-Built from the live events alone (``LiveEvent``): a span is what lies between a ``session``
-event that names an exercise and the next ``session`` event; a line is a ``feedback`` event,
+Built from the live events alone (``LiveEvent``): a span is what lies between the ``session``
+event that begins a coaching session (its ``text`` is the exercise) and the one that ends it
+(``text`` ""), or the stream's end; a line is a ``feedback`` event,
 counted as a correction when it is one of QEVD-SIM's correction lines for that exercise
 (``correction_banks``: what the bundled coaches were trained to say), and as another line
 otherwise. Reps are the ``rep`` events of a rep counter; a session without one has no count
@@ -75,19 +76,19 @@ def summarize(events: Iterable[LiveEvent], seconds: float) -> SessionSummary:
     order they happened) and whose video covered ``seconds``."""
     banks = correction_banks()
     spans: list[list[Any]] = []  # [start, end, exercise]
-    open_span: list[Any] | None = None
+    open_spans: dict[int, list[Any]] = {}  # session index -> its span (a plan's may overlap)
     exercise_of: dict[int, str] = {}  # session index -> exercise
     said: dict[str, list[int]] = {}  # exercise -> [corrections, other lines]
     reps: dict[str, int] = {}
     for event in events:
-        if event.kind == "session":
-            if open_span is not None:
-                open_span[1] = event.time
-                open_span = None
-            if event.exercise:
-                open_span = [event.time, None, event.exercise]
-                spans.append(open_span)
-                exercise_of[event.session] = event.exercise
+        if event.kind == "session" and event.text:  # began: ``text`` is its exercise
+            span = open_spans[event.session] = [event.time, None, event.text]
+            spans.append(span)
+            exercise_of[event.session] = event.text
+        elif event.kind == "session":  # ended (``text`` "")
+            span = open_spans.pop(event.session, None)
+            if span is not None:
+                span[1] = event.time
         elif event.kind == "feedback":
             exercise = exercise_of.get(event.session, event.exercise)
             if not exercise:
@@ -99,8 +100,8 @@ def summarize(events: Iterable[LiveEvent], seconds: float) -> SessionSummary:
             exercise = exercise_of.get(event.session, event.exercise)
             if exercise:
                 reps[exercise] = reps.get(exercise, 0) + 1
-    if open_span is not None:
-        open_span[1] = max(seconds, open_span[0])
+    for span in open_spans.values():  # still open when the stream ended
+        span[1] = max(seconds, span[0])
     timeline = tuple((float(a), float(b), str(n)) for a, b, n in spans)
     order = list(dict.fromkeys([n for _, _, n in timeline] + list(said) + list(reps)))
     exercises = tuple(

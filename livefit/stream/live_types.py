@@ -88,7 +88,8 @@ class LiveEvent:
 
     time: float
     kind: EventKind
-    """session: a coaching session began (``exercise``) or ended (``exercise`` ""); exercise:
+    """session: a coaching session of ``exercise`` began (``text``: the exercise) or ended
+    (``text`` ""); exercise:
     the recognised exercise changed (``text``: its name, ``confidence``); answer / text /
     feedback / dropped: the engine's events (feedback: the finished line)."""
     text: str = ""

@@ -223,8 +223,14 @@ def test_a_video_file_plays_with_captions(
     page = browser.new_page(viewport={"width": 1200, "height": 760})
     try:
         page.goto(server_url)
+        # Follow the shipped warm-up plan: its first exercise is coached from the first frame.
+        page.wait_for_selector("#plan-choice option[value='warm-up']", state="attached")
+        page.select_option("#plan-choice", "warm-up")
+        assert page.is_disabled("#exercise-choice")  # a plan names the exercises
         page.set_input_files("#file", str(video))
-        wait_for_captions(page, bundled_coach)
+        shown = wait_for_captions(page, bundled_coach)
+        assert shown["exercise"] == "· jumping jacks", shown
+        assert page.text_content("#exercise") == "jumping jacks"
         page.screenshot(path=str(artifacts / "serve_file.png"))
         # at the end of the file the page stops the session and the server closes it cleanly
         page.wait_for_function(

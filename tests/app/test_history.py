@@ -32,15 +32,15 @@ from livefit.synth.exercises import BY_NAME
 
 SQUAT_FIX = BY_NAME["squats"].mistakes[0].corrections[0]
 
-EVENTS = (
-    LiveEvent(0.0, "session", exercise="squats", session=0),
+EVENTS = (  # as the live pipeline makes them: a session begins with text = its exercise
+    LiveEvent(0.0, "session", text="squats", exercise="squats", session=0),
     LiveEvent(1.0, "exercise", text="squats", confidence=0.9),
     LiveEvent(2.0, "answer", exercise="squats", session=0),
     LiveEvent(2.1, "text", text="Nice", exercise="squats", session=0),
     LiveEvent(2.5, "feedback", text="Nice work, keep going!", exercise="squats", session=0),
     LiveEvent(4.0, "feedback", text=SQUAT_FIX, exercise="squats", session=0),
-    LiveEvent(10.0, "session", exercise="", session=0),
-    LiveEvent(12.0, "session", exercise="push ups", session=1),
+    LiveEvent(10.0, "session", text="", exercise="squats", session=0),
+    LiveEvent(12.0, "session", text="push ups", exercise="push ups", session=1),
     LiveEvent(13.0, "feedback", text="Lower your chest!", exercise="push ups", session=1),
 )
 

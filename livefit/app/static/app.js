@@ -18,6 +18,7 @@ let encoding = false;     // a toBlob is in flight
 let sent = 0;
 let captionTimer = null;
 let ending = false;       // we asked the server to stop
+let fixed = false;        // a plan or a chosen exercise says what is coached (not the head)
 
 // -- page state -------------------------------------------------------------------------------
 function setStatus(text, kind) {
@@ -177,9 +178,11 @@ function onMessage(raw) {
       showCaption(m.text);
       addFeedback(m);
       speak(m.text);
-    } else if (m.kind === "exercise") {
+    } else if (m.kind === "exercise" && !fixed) { // a plan or a chosen exercise names it
       const resting = m.text === "general"; // the coach's label for "no exercise"
       showExercise(resting ? "resting" : m.text, resting);
+    } else if (m.kind === "session" && m.text) {
+      showExercise(m.text, false); // a session began: the plan's (or recognised) exercise
     } else if (m.kind === "session" && !m.text) {
       $("exercise").classList.add("resting");
     }
@@ -237,8 +240,10 @@ function openSession() {
   ws = new WebSocket(`${scheme}://${location.host}/ws`);
   ws.binaryType = "arraybuffer";
   ws.onopen = () => {
-    const exercise = $("exercise-choice").value || null;
-    ws.send(JSON.stringify({ type: "start", exercise }));
+    const plan = $("plan-choice").value || null;
+    const exercise = plan ? null : $("exercise-choice").value || null;
+    fixed = !!(plan || exercise);
+    ws.send(JSON.stringify({ type: "start", exercise, plan }));
   };
   ws.onmessage = onMessage;
   ws.onclose = (e) => {
@@ -328,6 +333,28 @@ async function loadExercises() {
   }
 }
 
+// The shipped workout plans: the coach follows one from the first frame (one exercise after
+// another, with rests), as the demo follows a workout's plan.
+async function loadPlans() {
+  try {
+    const answer = await (await fetch("/api/plans")).json();
+    const select = $("plan-choice");
+    for (const plan of answer.plans) {
+      const option = document.createElement("option");
+      option.value = plan.name;
+      const names = plan.steps.filter((s) => s.exercise).length;
+      option.textContent = `${plan.title} (${names} exercises, ${Math.round(plan.seconds / 60)} min)`;
+      select.append(option);
+    }
+  } catch (err) {
+    showError(`plans unavailable: ${err.message || err}`);
+  }
+}
+
+$("plan-choice").addEventListener("change", () => {
+  $("exercise-choice").disabled = !!$("plan-choice").value; // a plan names the exercises
+});
+loadPlans();
 $("camera").addEventListener("click", startCamera);
 $("file").addEventListener("change", (e) => startFile(e.target.files[0]));
 $("stop").addEventListener("click", () => { stopSession(); video.pause(); });
