@@ -12,6 +12,10 @@ from typing import Any
 
 from livefit.io import atomic_write_text
 
+FAVICON_B64 = base64.b64encode(
+    (Path(__file__).resolve().parent / "static" / "favicon.svg").read_bytes()
+).decode("ascii")
+
 WIDTH = 1000  # timeline width in pixels
 ROWS = {"exercise": 28, "ground truth": 62, "livefit coach": 96}
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#e15759"]
@@ -24,10 +28,12 @@ METRICS = (
 )
 
 STYLE = """
-body{font:15px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1040px;color:#222}
+body{font:15px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1040px;color:#222;
+padding:0 12px}.wide{overflow-x:auto}
 h1{font-size:22px;margin:0 0 4px}.sub{color:#666;margin:0 0 16px}
 video{width:100%;max-width:760px;background:#111;border-radius:6px;display:block}
-svg{background:#fafafa;border:1px solid #ddd;border-radius:6px;margin:12px 0}
+svg{background:#fafafa;border:1px solid #ddd;border-radius:6px;margin:12px 0;width:100%;
+height:auto;max-width:1000px}
 svg .mark{cursor:pointer}svg text{font-size:12px;fill:#333}
 table{border-collapse:collapse;margin:8px 0 20px}
 td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
@@ -54,7 +60,7 @@ def timeline_svg(
 ) -> str:
     """The Fig.-4-style timeline: exercise bands, ground-truth marks, coach marks."""
     esc = html.escape
-    parts = [f'<svg width="{WIDTH}" height="130" role="img" aria-label="timeline">']
+    parts = [f'<svg viewBox="0 0 {WIDTH} 130" role="img" aria-label="timeline">']  # scales
     for name, y in ROWS.items():
         parts.append(f'<text x="{_x(0, 1) - 4}" y="{y - 12}">{esc(name)}</text>')
     for k, (a, b, name) in enumerate(spans):
@@ -107,14 +113,14 @@ def write_report(
         body.append(f'<video controls muted src="data:video/mp4;base64,{data}"></video>')
     body.append(timeline_svg(spans, truth_lines, coach, duration))
     head = "".join(f"<th>{label}</th>" for _, label in METRICS)
-    body.append(f"<h2>Metrics (paper-exact)</h2><table><tr><th></th>{head}</tr>")
+    body.append(f"<h2>Metrics (paper-exact)</h2><div class=wide><table><tr><th></th>{head}</tr>")
     for name, m in metrics.items():
         cells = "".join(f"<td class=n>{m[key]:.3f}</td>" for key, _ in METRICS)
         body.append(f"<tr><td>{esc(name)}</td>{cells}</tr>")
     s = summary["stats"]
     body.append(
-        f"</table><p>Real-time factor {s['real_time_factor']:.3f} (compute seconds per second "
-        f"of video), {s['frames_dropped']} frames dropped, {s['steps']} feature steps, "
+        f"</table></div><p>Real-time factor {s['real_time_factor']:.3f} (compute seconds per "
+        f"second of video), {s['frames_dropped']} frames dropped, {s['steps']} feature steps, "
         f"{s['feedbacks']} feedbacks.</p>"
     )
     body.append(
@@ -133,6 +139,8 @@ def write_report(
     body.append("</table>")
     page = (
         "<!doctype html><html lang=en><meta charset=utf-8><title>livefit demo report</title>"
+        '<meta name=viewport content="width=device-width, initial-scale=1">'
+        f'<link rel=icon href="data:image/svg+xml;base64,{FAVICON_B64}">'
         f"<style>{STYLE}</style><body>{''.join(body)}<script>{SCRIPT}</script></body></html>\n"
     )
     path = run_dir / "report.html"

@@ -238,3 +238,58 @@ def test_a_video_file_plays_with_captions(
         )
     finally:
         page.close()
+
+
+def test_the_phone_layout_and_the_report_fit_a_390_px_screen(
+    browser, server_url, artifacts, tmp_path
+):
+    from types import SimpleNamespace
+
+    from livefit.app.report_html import write_report
+
+    phone = {"width": 390, "height": 844}
+    page = browser.new_page(viewport=phone, device_scale_factor=2)
+    try:
+        page.goto(server_url)
+        assert page.get_attribute("link[rel=icon]", "href") == "/static/favicon.svg"
+        assert page.request.get(f"{server_url}/static/favicon.svg").ok
+        page.click("#camera")
+        page.wait_for_function("document.querySelector('#video').videoWidth > 0")
+        page.evaluate("showCaption('Keep your back straight and your chest up, please!')")
+        page.wait_for_timeout(700)  # the caption's fade-in
+        box = page.evaluate("""() => {
+            const r = (s) => document.querySelector(s).getBoundingClientRect();
+            const v = r('#video'), c = r('#caption');
+            return {page: document.documentElement.scrollWidth, width: v.width,
+                    top: v.top, height: v.height, capTop: c.top, capBottom: c.bottom};
+        }""")
+        page.screenshot(path=str(artifacts / "serve_phone.png"))
+        assert page.is_hidden("#placeholder")  # no prompt over a playing camera
+        page.click("#stop")
+        assert box["page"] <= phone["width"], box  # nothing spills sideways
+        assert box["width"] >= 0.9 * (phone["width"] - 2 * 13), box  # the video fills the width
+        # the caption stays in the video's lowest quarter: below the middle of the body
+        assert box["capTop"] >= box["top"] + 0.75 * box["height"], box
+        assert box["capBottom"] <= box["top"] + box["height"] + 1, box
+    finally:
+        page.close()
+    truth = SimpleNamespace(spans=[(0.0, 30.0, "squats")], lines=[(2.0, "Let's go!")])
+    stats = {"media_seconds": 30.0, "real_time_factor": 0.1, "frames_dropped": 0, "steps": 120}
+    summary = {
+        "files": {"video": None},
+        "feedbacks": [{"time": 4.0, "text": "Get deeper in that squat, please!"}],
+        "stats": {**stats, "feedbacks": 1},
+    }
+    metrics = {
+        "livefit coach": dict.fromkeys(
+            ("t_f_score", "precision", "recall", "meteor", "rouge_l"), 0.5
+        )
+    }
+    report = write_report(tmp_path, truth, summary, metrics, "seed 7")
+    page = browser.new_page(viewport=phone)
+    try:
+        page.goto(report.as_uri())
+        assert page.evaluate("document.documentElement.scrollWidth") <= phone["width"]
+        page.screenshot(path=str(artifacts / "report_phone.png"), full_page=True)
+    finally:
+        page.close()
