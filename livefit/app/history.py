@@ -36,9 +36,9 @@ HISTORY_ENV = "LIVEFIT_HISTORY"
 DB_NAME = "history.sqlite3"
 Source = Literal["camera", "upload", "coach"]
 SOURCES: tuple[str, ...] = ("camera", "upload", "coach")
-STORED_KINDS = frozenset({"session", "exercise", "feedback", "rep", "view", "dropped"})
+STORED_KINDS = frozenset({"session", "exercise", "feedback", "rep", "dropped"})
 """Event kinds kept (the ``text`` pieces and ``answer`` marks of a line are left out: the
-finished line is its ``feedback`` event)."""
+finished line is its ``feedback`` event; ``rep``: a rep counter's, when one runs)."""
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the sessions and their events.
