@@ -28,6 +28,9 @@ from livefit.app.summary import SessionSummary, summarize
 from livefit.provenance import library_versions
 from livefit.stream.live import LiveCoach, LiveConfig, LiveEvent, LiveStats
 
+CNN_FRAME_ROWS = 240  # rows of the frames the page sends to a CNN coach
+POSE_FRAME_ROWS = 480  # ... and to a pose coach
+
 
 class _Session(Protocol):
     """A live session as the server state sees it (``livefit.app.session.LiveSession``)."""
@@ -76,6 +79,10 @@ class ServerState:
         self.exercises: list[str] = list(head.exercises) if head is not None else []
         self.rest_labels = set(LiveConfig().rest_labels)
         self.plans = shipped_plans()
+        # How tall the page's frames should be: the CNN sees 16 fps frames at its own small
+        # size, while the pose estimator needs the person's pixels (at 240 rows it found no one
+        # small in frame, issue 22): a camera's full 480.
+        self.frame_rows = POSE_FRAME_ROWS if coach.front.type == "pose" else CNN_FRAME_ROWS
 
     def check_exercise(self, exercise: Any) -> str | None:
         """None when ``exercise`` is usable in ``start``, else the reason."""
@@ -89,6 +96,10 @@ class ServerState:
         if known and exercise not in known:
             return f"unknown exercise {short_repr(exercise)}; this coach knows: {', '.join(known)}"
         return None
+
+    def ready_fields(self) -> dict[str, Any]:
+        """What every session's ``ready`` message says about this server's coach."""
+        return {"exercises": self.exercises, "frame_rows": self.frame_rows}
 
     def check_start(self, message: dict[str, Any]) -> tuple[str | None, Plan | None]:
         """A ``start`` message's (exercise, plan), or a fatal ``FrameError`` saying why not."""

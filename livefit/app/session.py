@@ -19,7 +19,7 @@ Text messages: at most ``max_text_bytes``, a few a second; frames faster than ``
 x ``max_fps``, sustained, close the socket.
 
 server -> client (text JSON, each with a ``type``)
-- ``ready``: ``session`` id, ``protocol``, ``exercises`` the coach knows, ``limits``;
+- ``ready``: ``session`` id, ``protocol``, ``exercises``, ``frame_rows`` (how tall), ``limits``;
 - ``event``: ``LiveEvent.to_json`` plus ``capture_ms`` (capture time of the frame that caused
   it, as sent) and ``latency_ms`` (that frame's arrival at the server -> this message sent);
 - ``stats`` (every ``stats_seconds``): ``LiveStats.to_json``, the server's frame counters and
@@ -152,7 +152,7 @@ class LiveSession:
                     "type": "ready",
                     "session": self.id,
                     "protocol": PROTOCOL_VERSION,
-                    "exercises": self.server.exercises,
+                    **self.server.ready_fields(),
                     "limits": asdict(self.limits),
                 }
             )

@@ -167,6 +167,7 @@ def test_the_camera_page_shows_live_captions(browser, server_url, bundled_coach,
         tic = time.monotonic()
         page.click("#camera")
         wait_for_captions(page, bundled_coach)
+        assert page.evaluate("maxHeight") == 240  # the frame height the server's 'ready' asked
         page.wait_for_timeout(300)  # let the caption's fade-in finish for the picture
         page.screenshot(path=str(artifacts / "serve_camera.png"))
         assert time.monotonic() - tic < FEEDBACK_TIMEOUT_MS / 1000

@@ -69,7 +69,9 @@ def test_serve_with_the_pose_coach_coaches_a_streamed_workout(workout_frames):
         health = client.get("/health").json()
         assert health["model"]["name"] == "bundled pose coach"
         with client.websocket_connect("/ws") as ws:
-            assert ws.receive_json()["type"] == "ready"
+            ready = ws.receive_json()
+            # the page sends a pose coach a camera's full 480 rows: the estimator needs pixels
+            assert ready["type"] == "ready" and ready["frame_rows"] == 480
             ws.send_text(json.dumps({"type": "start", "exercise": None}))
             for m in messages:
                 ws.send_bytes(m)

@@ -157,6 +157,7 @@ def test_a_session_coaches_a_workout_like_the_pipeline_does(
         stored = client.get(f"/api/history/{summary['history_id']}").json()
         assert "/static/history.js" in client.get("/history").text
     assert sent[0]["protocol"] == 1 and sent[0]["limits"]["max_sessions"] == 8
+    assert sent[0]["frame_rows"] == 240  # the CNN coach: small frames suffice
     # the reference: the same JPEGs straight through a live pipeline
     pipe = bundled_coach.pipeline(LiveConfig(bgr=True))
     reference = []

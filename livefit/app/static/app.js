@@ -3,7 +3,8 @@
 "use strict";
 
 const FPS = 16;                 // the coach's frame rate
-const MAX_HEIGHT = 240;         // frames are downscaled to at most this many rows before sending
+let maxHeight = 240;           // frames are downscaled to at most this many rows before sending
+                               // (the server's 'ready' says how many its coach needs)
 const JPEG_QUALITY = 0.7;
 const MAX_BUFFERED = 512 * 1024; // skip a frame while this much is still unsent (slow network)
 const CAPTION_SECONDS = 5;
@@ -168,6 +169,7 @@ function freezeFrame() {
 function onMessage(raw) {
   const m = JSON.parse(raw.data);
   if (m.type === "ready") {
+    if (m.frame_rows) maxHeight = m.frame_rows;
     setStatus("live", "live");
     startCapture();
   } else if (m.type === "event") {
@@ -201,7 +203,7 @@ function sendFrame() {
   if (!ws || ws.readyState !== WebSocket.OPEN || encoding) return;
   if (video.readyState < 2 || !video.videoWidth || video.paused) return;
   if (ws.bufferedAmount > MAX_BUFFERED) return; // the network is behind: skip this frame
-  const scale = Math.min(1, MAX_HEIGHT / video.videoHeight);
+  const scale = Math.min(1, maxHeight / video.videoHeight);
   const w = Math.round(video.videoWidth * scale), h = Math.round(video.videoHeight * scale);
   if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
   ctx.drawImage(video, 0, 0, w, h);
