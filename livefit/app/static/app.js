@@ -89,58 +89,14 @@ function showStats(s) {
   }
 }
 
-function minutes(seconds) {
-  return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`
-    : `${Math.round(seconds)} s`;
-}
-
-function cell(tag, text) {
-  const el = document.createElement(tag);
-  el.textContent = text;
-  return el;
-}
-
 // After Stop: per exercise, the time coached, the reps counted (when a counter ran), the
 // corrections and other lines said, and a timeline of the coached spans.
 function showSummary(m) {
-  const table = $("summary-table");
-  const head = document.createElement("tr");
-  for (const h of ["exercise", "time", "reps", "corrections", "other"]) head.append(cell("th", h));
-  table.replaceChildren(head);
-  for (const e of m.exercises) {
-    const row = document.createElement("tr");
-    row.append(cell("td", e.exercise), cell("td", minutes(e.seconds)),
-      cell("td", e.reps === null ? "\u2013" : String(e.reps)), cell("td", String(e.corrections)),
-      cell("td", String(e.other_lines)));
-    table.append(row);
-  }
-  if (!m.exercises.length) {
-    const row = document.createElement("tr");
-    const td = cell("td", "No exercise was coached.");
-    td.colSpan = 5;
-    row.append(td);
-    table.append(row);
-  }
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", "0 0 100 6");
-  svg.setAttribute("class", "spans");
-  const names = [...new Set(m.timeline.map((t) => t[2]))];
-  for (const [start, end, name] of m.timeline) {
-    const rect = document.createElementNS(svg.namespaceURI, "rect");
-    rect.setAttribute("x", (100 * start) / Math.max(m.seconds, 1e-6));
-    rect.setAttribute("width", Math.max((100 * (end - start)) / Math.max(m.seconds, 1e-6), 0.3));
-    rect.setAttribute("height", 6);
-    rect.setAttribute("fill", `hsl(${(names.indexOf(name) * 67) % 360} 55% 45%)`);
-    const title = document.createElementNS(svg.namespaceURI, "title");
-    title.textContent = `${name}: ${Math.round(start)}-${Math.round(end)} s`;
-    rect.append(title);
-    svg.append(rect);
-  }
-  $("summary-spans").replaceChildren(svg);
+  $("summary-table").replaceChildren(summaryTable(m.exercises), timelineBar(m));
   const note = $("summary-note");
   note.replaceChildren();
   if (m.history_id !== null && m.history_id !== undefined) {
-    const link = cell("a", "History");
+    const link = el("a", "History");
     link.href = "/history";
     note.append(`${minutes(m.seconds)} of video, saved as session ${m.history_id}: see `, link);
   } else {

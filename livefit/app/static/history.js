@@ -3,15 +3,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const SVG = "http://www.w3.org/2000/svg";
+const SVG = "http://www.w3.org/2000/svg"; // the progress plot's elements
 let progress = {};
-
-function el(tag, text, cls) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (cls) node.className = cls;
-  return node;
-}
 
 function showError(message) {
   $("error").textContent = message;
@@ -28,11 +21,6 @@ async function getJson(url) {
 function when(iso) {
   const d = new Date(iso);
   return isNaN(d) ? iso : d.toLocaleString();
-}
-
-function minutes(seconds) {
-  return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`
-    : `${Math.round(seconds)} s`;
 }
 
 function exerciseLine(e) {
@@ -66,18 +54,7 @@ async function showSession(id) {
   try {
     const s = await getJson(`/api/history/${id}`);
     box.replaceChildren(el("p", `${when(s.started)}: ${s.source}, ${minutes(s.seconds)}, coach ${s.coach}`));
-    const table = el("table", undefined, "summary");
-    const head = el("tr");
-    for (const h of ["exercise", "time", "reps", "corrections", "other lines"]) head.append(el("th", h));
-    table.append(head);
-    for (const e of s.summary.exercises) {
-      const row = el("tr");
-      row.append(el("td", e.exercise), el("td", minutes(e.seconds)),
-        el("td", e.reps === null ? "\u2013" : String(e.reps)), el("td", String(e.corrections)),
-        el("td", String(e.other_lines)));
-      table.append(row);
-    }
-    box.append(table, timelineBar(s.summary));
+    box.append(summaryTable(s.summary.exercises), timelineBar(s.summary));
     const said = s.events.filter((e) => e.kind === "feedback");
     const lines = el("ol", undefined, "timeline");
     for (const e of said) {
@@ -89,28 +66,6 @@ async function showSession(id) {
   } catch (err) {
     showError(err.message);
   }
-}
-
-// A small timeline: one coloured bar per coached span, across the session's length.
-function timelineBar(summary) {
-  const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("viewBox", "0 0 100 6");
-  svg.setAttribute("class", "spans");
-  const names = [...new Set(summary.timeline.map((t) => t[2]))];
-  const total = Math.max(summary.seconds, 1e-6);
-  for (const [start, end, name] of summary.timeline) {
-    const rect = document.createElementNS(SVG, "rect");
-    rect.setAttribute("x", (100 * start) / total);
-    rect.setAttribute("width", Math.max((100 * (end - start)) / total, 0.3));
-    rect.setAttribute("y", 0);
-    rect.setAttribute("height", 6);
-    rect.setAttribute("fill", `hsl(${(names.indexOf(name) * 67) % 360} 55% 45%)`);
-    const title = document.createElementNS(SVG, "title");
-    title.textContent = `${name}: ${start.toFixed(0)}-${end.toFixed(0)} s`;
-    rect.append(title);
-    svg.append(rect);
-  }
-  return svg;
 }
 
 // Progress over sessions: the chosen measure of one exercise, one point per session.
