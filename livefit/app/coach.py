@@ -321,8 +321,8 @@ def _remember(run: LiveRun, s: CoachSettings) -> dict[str, Any]:
     except HistoryError as err:
         return {"database": str(history.path), "error": str(err)}
     out: dict[str, Any] = {"database": str(history.path), "id": session_id}
-    if history.set_aside is not None:
-        out["set_aside"] = str(history.set_aside)
+    if history.set_aside_warning is not None:
+        out["warning"] = history.set_aside_warning
     return out
 
 
@@ -378,11 +378,8 @@ def _report(summary: dict[str, Any], out: Path, console: Any) -> None:
     if kept is not None and "error" in kept:
         console.print(f"[yellow]warning: not stored in the history: {kept['error']}[/yellow]")
     elif kept is not None:
-        if "set_aside" in kept:
-            console.print(
-                f"[yellow]warning: {kept['database']} was not a sound database: moved to "
-                f"{kept['set_aside']}; a new history starts[/yellow]"
-            )
+        if "warning" in kept:
+            console.print(kept["warning"], style="yellow", markup=False)
         console.print(f"stored as session {kept['id']} (livefit history show {kept['id']})")
     files = [summary["files"]["video"], EVENTS_FILE, SUMMARY_FILE]
     if speech is not None and speech["files"]:

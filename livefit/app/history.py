@@ -137,6 +137,16 @@ class History:
         self.set_aside: Path | None = None
         self._checked = False
 
+    @property
+    def set_aside_warning(self) -> str | None:
+        """The line that tells the user a corrupt file was moved aside (None: none was)."""
+        if self.set_aside is None:
+            return None
+        return (
+            f"warning: {self.path} was not a sound database: moved to {self.set_aside}; "
+            "a new history starts"
+        )
+
     # -- writing ----------------------------------------------------------------------------
     def add(
         self,
@@ -191,7 +201,9 @@ class History:
             return [_session(row) for row in con.execute(query, (limit,) if limit else ())]
 
     def session(self, session_id: int) -> tuple[StoredSession, list[LiveEvent]]:
-        """One session and its stored events (``HistoryError`` if there is no such id)."""
+        """One session and its stored events (``NoSuchSession`` if there is no such id)."""
+        if not self.path.exists():  # reading creates no database
+            raise NoSuchSession(f"{self.path}: no session {session_id}")
         with self._connection() as con:
             row = con.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:

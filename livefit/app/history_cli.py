@@ -29,12 +29,8 @@ history_app = typer.Typer(
 
 
 def _report_set_aside(history: History) -> None:
-    if history.set_aside is not None:
-        typer.echo(
-            f"warning: {history.path} was not a sound database: moved to {history.set_aside}; "
-            "a new history starts",
-            err=True,
-        )
+    if history.set_aside_warning is not None:
+        typer.echo(history.set_aside_warning, err=True)
 
 
 def _reps(value: int | None) -> str:
