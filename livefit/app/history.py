@@ -34,8 +34,10 @@ from livefit.stream.live_types import LiveEvent
 
 HISTORY_ENV = "LIVEFIT_HISTORY"
 DB_NAME = "history.sqlite3"
-Source = Literal["camera", "upload", "coach"]
-SOURCES: tuple[str, ...] = ("camera", "upload", "coach")
+Source = Literal[
+    "page", "upload", "coach"
+]  # the page streamed it (camera or a file), an upload, livefit coach
+SOURCES: tuple[str, ...] = ("page", "upload", "coach")
 STORED_KINDS = frozenset({"session", "exercise", "feedback", "rep", "dropped"})
 """Event kinds kept (the ``text`` pieces and ``answer`` marks of a line are left out: the
 finished line is its ``feedback`` event; ``rep``: a rep counter's, when one runs)."""
@@ -46,7 +48,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE sessions (
         id INTEGER PRIMARY KEY,
         started TEXT NOT NULL,        -- ISO 8601, UTC, when the session began
-        source TEXT NOT NULL,         -- camera | upload | coach
+        source TEXT NOT NULL,         -- page | upload | coach
         coach TEXT NOT NULL,          -- the model that coached
         seconds REAL NOT NULL,        -- video covered
         summary TEXT NOT NULL         -- JSON: livefit.app.summary.SessionSummary

@@ -156,7 +156,7 @@ class ServerState:
             return None, None
         summary = summarize(events, stats.media_seconds)
         job = Job("history", session)
-        return summary, await self.run_job(job, self.remember, "camera", summary, events, session)
+        return summary, await self.run_job(job, self.remember, "page", summary, events, session)
 
     def remember(
         self, source: Source, summary: SessionSummary, events: list[LiveEvent], session: str

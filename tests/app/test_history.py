@@ -63,11 +63,11 @@ def test_sessions_round_trip_with_events_and_summary(tmp_path):
     store = History(tmp_path / "h" / DB_NAME)
     assert store.sessions() == [] and store.progress() == {}
     summary = summarize(EVENTS, seconds=20.0)
-    first = store.add(source="camera", coach="bundled cnn", summary=summary, events=EVENTS)
+    first = store.add(source="page", coach="bundled cnn", summary=summary, events=EVENTS)
     second = store.add(source="coach", coach="bundled cnn", summary=summary, events=EVENTS[:2])
     assert [s.id for s in store.sessions()] == [second, first]  # newest first
     stored, events = store.session(first)
-    assert stored.summary == summary and stored.source == "camera"
+    assert stored.summary == summary and stored.source == "page"
     kinds = [e.kind for e in events]
     assert "text" not in kinds and "answer" not in kinds  # a line's pieces: its feedback holds it
     assert [e for e in EVENTS if e.kind not in ("text", "answer")] == events
@@ -129,11 +129,11 @@ def test_sessions_finishing_at_once_all_land(tmp_path):
         p.join(60)
         assert p.exitcode == 0
     sessions = History(path).sessions()
-    assert sorted(s.source for s in sessions) == ["camera"] * 10 + ["upload"] * 10
+    assert sorted(s.source for s in sessions) == ["page"] * 10 + ["upload"] * 10
     assert len({s.id for s in sessions}) == 20
 
 
-SOURCES2 = ("camera", "upload")
+SOURCES2 = ("page", "upload")
 
 
 def test_a_locked_database_is_one_error_line(tmp_path):

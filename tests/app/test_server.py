@@ -189,7 +189,7 @@ def test_a_session_coaches_a_workout_like_the_pipeline_does(
     } == expected.to_json()
     assert [s["id"] for s in listed["sessions"]] == [summary["history_id"]]
     assert (
-        listed["sessions"][0]["source"] == "camera"
+        listed["sessions"][0]["source"] == "page"
         and listed["sessions"][0]["summary"] == stored["summary"]
     )
     said = [e["text"] for e in stored["events"] if e["kind"] == "feedback"]
