@@ -495,7 +495,6 @@ def test_a_camera_gets_the_pose_coach_when_it_can_run(monkeypatch):
     monkeypatch.setattr(PoseEstimator, "load", classmethod(missing))
     vision, why = choose_vision(None, camera=True)
     assert vision == "cnn" and "ai_edge_litert is not installed" in why and "real people" in why
-    monkeypatch.undo()
 
 
 def test_coach_camera_says_which_coach_runs_and_why(bgr_frames, tmp_path, monkeypatch):
