@@ -59,6 +59,29 @@ FLIP_INDEX: tuple[int, ...] = tuple(
     LM[n.replace("left", "#").replace("right", "left").replace("#", "right")]
     for n in LANDMARK_NAMES
 )
+# The bones a viewer sees drawn between the points (torso, arms, legs, feet; the face's points
+# are left out): pairs of indices.
+SKELETON: tuple[tuple[int, int], ...] = tuple(
+    (LM[a], LM[b])
+    for a, b in (
+        ("left_shoulder", "right_shoulder"),
+        ("left_hip", "right_hip"),
+        ("left_shoulder", "left_hip"),
+        ("right_shoulder", "right_hip"),
+        ("left_shoulder", "left_elbow"),
+        ("left_elbow", "left_wrist"),
+        ("right_shoulder", "right_elbow"),
+        ("right_elbow", "right_wrist"),
+        ("left_hip", "left_knee"),
+        ("left_knee", "left_ankle"),
+        ("right_hip", "right_knee"),
+        ("right_knee", "right_ankle"),
+        ("left_ankle", "left_heel"),
+        ("left_heel", "left_foot_index"),
+        ("right_ankle", "right_heel"),
+        ("right_heel", "right_foot_index"),
+    )
+)
 HIPS = (LM["left_hip"], LM["right_hip"])
 SHOULDERS = (LM["left_shoulder"], LM["right_shoulder"])
 SIDECAR_SUFFIX = "_groundtruth.npz"
@@ -140,6 +163,7 @@ __all__ = [
     "FLIP_INDEX",
     "HIPS",
     "SHOULDERS",
+    "SKELETON",
     "LANDMARK_NAMES",
     "LM",
     "NUM_LANDMARKS",

@@ -41,9 +41,11 @@ real-time factor (compute seconds per second of video; < 1 keeps up) and every d
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,9 +72,13 @@ from livefit.stream.live_types import (
     LiveStats,
 )
 from livefit.stream.playback import feedbacks_in, play_video, schedule_of
+from livefit.stream.rules import BodyRules
+from livefit.synth.coach import count_in
 from livefit.vision.activity import ActivityHead
 from livefit.vision.front_ends import FrontEnd, FrontEndOptions, front_end_of, load_front_end
 from livefit.vision.preprocess import FrameResampler
+
+RECENT_FRAMES = 16 * 8  # landmarks kept: a recognised exercise's reps before its session began
 
 
 class LiveCoach:
@@ -208,6 +214,12 @@ class LivePipeline:
         self.feedbacks: list[LiveEvent] = []  # every finished feedback, in order
         self._tracker = _Tracker()
         self._next_entry = 0  # schedule: first entry not yet started
+        self.points: np.ndarray | None = None
+        """The latest frame's body landmarks ``[33, 4]`` (pixels of that frame, visibility),
+        when the front end sees them (pose); None before the first frame or for a CNN."""
+        self.rules = BodyRules()
+        self._recent_points: deque[tuple[float, np.ndarray]] = deque(maxlen=RECENT_FRAMES)
+        self._rep_times: dict[int, list[float]] = {}  # per session: when each rep was counted
         self.closed = False
 
     # -- public -------------------------------------------------------------------------------
@@ -245,6 +257,7 @@ class LivePipeline:
         if repeats:
             s.frames_used += 1
             x = self.front_stream.prepare(frame, t)  # e.g. cropped pixels, body landmarks
+            self.points = self.coach.front.body_points(x)
             with self.coach.lock:
                 for _ in range(repeats):
                     events += self._cnn_frame(x, stream_t)
@@ -261,6 +274,7 @@ class LivePipeline:
         s.steps_in_gaps += int(skipped * self.coach.steps_per_second // self.coach.fps)
         events = self._end_session(before)
         self.front_stream.restart()
+        self._recent_points.clear()
         self._tracker = _Tracker()
         self.exercise, self.confidence = "", 0.0
         return events
@@ -303,12 +317,32 @@ class LivePipeline:
     def _cnn_frame(self, x: torch.Tensor, stream_t: float) -> list[LiveEvent]:
         self.stats.cnn_frames += 1
         feature = self.front_stream.push(x)
-        if feature is None:
-            return []
-        self.stats.steps += 1
-        if self.on_feature is not None:
-            self.on_feature(feature, stream_t)
-        return self._step(feature, stream_t)
+        events = []
+        if feature is not None:
+            self.stats.steps += 1
+            if self.on_feature is not None:
+                self.on_feature(feature, stream_t)
+            events += self._step(feature, stream_t)
+        if self.points is not None:
+            self._recent_points.append((stream_t, self.points))
+            events += self._body(self.points, stream_t)
+        return events
+
+    def _body(self, points: np.ndarray, t: float) -> list[LiveEvent]:
+        """The rules on one 16 fps frame's landmarks (``livefit.stream.rules``): the hint when
+        the body is out of view, the reps of each session."""
+        events = []
+        hint = self.rules.view(points, t)
+        if hint is not None:
+            events.append(LiveEvent(t, "rule", hint, self.exercise, self._index()))
+        for a in self.active:
+            for n in self.rules.count(a.index, a.exercise, points):
+                events.append(self._rep(t, n, a.exercise, a.index))
+        return events
+
+    def _rep(self, t: float, n: int, exercise: str, index: int) -> LiveEvent:
+        self._rep_times.setdefault(index, []).append(t)
+        return LiveEvent(t, "rep", str(n), exercise, index, self.confidence)
 
     def _step(self, feature: torch.Tensor, t: float) -> list[LiveEvent]:
         """One feature step ``[C, h, w]`` whose last frame was captured at stream time ``t``."""
@@ -331,12 +365,26 @@ class LivePipeline:
             if e.kind == "dropped":
                 self.stats.steps_unseen += 1
             when = a.start + e.time
-            event = LiveEvent(when, e.kind, e.text, a.exercise, a.index, self.confidence)
-            if e.kind == "feedback":
+            kind = (
+                "withheld" if e.kind == "feedback" and self._miscounts(a, e.text, when) else e.kind
+            )
+            event = LiveEvent(when, kind, e.text, a.exercise, a.index, self.confidence)
+            if kind == "feedback":
                 self.stats.feedbacks += 1
                 self.feedbacks.append(event)
+            elif kind == "withheld":
+                self.stats.feedbacks_withheld += 1
             events.append(event)
         return events
+
+    def _miscounts(self, a: _Active, text: str, t: float) -> bool:
+        """A line that says a rep count the session's counter disagrees with at ``t`` (by more
+        than ``count_tolerance``); never when no counter runs (``LiveConfig.check_counts``)."""
+        said = count_in(text)
+        if not self.config.check_counts or said is None or a.index not in self.rules.counters:
+            return False
+        done = bisect.bisect_right(self._rep_times.get(a.index, []), t)
+        return abs(said - done) > self.config.count_tolerance
 
     def _recognise(self, feature: torch.Tensor, t: float) -> list[LiveEvent]:
         """Update the smoothed exercise probabilities; an ``exercise`` event when the leader
@@ -394,7 +442,15 @@ class LivePipeline:
             session = self.engine.start(single_exercise_prompt(exercise), t0=0.0)
         self.active.append(_Active(session, index, exercise, start, end))
         self.sessions += 1
-        return [LiveEvent(t, "session", exercise, exercise, index, self.confidence)]
+        events = [LiveEvent(t, "session", exercise, exercise, index, self.confidence)]
+        if self.points is not None:  # a recognised exercise began before its session did
+            c, began = self.config, -math.inf
+            if c.exercise is None and c.schedule is None:
+                began = self._tracker.since - c.smoothing_seconds
+            past = [p for when, p in self._recent_points if began <= when < t]
+            for n in self.rules.start(index, exercise, past if began > -math.inf else ()):
+                events.append(self._rep(t, n, exercise, index))
+        return events
 
     def _end_session(self, t: float, which: _Active | None = None) -> list[LiveEvent]:
         """End ``which`` (default: every active session) at stream time ``t``."""
@@ -412,6 +468,7 @@ class LivePipeline:
             self.stats.steps_unseen += 1 if a.pending else 0
         else:
             a.session.close()
+        self.rules.end(a.index)
         return events + [LiveEvent(t, "session", "", a.exercise, a.index)]
 
 

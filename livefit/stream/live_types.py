@@ -10,7 +10,9 @@ from typing import Any, Literal
 from livefit.stream.clocks import make_clock
 from livefit.stream.events import EngineConfig
 
-EventKind = Literal["session", "exercise", "answer", "text", "feedback", "dropped"]
+EventKind = Literal[
+    "session", "exercise", "answer", "text", "feedback", "dropped", "rep", "rule", "withheld"
+]
 
 MIN_FRAME_SIDE = 8
 """Smallest frame height and width accepted (smaller frames are refused, one by one)."""
@@ -57,6 +59,13 @@ class LiveConfig:
     """A feedback begins a sentence (``EngineConfig.sentence_start``; off: the model's
     decoding settings as they are). The live coach says every line aloud or on screen: one
     that begins mid-sentence (" in your knees, please!") is worse than useless."""
+    check_counts: bool = True
+    """A line that says a rep count ("that's nine") is said only when the session's rep counter
+    (pose front ends, countable exercises: ``livefit.stream.rules``) agrees within
+    ``count_tolerance``; one that does not is withheld (a ``withheld`` event, not a
+    ``feedback``). Without a counter the lines are said as decoded."""
+    count_tolerance: int = 1
+    """Reps the said count may differ from the counter's (the counter's own error is +-1)."""
     bgr: bool = False
     """Frames are BGR (OpenCV) instead of RGB."""
     max_frame_pixels: int = 4096 * 4096
@@ -91,7 +100,10 @@ class LiveEvent:
     """session: a coaching session of ``exercise`` began (``text``: the exercise) or ended
     (``text`` ""); exercise:
     the recognised exercise changed (``text``: its name, ``confidence``); answer / text /
-    feedback / dropped: the engine's events (feedback: the finished line)."""
+    feedback / dropped: the engine's events (feedback: the finished line); rep: the session's
+    rep counter reached ``text`` (a number; pose front ends); rule: a line a rule says, not the
+    model (``livefit.stream.rules``: the body is out of view); withheld: a finished line that is
+    not said (it says a rep count the session's counter disagrees with: ``check_counts``)."""
     text: str = ""
     exercise: str = ""
     session: int = -1
@@ -124,6 +136,7 @@ class LiveStats:
     steps_in_gaps: int = 0  # steps without any frame: nothing was seen there
     gap_seconds: float = 0.0  # capture time inside those gaps (not in media_seconds)
     feedbacks: int = 0
+    feedbacks_withheld: int = 0  # finished lines not said: a rep count the counter disagrees with
     compute_seconds: float = 0.0
     media_seconds: float = 0.0  # capture time covered by frames (gaps left out)
 
@@ -150,6 +163,7 @@ class LiveStats:
             "steps_in_gaps": self.steps_in_gaps,
             "gap_seconds": round(self.gap_seconds, 3),
             "feedbacks": self.feedbacks,
+            "feedbacks_withheld": self.feedbacks_withheld,
             "compute_seconds": round(self.compute_seconds, 3),
             "media_seconds": round(self.media_seconds, 3),
             "real_time_factor": round(self.real_time_factor, 4),

@@ -12,6 +12,7 @@ transition. Every kind of line has several paraphrases.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +115,24 @@ def number_word(n: int) -> str:
         tens, ones = divmod(n, 10)
         return _TENS[tens - 2] + (f"-{_NUMBERS[ones]}" if ones else "")
     return str(n)
+
+
+_WORD_VALUES = {w: i for i, w in enumerate(_NUMBERS)} | {
+    w: 20 + 10 * i for i, w in enumerate(_TENS)
+}
+_NUMBER_TOKEN = re.compile(r"\b(\d+|[a-z]+(?:-[a-z]+)?)\b")
+
+
+def count_in(text: str) -> int | None:
+    """The number a line says (``number_word``'s words or digits; the coach's lines hold no
+    other numbers than rep counts), None when it says none."""
+    for token in _NUMBER_TOKEN.findall(text.lower()):
+        if token.isdigit():
+            return int(token)
+        parts = token.split("-")
+        if all(p in _WORD_VALUES for p in parts) and (len(parts) == 1 or parts[0] in _TENS):
+            return sum(_WORD_VALUES[p] for p in parts)
+    return None
 
 
 def say_duration(text: str, rng: np.random.Generator) -> float:

@@ -84,6 +84,9 @@ class FrontEnd:
 
     type: ClassVar[str]
     config_class: ClassVar[type]
+    sees_body: ClassVar[bool] = False
+    """Its streams find body landmarks (``body_points``): the live coach counts reps and checks
+    the view, a viewer can draw the skeleton, and frames must show a person big enough."""
 
     def __init__(self, model: nn.Module, options: FrontEndOptions | None = None) -> None:
         problem = self.refuses(model.config)
@@ -118,6 +121,12 @@ class FrontEnd:
     def input_description(self) -> str:
         """What one frame becomes before the model (for a server's health report)."""
         return "frames"
+
+    def body_points(self, x: Tensor) -> np.ndarray | None:
+        """The body landmarks ``[33, 4]`` (pixels of the frame, visibility) in a stream's
+        prepared input ``x`` (``FrontStream.prepare``), or None when this front end does not
+        see them (the rep counter and the view check run on them)."""
+        return None
 
     # -- shared --------------------------------------------------------------------------------
     @property

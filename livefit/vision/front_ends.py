@@ -133,6 +133,7 @@ class PoseFrontEnd(FrontEnd):
 
     type = "pose"
     config_class = PoseEncoderConfig
+    sees_body = True
 
     @classmethod
     def build(cls, config: PoseEncoderConfig) -> nn.Module:
@@ -150,6 +151,9 @@ class PoseFrontEnd(FrontEnd):
     @property
     def input_description(self) -> str:
         return "33 body landmarks (MediaPipe Pose)"
+
+    def body_points(self, x: Tensor) -> np.ndarray:
+        return x.numpy()
 
     def stream(self, bgr: bool = False) -> PoseFrontStream:
         return PoseFrontStream(self.model, PoseEstimator.load(self.options.pose_models), bgr)

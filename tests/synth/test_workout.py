@@ -109,6 +109,21 @@ def test_touching_identical_lines_are_rejected() -> None:
         qevd_record("v.mp4", "t.npy", lines, times, np.arange(90))
 
 
+def test_the_count_a_line_says_reads_back_every_count_line() -> None:
+    for plan in _plans():
+        for ln in plan.lines:
+            said = C.count_in(ln.text)
+            if said is not None:  # counts and summaries ("eleven in total") say rep counts
+                assert ln.kind in ("count", "summary"), ln
+            else:
+                assert ln.kind != "count", ln
+    assert [
+        C.count_in(C.pick((b,), np.random.default_rng(0), n=n, exercise="squats"))
+        for b, n in zip(C.COUNT, (1, 12, 20, 37, 99), strict=True)
+    ] == [1, 12, 20, 37, 99]
+    assert C.count_in("Rep 104 of squats") == 104 and C.count_in("Good form, that's") is None
+
+
 def test_number_words_and_paraphrase_choice() -> None:
     assert C.number_word(7) == "seven" and C.number_word(21) == "twenty-one"
     assert C.number_word(40) == "forty" and C.number_word(120) == "120"
