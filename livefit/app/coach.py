@@ -168,6 +168,12 @@ class EventPrinter:
             self.console.print(
                 f"{when}  [dim]recognised {escape(e.text)} ({e.confidence:.2f})[/dim]"
             )
+        elif e.kind == "rule":
+            self.console.print(
+                f"{when}  [yellow]{'(rule)':<16}[/yellow] [bold]{escape(e.text)}[/bold]"
+            )
+        elif e.kind == "rep":
+            self.console.print(f"{when}  [dim]{escape(e.exercise):<16} rep {escape(e.text)}[/dim]")
 
 
 @contextmanager

@@ -1,10 +1,12 @@
 """The live protocol's wire format (``livefit.app.session`` speaks the protocol over it): the
 protocol version, the WebSocket close codes, binary frame messages (8-byte little-endian float64
 capture time in ms, then the JPEG bytes) checked against ``ServerLimits`` before any decoding,
-JPEG encoding (the client side: tests, benchmarks) and decoding (the worker threads), and
+text control messages (``parse_text``), JPEG encoding (the client side: tests, benchmarks) and
+decoding (the worker threads), the ``pose`` message (the landmarks the coach saw on a frame) and
 ``short_repr``, how a client's value is echoed in a reply.
 
-Below the session and the app; imports only ``livefit.app.limits``.
+Below the session and the app; imports only ``livefit.app.limits``, ``livefit.io`` and the
+landmark format.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from livefit.app.limits import ServerLimits
+from livefit.data.landmarks import SKELETON
+from livefit.io import JSONInputError, parse_json
 
 PROTOCOL_VERSION = 1
 HEADER = struct.Struct("<d")  # capture time in ms, little-endian float64, before the JPEG bytes
@@ -96,6 +100,39 @@ def parse_frame(message: bytes, limits: ServerLimits) -> tuple[float, memoryview
             fatal=True,
         )
     return capture_ms, jpeg
+
+
+def parse_text(text: str, limits: ServerLimits) -> dict[str, Any] | str:
+    """A text control message -> its JSON object (with a ``type``), or why it is not one (a
+    non-fatal error: the session replies and goes on); a fatal ``FrameError`` when it is larger
+    than the limit (checked before it is parsed)."""
+    size = len(text.encode())
+    if size > limits.max_text_bytes:
+        raise FrameError(
+            f"text message of {size:,} bytes is larger than the limit "
+            f"({limits.max_text_bytes:,} bytes)",
+            fatal=True,
+            code=CLOSE_TOO_BIG,
+        )
+    try:
+        message = parse_json(text, "text message")  # deep nesting: an error, not a crash
+    except JSONInputError as err:
+        return f"text messages must be JSON objects with a 'type' ({err})"
+    if not isinstance(message, dict) or "type" not in message:
+        return f"text messages must be JSON objects with a 'type', got {short_repr(text)}"
+    return message
+
+
+def pose_message(points: np.ndarray, width: int, height: int, capture_ms: float) -> dict[str, Any]:
+    """The ``pose`` message of a frame: its landmarks ``[33, 4]`` (pixels of a ``width`` x
+    ``height`` frame) as ``[x, y, visibility]`` in fractions of the frame (3 decimals), so the page
+    draws them on the video at any size."""
+    xyv = np.stack([points[:, 0] / width, points[:, 1] / height, points[:, 3]], axis=1)
+    return {"type": "pose", "capture_ms": capture_ms, "points": np.round(xyv, 3).tolist()}
+
+
+SKELETON_EDGES: list[list[int]] = [list(bone) for bone in SKELETON]
+"""The bones to draw between ``pose`` points (the ``ready`` message's ``skeleton``)."""
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 80) -> bytes:

@@ -38,9 +38,10 @@ Source = Literal[
     "page", "upload", "coach"
 ]  # the page streamed it (camera or a file), an upload, livefit coach
 SOURCES: tuple[str, ...] = ("page", "upload", "coach")
-STORED_KINDS = frozenset({"session", "exercise", "feedback", "rep", "dropped"})
+STORED_KINDS = frozenset({"session", "exercise", "feedback", "rep", "rule", "dropped"})
 """Event kinds kept (the ``text`` pieces and ``answer`` marks of a line are left out: the
-finished line is its ``feedback`` event; ``rep``: a rep counter's, when one runs)."""
+finished line is its ``feedback`` event; ``rep``: a rep counter's, when one runs; ``rule``: a
+line a rule said, such as the out-of-view hint)."""
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the sessions and their events.

@@ -103,11 +103,12 @@ def show(
     typer.echo("  timeline:")
     for start, end, name in stored.summary.timeline:
         typer.echo(f"    {start:7.1f} - {end:7.1f} s  {name}")
-    said = [e for e in events if e.kind == "feedback"]
+    said = [e for e in events if e.kind in ("feedback", "rule")]
     if said:
         typer.echo("  said:")
         for e in said:
-            typer.echo(f"    {e.time:7.1f} s  {e.text}")
+            rule = " (rule)" if e.kind == "rule" else ""
+            typer.echo(f"    {e.time:7.1f} s  {e.text}{rule}")
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

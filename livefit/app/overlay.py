@@ -1,9 +1,11 @@
 """What a viewer sees of the live coach: the caption state kept from ``LiveEvent``s and the
-annotated frame (the video, the live caption on it, a side panel with the exercise, the ground
-truth when there is one, and the coach's recent lines).
+annotated frame (the video with the skeleton the coach sees (pose coach) and the live caption on
+it, a side panel with the exercise, the rep count, the ground truth when there is one, and the
+coach's recent lines).
 
 ``captions = Captions()``; per frame: ``captions.update(events)``, then
-``annotate(frame, captions.view(t), truth)`` -> an RGB frame for the annotated mp4 or a window.
+``annotate(frame, captions.view(t, points), truth)`` -> an RGB frame for the annotated mp4 or a
+window (``points``: the frame's landmarks, ``LivePipeline.points``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from livefit.data.landmarks import SKELETON
 from livefit.stream.live import LiveEvent
 
 SCALE = 2  # the video is drawn at twice its size (QEVD-SIM frames are 160x224)
@@ -24,6 +27,8 @@ COACH = (255, 214, 92)  # RGB: the coach's colour
 TRUTH = (140, 220, 140)
 TEXT = (235, 235, 235)
 DIM = (150, 150, 150)
+BONES = (80, 220, 255)  # RGB: the skeleton
+MIN_VISIBILITY = 0.5  # a point below this is not drawn
 
 
 @dataclass
@@ -35,6 +40,8 @@ class CaptionView:
     exercise: str  # the exercise being coached ("" between sessions)
     recognised: str  # what the activity head sees ("" when unknown)
     recent: list[tuple[float, str]]  # the coach's last lines, newest last
+    reps: int | None = None  # the session's rep count (None: not counted)
+    points: np.ndarray | None = None  # the frame's landmarks [33, 4], pixels of the frame
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Captions:
     _speaking: bool = False
     _exercise: str = ""
     _recognised: str = ""
+    _reps: int | None = None
     _recent: list[tuple[float, str]] = field(default_factory=list)
 
     def update(self, events: Iterable[LiveEvent]) -> None:
@@ -56,18 +64,23 @@ class Captions:
                 self._caption, self._speaking = "", True
             elif e.kind == "text":
                 self._caption += e.text
-            elif e.kind == "feedback":
+            elif e.kind in ("feedback", "rule"):
                 self._caption, self._speaking = e.text, False
                 self._caption_until = e.time + self.hold_seconds
                 self._recent = [*self._recent, (e.time, e.text)][-self.recent_lines :]
+            elif e.kind == "withheld":  # decoded but not said: its words leave the screen
+                self._caption, self._speaking = "", False
+            elif e.kind == "rep":
+                self._reps = int(e.text)
             elif e.kind == "session":
-                self._exercise = e.text
+                self._exercise, self._reps = e.text, None
             elif e.kind == "exercise":
                 self._recognised = e.text
 
-    def view(self, t: float) -> CaptionView:
+    def view(self, t: float, points: np.ndarray | None = None) -> CaptionView:
         shown = self._caption if self._speaking or t <= self._caption_until else ""
-        return CaptionView(t, shown, self._exercise, self._recognised, list(self._recent))
+        recent = list(self._recent)
+        return CaptionView(t, shown, self._exercise, self._recognised, recent, self._reps, points)
 
 
 def wrap(text: str, width_px: int, scale: float = FONT_SCALE) -> list[str]:
@@ -106,6 +119,8 @@ def annotate(
     video = cv2.resize(frame, (vw, VIDEO_HEIGHT), interpolation=cv2.INTER_LINEAR)
     out = np.full((VIDEO_HEIGHT, vw + PANEL, 3), 24, np.uint8)
     out[:, :vw] = video
+    if view.points is not None:
+        draw_skeleton(out, view.points, vw / w)
     if view.caption:  # the live caption on the video, on a dark band
         lines = wrap(view.caption, vw - 16)[-4:]
         top = VIDEO_HEIGHT - 12 - 20 * len(lines)
@@ -117,6 +132,8 @@ def annotate(
     _text(out, f"{int(view.t // 60)}:{view.t % 60:04.1f}", (x, y), TEXT, 0.6, 1)
     y += 30
     _text(out, "coaching: " + (view.exercise or "-"), (x, y), COACH)
+    if view.reps is not None:
+        _text(out, f"reps: {view.reps}", (x + PANEL - 120, y), COACH, 0.6, 2)
     y += 22
     _text(out, "recognised: " + (view.recognised or "-"), (x, y), DIM)
     if truth_exercise is not None:
@@ -141,4 +158,17 @@ def annotate(
     return out
 
 
-__all__ = ["CaptionView", "Captions", "annotate", "wrap"]
+def draw_skeleton(img: np.ndarray, points: np.ndarray, scale: float) -> None:
+    """The bones between seen points (``[33, 4]`` in the frame's pixels, drawn ``scale`` times
+    larger) and a dot on each seen joint, in place."""
+    seen = points[:, 3] >= MIN_VISIBILITY
+    xy = np.round(points[:, :2] * scale).astype(int)
+    for a, b in SKELETON:
+        if seen[a] and seen[b]:
+            cv2.line(img, tuple(xy[a]), tuple(xy[b]), BONES, 2, cv2.LINE_AA)
+    for i in {i for bone in SKELETON for i in bone}:
+        if seen[i]:
+            cv2.circle(img, tuple(xy[i]), 3, BONES, -1, cv2.LINE_AA)
+
+
+__all__ = ["CaptionView", "Captions", "annotate", "draw_skeleton", "wrap"]

@@ -82,7 +82,7 @@ class LiveRun:
         self.last_t = t
         self._events(events)
         truth = self.truth(t) if self.truth is not None else (None, None)
-        view = self.captions.view(t)
+        view = self.captions.view(t, self.pipe.points)
         self._frames.put((frame, view, truth))
         now = time.monotonic()
         if self.display is not None and now - self._shown >= 1.0 / DISPLAY_FPS:
@@ -107,7 +107,7 @@ class LiveRun:
         for e in events:
             if self.on_event is not None:
                 self.on_event(e)
-            if e.kind == "feedback" and self.speaker is not None:
+            if e.kind in ("feedback", "rule") and self.speaker is not None:
                 self.speaker.say(e.text, e.time)
 
     def finish(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from livefit.app.frames import PROTOCOL_VERSION, FrameError, short_repr
+from livefit.app.frames import PROTOCOL_VERSION, SKELETON_EDGES, FrameError, short_repr
 from livefit.app.history import History, HistoryError, Source
 from livefit.app.limits import ServerLimits
 from livefit.app.plans import Plan, PlanError, check_exercises, parse_plan, shipped_plans
@@ -82,7 +82,7 @@ class ServerState:
         # How tall the page's frames should be: the CNN sees 16 fps frames at its own small
         # size, while the pose estimator needs the person's pixels (at 240 rows it found no one
         # small in frame, issue 22): a camera's full 480.
-        self.frame_rows = POSE_FRAME_ROWS if coach.front.type == "pose" else CNN_FRAME_ROWS
+        self.frame_rows = POSE_FRAME_ROWS if coach.front.sees_body else CNN_FRAME_ROWS
 
     def check_exercise(self, exercise: Any) -> str | None:
         """None when ``exercise`` is usable in ``start``, else the reason."""
@@ -99,7 +99,8 @@ class ServerState:
 
     def ready_fields(self) -> dict[str, Any]:
         """What every session's ``ready`` message says about this server's coach."""
-        return {"exercises": self.exercises, "frame_rows": self.frame_rows}
+        skeleton = SKELETON_EDGES if self.coach.front.sees_body else None
+        return {"exercises": self.exercises, "frame_rows": self.frame_rows, "skeleton": skeleton}
 
     def check_start(self, message: dict[str, Any]) -> tuple[str | None, Plan | None]:
         """A ``start`` message's (exercise, plan), or a fatal ``FrameError`` saying why not."""

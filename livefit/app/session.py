@@ -19,7 +19,10 @@ Text messages: at most ``max_text_bytes``, a few a second; frames faster than ``
 x ``max_fps``, sustained, close the socket.
 
 server -> client (text JSON, each with a ``type``)
-- ``ready``: ``session`` id, ``protocol``, ``exercises``, ``frame_rows`` (how tall), ``limits``;
+- ``ready``: ``session`` id, ``protocol``, ``exercises``, ``frame_rows`` (how tall), ``skeleton``
+  (the bones between ``pose`` points, or null: this coach sees no landmarks), ``limits``;
+- ``pose`` (pose coach, per coached frame, before its events): ``points``, the landmarks as
+  ``[x, y, visibility]`` in fractions of the frame, and the frame's ``capture_ms``;
 - ``event``: ``LiveEvent.to_json`` plus ``capture_ms`` (capture time of the frame that caused
   it, as sent) and ``latency_ms`` (that frame's arrival at the server -> this message sent);
 - ``stats`` (every ``stats_seconds``): ``LiveStats.to_json``, the server's frame counters and
@@ -51,19 +54,19 @@ from livefit.app.frames import (
     CLOSE_INTERNAL,
     CLOSE_NORMAL,
     CLOSE_POLICY,
-    CLOSE_TOO_BIG,
     CLOSE_UNSUPPORTED,
     PROTOCOL_VERSION,
     FrameError,
     decode_jpeg,
     parse_frame,
+    parse_text,
+    pose_message,
     short_repr,
 )
 from livefit.app.limits import RateLimiter
 from livefit.app.plans import Plan
 from livefit.app.serve_log import client_address, log_event
 from livefit.app.serve_state import Job, ServerState
-from livefit.io import JSONInputError, parse_json
 from livefit.stream.live import LiveConfig, LiveEvent, LiveInputError, LivePipeline, LiveStats
 
 
@@ -251,23 +254,9 @@ class LiveSession:
                 "only 'start' and 'stop')",
                 fatal=True,
             )
-        size = len(text.encode())
-        if size > limits.max_text_bytes:
-            raise FrameError(
-                f"text message of {size:,} bytes is larger than the limit "
-                f"({limits.max_text_bytes:,} bytes)",
-                fatal=True,
-                code=CLOSE_TOO_BIG,
-            )
-        try:
-            message = parse_json(text, "text message")  # deep nesting: an error, not a crash
-        except JSONInputError as err:
-            self._post_error(f"text messages must be JSON objects with a 'type' ({err})")
-            return True
-        if not isinstance(message, dict) or "type" not in message:
-            self._post_error(
-                f"text messages must be JSON objects with a 'type', got {short_repr(text)}"
-            )
+        message = parse_text(text, limits)
+        if isinstance(message, str):
+            self._post_error(message)
             return True
         kind = message["type"]
         if kind == "stop":
@@ -337,7 +326,7 @@ class LiveSession:
                 continue
             frame = self.queue.popleft()
             try:
-                events, stepped = await self.server.run_job(
+                events, stepped, pose = await self.server.run_job(
                     Job("frame", self.id), self._process, frame
                 )
             except (FrameError, LiveInputError) as err:
@@ -350,6 +339,8 @@ class LiveSession:
             self.counters.bad_in_a_row = 0
             self.events += events
             try:
+                if pose is not None:
+                    await self._send(pose)
                 for event in events:
                     await self._send(self._event_message(event, frame))
             except _Closed:
@@ -357,19 +348,24 @@ class LiveSession:
             if stepped:
                 self.counters.step_latency_ms.append(_ms(time.perf_counter() - frame.arrival))
 
-    def _process(self, frame: _Frame) -> tuple[list[LiveEvent], bool]:
-        """Worker thread: decode and push one frame -> (its events, did it complete a step).
-        A frame that waited too long is dropped before decoding: an overloaded server sheds
-        load instead of spending it on frames it would drop anyway."""
+    def _process(self, frame: _Frame) -> tuple[list[LiveEvent], bool, dict[str, Any] | None]:
+        """Worker thread: decode and push one frame -> (its events, did it complete a step, its
+        ``pose`` message when the coach saw landmarks). A frame that waited too long is dropped
+        before decoding: an overloaded server sheds load instead of spending it on frames it
+        would drop anyway."""
         assert self.pipe is not None
         lag = time.perf_counter() - frame.arrival
         if lag > self.limits.max_lag_seconds:
             self.counters.frames_expired += 1
-            return [], False
+            return [], False, None
         image = decode_jpeg(frame.jpeg)
-        steps = self.pipe.stats.steps
+        steps, used = self.pipe.stats.steps, self.pipe.stats.frames_used
         events = self.pipe.push(image, frame.capture_ms / 1000.0, lag=lag)
-        return events, self.pipe.stats.steps > steps
+        pose = None
+        if self.pipe.points is not None and self.pipe.stats.frames_used > used:
+            h, w = image.shape[:2]
+            pose = pose_message(self.pipe.points, w, h, frame.capture_ms)
+        return events, self.pipe.stats.steps > steps, pose
 
     def _event_message(self, event: LiveEvent, frame: _Frame | None) -> dict[str, Any]:
         out = {"type": "event", **event.to_json()}

@@ -89,10 +89,22 @@ def clip(workout_frames) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def server_url(bundled_coach, tmp_path_factory):
     """The real server (uvicorn, in a thread) on a free port, with a workout history."""
+    yield from serve(bundled_coach, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def pose_server_url(pose_estimator_available, tmp_path_factory):
+    """The same with the bundled pose coach (what ``serve`` runs for a camera)."""
+    from livefit.stream.live import LiveCoach
+
+    yield from serve(LiveCoach.load(vision="pose"), tmp_path_factory)
+
+
+def serve(coach, tmp_path_factory):
     import uvicorn
 
     history = History(tmp_path_factory.mktemp("history") / "history.sqlite3")
-    app = create_app(bundled_coach, ServerLimits(max_sessions=4), history=history)
+    app = create_app(coach, ServerLimits(max_sessions=4), history=history)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", **UVICORN_WEBSOCKETS
     )  # as `livefit serve` runs it
@@ -214,8 +226,8 @@ def test_the_camera_page_shows_live_captions(browser, server_url, bundled_coach,
 
 
 @pytest.mark.slow(12)
-def test_a_video_file_plays_with_captions(
-    browser, server_url, bundled_coach, clip, artifacts, tmp_path
+def test_a_video_file_plays_with_the_pose_coach_its_skeleton_and_count(
+    browser, pose_server_url, bundled_coach, clip, artifacts, tmp_path
 ):
     from livefit.synth.writer import write_video
 
@@ -223,7 +235,7 @@ def test_a_video_file_plays_with_captions(
     write_video(video, clip, FPS, clip[0].shape[1], clip[0].shape[0])
     page = browser.new_page(viewport={"width": 1200, "height": 760})
     try:
-        page.goto(server_url)
+        page.goto(pose_server_url)
         # Follow the shipped warm-up plan: its first exercise is coached from the first frame.
         page.wait_for_selector("#plan-choice option[value='warm-up']", state="attached")
         page.select_option("#plan-choice", "warm-up")
@@ -232,7 +244,20 @@ def test_a_video_file_plays_with_captions(
         shown = wait_for_captions(page, bundled_coach)
         assert shown["exercise"] == "· jumping jacks", shown
         assert page.text_content("#exercise") == "jumping jacks"
-        page.screenshot(path=str(artifacts / "serve_file.png"))
+        assert page.evaluate("maxHeight") == 480 and page.evaluate("skeleton.length") > 10
+        # The skeleton the coach sees is drawn over the video, where the video is.
+        page.wait_for_function("Number(document.querySelector('#skeleton').dataset.drawn) > 16")
+        drawn = page.evaluate("""() => {
+            const el = document.querySelector('#skeleton'), box = el.getBoundingClientRect();
+            const v = document.querySelector('#video').getBoundingClientRect();
+            const px = el.getContext('2d').getImageData(0, 0, el.width, el.height).data;
+            let lit = 0;
+            for (let i = 3; i < px.length; i += 4) lit += px[i] > 0;
+            return {lit, inside: box.left >= v.left - 1 && box.right <= v.right + 1
+                && box.top >= v.top - 1 && box.bottom <= v.bottom + 1};
+        }""")
+        assert drawn["lit"] > 200 and drawn["inside"], drawn
+        page.screenshot(path=str(artifacts / "serve_file_pose.png"))
         # at the end of the file the page stops the session and the server closes it cleanly
         page.wait_for_function(
             "document.querySelector('#status').textContent === 'ended'", timeout=30_000

@@ -84,6 +84,19 @@ def test_serve_with_the_pose_coach_coaches_a_streamed_workout(workout_frames):
     exercises = {m["text"] for m in sent if m["type"] == "event" and m["kind"] == "exercise"}
     assert exercises - {"general"}, "no exercise recognised"
     assert sent[-1]["frames_in"] == len(messages) and sent[-1]["frames_dropped_total"] == 0
+    # The skeleton the coach saw, frame by frame, in fractions of the frame, and its bones.
+    assert ready["skeleton"] and all(len(bone) == 2 for bone in ready["skeleton"])
+    poses = [m for m in sent if m["type"] == "pose"]
+    assert [p["capture_ms"] for p in poses] == [k * FRAME_MS for k in range(len(messages))]
+    seen = [pt for p in poses for pt in p["points"] if pt[2] >= 0.5]
+    assert all(len(p["points"]) == 33 for p in poses) and len(seen) > 33 * len(poses) / 2
+    assert all(-0.5 < x < 1.5 and -0.5 < y < 1.5 for x, y, _ in seen)
+    # Reps, per coaching session, count up from one.
+    reps: dict[int, list[int]] = {}
+    for m in sent:
+        if m["type"] == "event" and m["kind"] == "rep":
+            reps.setdefault(m["session"], []).append(int(m["text"]))
+    assert all(r == list(range(1, len(r) + 1)) for r in reps.values()), reps
 
 
 def test_serve_vision_pose_refuses_a_bad_encoder_with_one_error_line(tmp_path):

@@ -158,6 +158,7 @@ def test_a_session_coaches_a_workout_like_the_pipeline_does(
         assert "/static/history.js" in client.get("/history").text
     assert sent[0]["protocol"] == 1 and sent[0]["limits"]["max_sessions"] == 8
     assert sent[0]["frame_rows"] == 240  # the CNN coach: small frames suffice
+    assert sent[0]["skeleton"] is None and not [m for m in sent if m["type"] == "pose"]
     # the reference: the same JPEGs straight through a live pipeline
     pipe = bundled_coach.pipeline(LiveConfig(bgr=True))
     reference = []

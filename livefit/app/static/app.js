@@ -20,6 +20,9 @@ let sent = 0;
 let captionTimer = null;
 let ending = false;       // we asked the server to stop
 let fixed = false;        // a plan or a chosen exercise says what is coached (not the head)
+let skeleton = null;      // the bones to draw between pose points ('ready'; null: no landmarks)
+let poseTimer = null;     // clears a skeleton no newer frame replaced
+const POSE_HOLD_MS = 600;
 
 // -- page state -------------------------------------------------------------------------------
 function setStatus(text, kind) {
@@ -39,9 +42,10 @@ function clock(seconds) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-function showCaption(text) {
+function showCaption(text, rule) {
   const el = $("caption");
   el.textContent = text;
+  el.classList.toggle("rule", !!rule); // a rule said it (the body is out of view), not the model
   el.classList.add("show");
   clearTimeout(captionTimer);
   captionTimer = setTimeout(() => el.classList.remove("show"), CAPTION_SECONDS * 1000);
@@ -54,12 +58,62 @@ function showExercise(name, resting) {
   el.classList.toggle("resting", !!resting);
 }
 
+function showReps(count) {
+  const el = $("reps");
+  el.hidden = count === null;
+  el.textContent = count === null ? "" : `${count} ${count === 1 ? "rep" : "reps"}`;
+}
+
+// The skeleton the coach sees, over the video where the video is drawn (object-fit: contain
+// leaves bars), mirrored as the video is. Points are [x, y, visibility] in fractions of the frame.
+function drawPose(points) {
+  const el = $("skeleton");
+  const box = video.getBoundingClientRect(), screen = $("screen").getBoundingClientRect();
+  if (!video.videoWidth || !box.width) return;
+  const scale = Math.min(box.width / video.videoWidth, box.height / video.videoHeight);
+  const w = video.videoWidth * scale, h = video.videoHeight * scale;
+  el.style.left = `${box.left - screen.left + (box.width - w) / 2}px`;
+  el.style.top = `${box.top - screen.top + (box.height - h) / 2}px`;
+  el.style.width = `${w}px`;
+  el.style.height = `${h}px`;
+  const ratio = window.devicePixelRatio || 1;
+  el.width = Math.round(w * ratio);
+  el.height = Math.round(h * ratio);
+  el.classList.toggle("mirror", video.classList.contains("mirror"));
+  const g = el.getContext("2d");
+  g.clearRect(0, 0, el.width, el.height);
+  const seen = (p) => p && p[2] >= 0.5;
+  g.strokeStyle = g.fillStyle = "rgba(80, 220, 255, 0.9)";
+  g.lineWidth = 3 * ratio;
+  for (const [a, b] of skeleton) {
+    if (!seen(points[a]) || !seen(points[b])) continue;
+    g.beginPath();
+    g.moveTo(points[a][0] * el.width, points[a][1] * el.height);
+    g.lineTo(points[b][0] * el.width, points[b][1] * el.height);
+    g.stroke();
+  }
+  for (const i of new Set(skeleton.flat())) {
+    if (!seen(points[i])) continue;
+    g.beginPath();
+    g.arc(points[i][0] * el.width, points[i][1] * el.height, 4 * ratio, 0, 2 * Math.PI);
+    g.fill();
+  }
+  el.dataset.drawn = String(Number(el.dataset.drawn || 0) + 1); // for the browser tests
+  clearTimeout(poseTimer);
+  poseTimer = setTimeout(clearPose, POSE_HOLD_MS);
+}
+
+function clearPose() {
+  const el = $("skeleton");
+  el.getContext("2d").clearRect(0, 0, el.width, el.height);
+}
+
 function addFeedback(event) {
   const list = $("timeline");
   const empty = list.querySelector(".empty");
   if (empty) empty.remove();
   const li = document.createElement("li");
-  li.className = "feedback";
+  li.className = event.kind === "rule" ? "feedback rule" : "feedback";
   const time = document.createElement("time");
   time.textContent = clock(event.time);
   const what = document.createElement("span");
@@ -119,6 +173,8 @@ function freezeFrame() {
   clearTimeout(captionTimer);
   $("caption").classList.remove("show");
   showExercise("", false);
+  clearTimeout(poseTimer);
+  clearPose();
 }
 
 // -- messages from the server -----------------------------------------------------------------
@@ -126,21 +182,27 @@ function onMessage(raw) {
   const m = JSON.parse(raw.data);
   if (m.type === "ready") {
     if (m.frame_rows) maxHeight = m.frame_rows;
+    skeleton = m.skeleton || null;
     setStatus("live", "live");
     startCapture();
+  } else if (m.type === "pose") {
+    if (skeleton) drawPose(m.points);
   } else if (m.type === "event") {
     if (m.capture_ms !== undefined) {
       $("st-rtt").textContent = `${(performance.now() - m.capture_ms).toFixed(0)} ms`;
     }
-    if (m.kind === "feedback") {
-      showCaption(m.text);
+    if (m.kind === "feedback" || m.kind === "rule") {
+      showCaption(m.text, m.kind === "rule");
       addFeedback(m);
       speak(m.text);
+    } else if (m.kind === "rep") {
+      showReps(Number(m.text));
     } else if (m.kind === "exercise" && !fixed) { // a plan or a chosen exercise names it
       const resting = m.text === "general"; // the coach's label for "no exercise"
       showExercise(resting ? "resting" : m.text, resting);
     } else if (m.kind === "session" && m.text) {
       showExercise(m.text, false); // a session began: the plan's (or recognised) exercise
+      showReps(null); // its count starts afresh (shown from its first rep)
     } else if (m.kind === "session" && !m.text) {
       $("exercise").classList.add("resting");
     }
