@@ -37,7 +37,7 @@ from safetensors.torch import load_file
 from livefit.config import load_config
 from livefit.io import atomic_write_json
 from livefit.train.checkpoint import MODEL_FILE, latest_checkpoint
-from livefit.train.coach_stage import MODEL_DIR, CoachStageConfig, CoachTask
+from livefit.train.coach_stage import MODEL_DIR, CoachStageConfig, CoachTask, ValidationConfig
 from livefit.train.pipeline import CONFIGS_DIR, PresetConfig
 from livefit.train.socratic_stage import SocraticLMConfig, train_socratic_lm
 from livefit.train.stage import run_stage, with_seed
@@ -59,6 +59,10 @@ class VariantSettings:
     """no-3d-cnn: the 2D encoder encodes one frame in this many (the last of each step)."""
     socratic: str = "socratic/embedded.json"
     """socratic-lm: its training config, relative to ``configs/``."""
+    validate: bool = True
+    """The variants' coach stages hold out and score workouts and calibrate their speak
+    threshold as the run's own stages did; false: they train on every workout, score nothing
+    and keep the threshold (the tiny preset, whose tests check the plumbing, not the scores)."""
 
 
 def per_frame_config(cnn: Any, frame_stride: int = 4) -> Any:
@@ -187,6 +191,9 @@ class Variants:
         """The run's stage-2 or stage-3 config (its recipe, seed and length) with ``changes``."""
         cfg = load_config(CoachStageConfig, self.run / stage / "config.json")
         cfg = replace(cfg, **changes)
+        if not self.settings.validate:
+            no_bias = replace(cfg.calibration, answer_bias=())
+            cfg = replace(cfg, validation=ValidationConfig(), calibration=no_bias)
         resume = latest_checkpoint(folder) is not None
         task = CoachTask(cfg, data, folder, self.progress)
         summary = run_stage(task, cfg, folder, resume, self.progress)
