@@ -375,7 +375,8 @@ def _report(summary: dict[str, Any], out: Path, console: Any) -> None:
             + (f" [dim]({speech['note']})[/dim]" if speech["note"] else "")
         )
     for e in summary["session"]["exercises"]:
-        reps = f", {e['reps']} reps" if e["reps"] is not None else ""
+        n = e["reps"]
+        reps = f", {n} rep{'' if n == 1 else 's'}" if n is not None else ""
         console.print(
             f"  {e['exercise']}: {e['seconds']:.0f} s{reps}, {e['corrections']} correction(s), "
             f"{e['other_lines']} other line(s)"

@@ -22,6 +22,12 @@ Which exercise the coach's prompt names ("The user should be doing {exercise}.")
   leads with probability >= ``min_confidence`` for ``switch_seconds`` starts a new session (a
   rest label such as "general" ends the current one).
 
+With a front end that sees body landmarks (the pose encoder: ``FrontEnd.sees_body``), rules
+run beside the model on every 16 fps frame (``livefit.stream.rules``): each session of a
+countable exercise counts reps (``rep`` events), a body out of view for 2 s gets one hint
+(``rule`` events), and a line whose rep count the counter disagrees with is withheld
+(``withheld``; ``LiveConfig.check_counts``). ``pipe.points`` is the latest frame's landmarks.
+
 Capture times are only trusted so far, so that the work per frame is bounded whatever they say:
 a frame at most ``max_fill_seconds`` after the previous one fills the 16 fps slots between (a
 camera that skipped frames, the offline rule); a longer gap is a gap: its slots stay empty and
