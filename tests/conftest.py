@@ -23,11 +23,21 @@ from videos import trim_workout_root
 SLOW = "slow"
 
 
+_history_dir: Path | None = None  # this process's throw-away workout history
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _history_dir is not None:
+        shutil.rmtree(_history_dir, ignore_errors=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{SLOW}(seconds): a long test; scheduled first")
     # The workout history of every session a test finishes (``livefit coach``, ``serve``):
     # never the user's own, and inherited by every process a test starts.
-    os.environ["LIVEFIT_HISTORY"] = str(Path(tempfile.mkdtemp(prefix="livefit-history-")) / "h.db")
+    global _history_dir
+    _history_dir = Path(tempfile.mkdtemp(prefix="livefit-history-"))
+    os.environ["LIVEFIT_HISTORY"] = str(_history_dir / "h.db")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 
