@@ -3,12 +3,12 @@ unseen QEVD-SIM workouts: what ``LiveConfig.check_counts`` withholds.
 
 Each workout of each data root's test split plays through a live pipeline with the bundled pose
 coach (landmarks from MediaPipe Pose on the rendered pixels), the workout's plan (one session
-per segment, as ``demo``) and ``check_counts`` off, so every line is said as decoded. For every
-line that says a number (``livefit.synth.coach.count_in``): the counter's count at that moment
-(the session's ``rep`` events so far) and the truth's (the sidecar's reps of that exercise so
-far). Reports how many such lines agree with the counter within the tolerance (the ones the
-check lets through), how many agree with the truth, and how many of the withheld ones the truth
-says were wrong. Writes ``benchmarks/results/count_agreement.{md,json}``.
+per segment, as ``demo``) and ``check_counts`` and ``whole_lines`` off, so every line is said as
+decoded. For every line that says a number (``livefit.synth.coach.count_in``): the counter's
+count at that moment (the session's ``rep`` events so far) and the truth's (the sidecar's reps
+of that exercise so far). Reports how many such lines agree with the counter within the
+tolerance (the ones the check lets through), how many agree with the truth, and how many of the
+withheld ones the truth says were wrong. Writes ``benchmarks/results/count_agreement.{md,json}``.
 
     .venv/bin/python benchmarks/count_agreement.py --data ROOT [ROOT ...]
 """
@@ -39,7 +39,7 @@ def workout_lines(coach: LiveCoach, root: Path, job: Any, segments: list) -> lis
     times = load_timestamps(job.timestamps)
     mine = [s for s in segments if Path(s.video).resolve() == job.video.resolve()]
     schedule = schedule_of(mine, float(times[0]))
-    config = LiveConfig(schedule=schedule, clock="paper", check_counts=False)
+    config = LiveConfig(schedule=schedule, clock="paper", check_counts=False, whole_lines=False)
     pipe = coach.pipeline(config)
     events = []
     for _, _, new in play_video(pipe, job.video, times):

@@ -55,7 +55,7 @@ def live_predictions(coach: LiveCoach, root: Path, segments: list, mode: str) ->
             "live, recognised (wall clock)": LiveConfig(),
             # predict's decoding (the paper's), for the word-for-word comparison
             "live, plan (paper clock)": LiveConfig(
-                schedule=schedule, clock="paper", sentence_start=False
+                schedule=schedule, clock="paper", sentence_start=False, whole_lines=False
             ),
         }[mode]
         pipe = coach.pipeline(config)

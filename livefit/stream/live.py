@@ -27,6 +27,8 @@ run beside the model on every 16 fps frame (``livefit.stream.rules``): each sess
 countable exercise counts reps (``rep`` events), a body out of view for 2 s gets one hint
 (``rule`` events), and a line whose rep count the counter disagrees with is withheld
 (``withheld``; ``LiveConfig.check_counts``). ``pipe.points`` is the latest frame's landmarks.
+With any front end, a line cut short (no sentence mark at its end) is withheld too
+(``LiveConfig.whole_lines``).
 
 Capture times are only trusted so far, so that the work per frame is bounded whatever they say:
 a frame at most ``max_fill_seconds`` after the previous one fills the 16 fps slots between (a
@@ -84,6 +86,7 @@ from livefit.vision.activity import ActivityHead
 from livefit.vision.front_ends import FrontEnd, FrontEndOptions, front_end_of, load_front_end
 from livefit.vision.preprocess import FrameResampler
 
+SENTENCE_ENDS = (".", "!", "?")  # how a whole line ends (``LiveConfig.whole_lines``)
 RECENT_FRAMES = 16 * 8  # landmarks kept: a recognised exercise's reps before its session began
 
 
@@ -372,7 +375,7 @@ class LivePipeline:
                 self.stats.steps_unseen += 1
             when = a.start + e.time
             kind = (
-                "withheld" if e.kind == "feedback" and self._miscounts(a, e.text, when) else e.kind
+                "withheld" if e.kind == "feedback" and self._withholds(a, e.text, when) else e.kind
             )
             event = LiveEvent(when, kind, e.text, a.exercise, a.index, self.confidence)
             if kind == "feedback":
@@ -383,9 +386,12 @@ class LivePipeline:
             events.append(event)
         return events
 
-    def _miscounts(self, a: _Active, text: str, t: float) -> bool:
-        """A line that says a rep count the session's counter disagrees with at ``t`` (by more
-        than ``count_tolerance``); never when no counter runs (``LiveConfig.check_counts``)."""
+    def _withholds(self, a: _Active, text: str, t: float) -> bool:
+        """A line cut short (``LiveConfig.whole_lines``), or one that says a rep count the
+        session's counter disagrees with at ``t`` by more than ``count_tolerance`` (never when
+        no counter runs; ``LiveConfig.check_counts``)."""
+        if self.config.whole_lines and not text.rstrip().endswith(SENTENCE_ENDS):
+            return True
         said = count_in(text)
         if not self.config.check_counts or said is None or a.index not in self.rules.counters:
             return False

@@ -66,6 +66,10 @@ class LiveConfig:
     ``feedback``). Without a counter the lines are said as decoded."""
     count_tolerance: int = 1
     """Reps the said count may differ from the counter's (the counter's own error is +-1)."""
+    whole_lines: bool = True
+    """A line that does not end a sentence (".", "!", "?"; the model stopped mid-line: "Good
+    form, that's") is withheld, as one that begins mid-sentence is never decoded
+    (``sentence_start``)."""
     bgr: bool = False
     """Frames are BGR (OpenCV) instead of RGB."""
     max_frame_pixels: int = 4096 * 4096
@@ -103,7 +107,8 @@ class LiveEvent:
     feedback / dropped: the engine's events (feedback: the finished line); rep: the session's
     rep counter reached ``text`` (a number; pose front ends); rule: a line a rule says, not the
     model (``livefit.stream.rules``: the body is out of view); withheld: a finished line that is
-    not said (it says a rep count the session's counter disagrees with: ``check_counts``)."""
+    not said (cut short: ``whole_lines``; or a rep count the session's counter disagrees with:
+    ``check_counts``)."""
     text: str = ""
     exercise: str = ""
     session: int = -1
@@ -136,7 +141,7 @@ class LiveStats:
     steps_in_gaps: int = 0  # steps without any frame: nothing was seen there
     gap_seconds: float = 0.0  # capture time inside those gaps (not in media_seconds)
     feedbacks: int = 0
-    feedbacks_withheld: int = 0  # finished lines not said: a rep count the counter disagrees with
+    feedbacks_withheld: int = 0  # lines not said: cut short, or a count the counter denies
     compute_seconds: float = 0.0
     media_seconds: float = 0.0  # capture time covered by frames (gaps left out)
 

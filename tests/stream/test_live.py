@@ -80,7 +80,9 @@ def paper_replay(coach, workout):
     root, job = workout
     schedule = schedule_of(load_segments(root, "test"), load_timestamps(job.timestamps)[0])
     live: list[tuple[torch.Tensor, float]] = []
-    config = LiveConfig(schedule=schedule, clock="paper", sentence_start=False)  # predict's
+    config = LiveConfig(  # predict's decoding, every line said as decoded
+        schedule=schedule, clock="paper", sentence_start=False, whole_lines=False
+    )
     pipe = coach.pipeline(config, on_feature=lambda f, t: live.append((f, t)))
     for _ in play_video(pipe, job.video, load_timestamps(job.timestamps)):
         pass

@@ -158,3 +158,7 @@ def test_a_line_with_a_count_the_counter_disagrees_with_is_withheld():
     assert [e.text for e in pipe.feedbacks][-1] == "Keep your back straight!"
     pipe.config = LiveConfig(check_counts=False)
     assert said("That's nine, keep it up, looking strong!", 5.2) == "feedback"
+    # A line cut short is withheld, counter or not, unless whole_lines is off.
+    assert said("Good form, that's", 5.2) == "withheld"
+    pipe.config = LiveConfig(whole_lines=False)
+    assert said("Good form, that's", 5.2) == "feedback"
