@@ -7,7 +7,8 @@ recognised exercise, no plan). Per clip and coach, over the clip's labelled span
 used frames whose landmarks sit on the person who exercises (their hips inside the labelled
 box; pose coach), the exercises the coach named (sessions it began; "not sure" when it began
 none), the reps (a fresh counter over the span's landmarks, and the coach's own ``rep`` events)
-against the hand count, and every line said over the whole clip. Writes
+against the hand count, and every line over the whole clip (said, or withheld by the live
+coach's checks). Writes
 ``benchmarks/results/real_people.{md,json}``.
 
     .venv/bin/python benchmarks/real_people.py [--clips DIR] [--coaches pose cnn]
@@ -78,7 +79,7 @@ def run_clip(
         "lines": [
             {"time": round(e.time, 2), "kind": e.kind, "exercise": e.exercise, "text": e.text}
             for e in events
-            if e.kind in ("feedback", "rule")
+            if e.kind in ("feedback", "rule", "withheld")
         ],
         "real_time_factor": round(pipe.stats.real_time_factor, 3),
     }
@@ -106,7 +107,11 @@ def report(result: dict[str, Any]) -> str:
             f"{'-' if share is None else f'{share:.2f}'} | {reps} |"
         )
     for row in result["rows"]:
-        lines += ["", f"## {row['clip']}, {row['coach']} coach: every line said", ""]
+        lines += [
+            "",
+            f"## {row['clip']}, {row['coach']} coach: every line (withheld: not said)",
+            "",
+        ]
         lines += [
             f"- {x['time']:.1f} s ({x['kind']}{', ' + x['exercise'] if x['exercise'] else ''}): "
             f"{x['text']}"
