@@ -19,7 +19,10 @@ of the workout so sessions are not in step. Per N it reports:
 Target: at N = 8 every session keeps real time (worst real-time factor < 1, no frame dropped) and
 p95 latency <= 500 ms, on 2 cores. Results go to ``benchmarks/results/serve_load.{md,json}``.
 
-    .venv/bin/python benchmarks/serve_load.py [--sessions 1 4 8] [--seconds 30]
+    .venv/bin/python benchmarks/serve_load.py [--sessions 1 4 8] [--seconds 30] [--vision pose]
+
+``--vision pose`` serves the bundled pose coach (MediaPipe Pose per frame) and sends the 640x480
+frames the page sends a pose coach (``frame_rows`` 480).
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ def start_server(port: int, args: argparse.Namespace) -> subprocess.Popen:
         str(args.workers),
         "--log-level",
         "warning",
+        "--vision",
+        args.vision,
     ]
     server = subprocess.Popen(command, cwd=ROOT)
     deadline = time.monotonic() + 120
@@ -270,15 +275,17 @@ def markdown(report: dict[str, Any]) -> str:
         )
     a = report["args"]
     sessions = " ".join(map(str, a["sessions"]))
+    vision = a.get("vision", "cnn")
     return "\n".join(
         [
             "# serve_load: concurrent live sessions on `livefit serve`",
             "",
             f"`.venv/bin/python benchmarks/serve_load.py --sessions {sessions}"
-            f" --seconds {a['seconds']:g}` on {report['date']} (commit "
+            f" --seconds {a['seconds']:g} --vision {vision}` on {report['date']} (commit "
             f"{report['git']['commit']}{', dirty tree' if report['git']['dirty'] else ''}). "
-            f"Server: `livefit serve --threads {a['threads']} --workers {a['workers']}` in its "
-            "own process, bundled coach; clients: asyncio `websockets` in the benchmark "
+            f"Server: `livefit serve --threads {a['threads']} --workers {a['workers']} --vision "
+            f"{vision}` in its own process, the bundled {vision} coach; clients: asyncio "
+            "`websockets` in the benchmark "
             f"process, each sending the JPEG frames ({a['width']}x{a['height']}, quality "
             f"{a['quality']}, {report['jpeg_bytes_mean']:,} bytes on average) of a fresh tiny "
             "QEVD-SIM workout at 16 fps in real time, from its own point in the workout.",
@@ -315,11 +322,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="duration per N")
     parser.add_argument("--threads", type=int, default=1, help="server torch threads")
     parser.add_argument("--workers", type=int, default=2, help="server worker threads")
-    parser.add_argument("--width", type=int, default=320)
-    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument(
+        "--vision",
+        choices=["cnn", "pose"],
+        default="cnn",
+        help="the server's coach (pose: frames as the page sends them, 640x480)",
+    )
+    parser.add_argument("--width", type=int, default=None, help="default 320 (pose: 640)")
+    parser.add_argument("--height", type=int, default=None, help="default 240 (pose: 480)")
     parser.add_argument("--quality", type=int, default=70, help="JPEG quality (toBlob's 0.7)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serve_load")
+    parser.add_argument("--out", type=Path, default=None, help="default results/serve_load[_pose]")
     parser.add_argument(
         "--port",
         type=int,
@@ -327,6 +340,10 @@ def main() -> None:
         help="drive a server already running on this port (no CPU figures)",
     )
     args = parser.parse_args()
+    pose = args.vision == "pose"
+    args.out = args.out or ROOT / f"benchmarks/results/serve_load{'_pose' if pose else ''}"
+    args.width = args.width or (640 if pose else 320)
+    args.height = args.height or (480 if pose else 240)
 
     jpegs = workout_jpegs(args.seed, args.width, args.height, args.quality)
     load_before = [round(x, 2) for x in os.getloadavg()]
