@@ -110,10 +110,6 @@ class RepCounter:
         self._last_swing = -1  # frame of the last change of side
         self._last_rep = -(10**9)  # frame of the last rep
 
-    def reset(self) -> None:
-        """Forget the motion and the count (a new exercise)."""
-        self.__init__(self.config)  # type: ignore[misc]
-
     def push(self, points: np.ndarray) -> int:
         """One frame's landmarks ``[33, 4]`` -> how many repetitions it completes: 0 or 1, or
         more on the frame where the counter first locks on to a motion, which counts the reps
