@@ -74,8 +74,8 @@ class PoseFrontStream:
         self.restart()
 
     def prepare(self, frame: np.ndarray, t: float) -> Tensor:
-        rgb = frame[..., ::-1] if self.bgr else frame
-        return torch.from_numpy(self.estimator.estimate(np.ascontiguousarray(rgb), t))
+        points = self.estimator.estimate(np.ascontiguousarray(frame), t, bgr=self.bgr)
+        return torch.from_numpy(points)
 
     def push(self, x: Tensor) -> Tensor | None:
         return self.stream.push(x)

@@ -222,14 +222,19 @@ class PoseEstimator:
         self._track_roi = None
         self._aux_filter = OneEuroFilter()
 
-    def estimate(self, frame_rgb: np.ndarray, time: float | None = None) -> np.ndarray:
+    def estimate(
+        self, frame_rgb: np.ndarray, time: float | None = None, bgr: bool = False
+    ) -> np.ndarray:
         """Landmarks ``[33, 4]`` (x, y, z in pixels, visibility) of the person in ``frame_rgb``
         (uint8 ``[H, W, 3]`` RGB); all zeros when there is nobody. ``time``: the frame's capture
         time in seconds (increasing), used by the tracking-ROI filter; None: the previous time +
-        1 / ``default_fps``."""
-        return self.estimate_full(frame_rgb, time).points
+        1 / ``default_fps``. ``bgr``: the frame is BGR (OpenCV's); only the models' small crops
+        are turned to RGB, not the whole frame (the same pixels, cheaper)."""
+        return self.estimate_full(frame_rgb, time, bgr).points
 
-    def estimate_full(self, frame_rgb: np.ndarray, time: float | None = None) -> PoseResult:
+    def estimate_full(
+        self, frame_rgb: np.ndarray, time: float | None = None, bgr: bool = False
+    ) -> PoseResult:
         """``estimate`` with the presence score and the ROI used."""
         if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or frame_rgb.dtype != np.uint8:
             raise PoseEstimatorError(
@@ -240,12 +245,12 @@ class PoseEstimator:
         roi = self._track_roi if self.config.tracking else None
         detected = roi is None
         if roi is None:
-            roi = self.detect(frame_rgb)
+            roi = self.detect(frame_rgb, bgr)
         self._track_roi = None
         if roi is None:
             self._aux_filter = OneEuroFilter()  # MediaPipe resets its filters on a lost pose
             return PoseResult(np.zeros((NUM_LANDMARKS, 4), np.float32), 0.0, None, True)
-        points, aux, presence = self.landmarks(frame_rgb, roi)
+        points, aux, presence = self.landmarks(frame_rgb, roi, bgr)
         if presence < self.config.presence_threshold:
             self._aux_filter = OneEuroFilter()
             return PoseResult(np.zeros((NUM_LANDMARKS, 4), np.float32), presence, roi, detected)
@@ -257,11 +262,12 @@ class PoseEstimator:
         self._track_roi = roi_from_points(aux[0], aux[1])
         return PoseResult(points, presence, roi, detected)
 
-    def detect(self, frame_rgb: np.ndarray) -> Roi | None:
+    def detect(self, frame_rgb: np.ndarray, bgr: bool = False) -> Roi | None:
         """The detector's best person as a landmark-model ROI, or None."""
         h, w = frame_rgb.shape[:2]
         box = letterbox_roi(w, h)
         img = crop(frame_rgb, box, DETECTOR_SIZE, cv2.BORDER_CONSTANT)
+        img = img[..., ::-1] if bgr else img
         x = img.astype(np.float32)[None] * (2.0 / 255.0) - 1.0  # [1, 224, 224, 3] in [-1, 1]
         self._detector.set_tensor(self._det_in, x)
         self._detector.invoke()
@@ -281,10 +287,13 @@ class PoseEstimator:
         kp = crop_to_frame(kp.reshape(4, 2), box)  # letterbox square -> frame pixels
         return roi_from_points(kp[0], kp[1])
 
-    def landmarks(self, frame_rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, np.ndarray, float]:
+    def landmarks(
+        self, frame_rgb: np.ndarray, roi: Roi, bgr: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         """The landmark model on ``roi``: pose points ``[33, 4]``, auxiliary points ``[2, 2]``
         (hip centre, scale point; frame pixels) and the pose-presence score."""
         img = crop(frame_rgb, roi, LANDMARK_SIZE, cv2.BORDER_REPLICATE)
+        img = img[..., ::-1] if bgr else img
         x = img.astype(np.float32)[None] * (1.0 / 255.0)  # [1, 256, 256, 3] in [0, 1]
         self._landmarker.set_tensor(self._lm_in, x)
         self._landmarker.invoke()

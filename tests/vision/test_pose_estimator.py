@@ -195,6 +195,15 @@ def test_estimator_finds_the_rendered_person(estimator_factory, rendered):
     assert err.mean() < 0.25 * torso.mean()  # measured: 0.18 torso lengths (6.7 px)
 
 
+def test_a_bgr_frame_gives_exactly_the_rgb_frames_landmarks(estimator_factory, rendered):
+    frames, _ = rendered
+    rgb, bgr = estimator_factory(), estimator_factory()
+    for t, frame in enumerate(frames):
+        expected = rgb.estimate(frame, t / 10)
+        got = bgr.estimate(np.ascontiguousarray(frame[..., ::-1]), t / 10, bgr=True)
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_estimator_reports_nobody_on_a_blank_frame(estimator_factory):
     est = estimator_factory()
     result = est.estimate_full(np.full((224, 160, 3), 128, np.uint8))
