@@ -70,7 +70,7 @@ class _ScriptedEstimator:
     def __init__(self, frames: np.ndarray) -> None:
         self.frames, self.i = frames.astype(np.float32), 0
 
-    def estimate(self, rgb: np.ndarray, t: float) -> np.ndarray:
+    def estimate(self, rgb: np.ndarray, t: float, bgr: bool = False) -> np.ndarray:
         points = self.frames[min(self.i, len(self.frames) - 1)]
         self.i += 1
         return points
