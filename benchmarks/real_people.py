@@ -9,7 +9,8 @@ box; pose coach), the exercises the coach named (sessions it began; "not sure" w
 none), the reps (a fresh counter over the span's landmarks, and the coach's own ``rep`` events)
 against the hand count, and every line over the whole clip (said, or withheld by the live
 coach's checks). Writes
-``benchmarks/results/real_people.{md,json}``.
+``benchmarks/results/real_people.{md,json}``; ``--cards``, each coach's rows into its bundled
+``MODEL_CARD.md`` (section "Real people").
 
     .venv/bin/python benchmarks/real_people.py [--clips DIR] [--coaches pose cnn]
 """
@@ -120,6 +121,43 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+CARD_SECTION = "## Real people"
+CARDS = {
+    "pose": "livefit/bundled/coach_pose/MODEL_CARD.md",
+    "cnn": "livefit/bundled/coach/MODEL_CARD.md",
+}
+
+
+def write_card_section(card: Path, rows: list[dict[str, Any]], result: dict[str, Any]) -> None:
+    """Replace (or add) the card's real-people section: this coach's rows."""
+    body = [
+        CARD_SECTION,
+        "",
+        "Public videos of real people exercising, fetched from the PyPI packages that ship them "
+        "(`scripts/fetch_real_people.py`, sha256-checked; sources, licences and labels made by "
+        "watching: `benchmarks/real_people.json`), played through a live pipeline as `livefit "
+        f"coach --video` does; measured by `benchmarks/real_people.py` on these files "
+        f"({result['machine'].get('cpu', '?')}, commit {result['git']['commit'][:7]}). Few "
+        "clips: they find failures; they are not a score.",
+        "",
+        "| clip | truth | named | frames on the person exercising | reps: hand / counter |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        share = "-" if r["on_right_person"] is None else f"{r['on_right_person']:.2f}"
+        counted = "-" if r["reps_counter"] is None else r["reps_counter"]
+        body.append(
+            f"| {r['clip']} | {r['truth']} | {', '.join(r['exercise_named'])} | {share} | "
+            f"{r['hand_reps']} / {counted} |"
+        )
+    said = [f"{x['text']} ({x['kind']})" for r in rows for x in r["lines"]]
+    body += ["", "Lines (said, or withheld by the live checks): " + ("; ".join(said) or "none.")]
+    text = card.read_text()
+    head, _, rest = text.partition(CARD_SECTION)
+    tail = rest[rest.find("\n## ") :] if rest and "\n## " in rest else ""
+    card.write_text(head.rstrip("\n") + "\n\n" + "\n".join(body) + "\n" + tail)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default = os.environ.get("LIVEFIT_REAL_PEOPLE", str(REPO / ".cache" / "real_people"))
@@ -127,6 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--coaches", nargs="+", default=["pose", "cnn"], choices=["pose", "cnn"])
     parser.add_argument("--span-only", action="store_true", help="stop each clip at its span")
     parser.add_argument("--only", default="", help="the clips whose file name contains this")
+    parser.add_argument(
+        "--cards", action="store_true", help="each coach's rows into its bundled MODEL_CARD.md"
+    )
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
     manifest = json.loads(MANIFEST.read_text())
@@ -164,6 +205,10 @@ def main(argv: list[str] | None = None) -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "real_people.json").write_text(json.dumps(result, indent=1) + "\n")
     (args.results / "real_people.md").write_text(report(result))
+    if args.cards:
+        for vision in args.coaches:
+            mine = [r for r in rows if r["coach"] == vision]
+            write_card_section(REPO / CARDS[vision], mine, result)
     print(report(result))
 
 

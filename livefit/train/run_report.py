@@ -290,8 +290,12 @@ KNOWN_LIMITS = """## Known limits
 
 - Trained only on rendered synthetic people (QEVD-SIM): in front of a real camera its CNN sees
   a different world; do not expect it to coach real users well.
+- It has seen only QEVD-SIM's world: its catalogue's exercises (the 17 of
+  `livefit.synth.exercises`), one person, the whole body in view, one camera angle per
+  exercise, 160x224 frames. It names any other exercise as one of these or not at all.
 - Its language is the synthetic coach's ~135 line templates; it cannot answer questions or say
-  anything else, and its rep counts are estimates.
+  anything else, and its rep counts are estimates (the live pose coach checks them against a
+  rep counter on the landmarks and withholds the ones it disagrees with).
 - Its LM is tiny and trained from scratch (no pre-trained language model), so it is not
   comparable with the paper's LLaMA-2-7B Stream-VLM; numbers here are on synthetic data only.
 - Its validation workouts (used to watch training) share participants with its training data;
