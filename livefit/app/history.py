@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import platformdirs
 
@@ -34,10 +34,9 @@ from livefit.stream.live_types import LiveEvent
 
 HISTORY_ENV = "LIVEFIT_HISTORY"
 DB_NAME = "history.sqlite3"
-Source = Literal[
-    "page", "upload", "coach"
-]  # the page streamed it (camera or a file), an upload, livefit coach
-SOURCES: tuple[str, ...] = ("page", "upload", "coach")
+# The page streamed it (camera or a file), an upload, livefit coach.
+Source = Literal["page", "upload", "coach"]
+SOURCES: tuple[str, ...] = get_args(Source)
 STORED_KINDS = frozenset({"session", "exercise", "feedback", "rep", "rule", "dropped"})
 """Event kinds kept (the ``text`` pieces and ``answer`` marks of a line are left out: the
 finished line is its ``feedback`` event; ``rep``: a rep counter's, when one runs; ``rule``: a

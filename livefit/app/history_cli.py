@@ -40,7 +40,7 @@ def _reps(value: int | None) -> str:
 def _line(s: StoredSession) -> str:
     parts = []
     for e in s.summary.exercises:
-        reps = f", {e.reps} reps" if e.reps is not None else ""
+        reps = f", {e.reps} rep{'' if e.reps == 1 else 's'}" if e.reps is not None else ""
         parts.append(f"{e.exercise} {e.seconds:.0f} s{reps}")
     what = "; ".join(parts) or "no exercise coached"
     return f"{s.id:>4}  {s.started}  {s.source:<6}  {s.seconds:6.0f} s  {what}"

@@ -28,6 +28,7 @@ TRUTH = (140, 220, 140)
 TEXT = (235, 235, 235)
 DIM = (150, 150, 150)
 BONES = (80, 220, 255)  # RGB: the skeleton
+JOINTS = sorted({i for bone in SKELETON for i in bone})  # the points the skeleton joins
 MIN_VISIBILITY = 0.5  # a point below this is not drawn
 
 
@@ -166,7 +167,7 @@ def draw_skeleton(img: np.ndarray, points: np.ndarray, scale: float) -> None:
     for a, b in SKELETON:
         if seen[a] and seen[b]:
             cv2.line(img, tuple(xy[a]), tuple(xy[b]), BONES, 2, cv2.LINE_AA)
-    for i in {i for bone in SKELETON for i in bone}:
+    for i in JOINTS:
         if seen[i]:
             cv2.circle(img, tuple(xy[i]), 3, BONES, -1, cv2.LINE_AA)
 

@@ -173,14 +173,7 @@ class ServerState:
         except HistoryError as err:
             log_event(logging.WARNING, "history not stored", session=session, error=str(err))
             return None
-        if self.history.set_aside is not None:
-            log_event(
-                logging.WARNING,
-                "history set aside",
-                database=str(self.history.path),
-                moved_to=str(self.history.set_aside),
-            )
-        return session_id
+        return session_id  # a corrupt file set aside: the history logs it once, when it happens
 
     # -- worker jobs and shutdown -------------------------------------------------------------
     async def run_job(self, job: Job, fn: Callable[..., Any], *args: Any) -> Any:

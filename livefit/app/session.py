@@ -451,11 +451,10 @@ class LiveSession:
         """Close the pipeline (after the worker's last push); on stop, send the closing events
         and the final stats; log the session's end."""
         closing: list[LiveEvent] = []
+        summary, stored = None, None
         if self.pipe is not None:
             closing = await self.server.run_job(Job("close", self.id), self.pipe.close)
             self.events += closing
-        summary, stored = None, None
-        if self.pipe is not None:
             summary, stored = await self.server.finish_stream(self.events, self.pipe.stats, self.id)
         if not self.closed:
             try:

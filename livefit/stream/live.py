@@ -49,7 +49,6 @@ real-time factor (compute seconds per second of video; < 1 keeps up) and every d
 
 from __future__ import annotations
 
-import bisect
 import math
 import threading
 import time
@@ -228,7 +227,6 @@ class LivePipeline:
         when the front end sees them (pose); None before the first frame or for a CNN."""
         self.rules = BodyRules()
         self._recent_points: deque[tuple[float, np.ndarray]] = deque(maxlen=RECENT_FRAMES)
-        self._rep_times: dict[int, list[float]] = {}  # per session: when each rep was counted
         self.closed = False
 
     # -- public -------------------------------------------------------------------------------
@@ -345,12 +343,11 @@ class LivePipeline:
         if hint is not None:
             events.append(LiveEvent(t, "rule", hint, self.exercise, self._index()))
         for a in self.active:
-            for n in self.rules.count(a.index, a.exercise, points):
+            for n in self.rules.count(a.index, a.exercise, points, t):
                 events.append(self._rep(t, n, a.exercise, a.index))
         return events
 
     def _rep(self, t: float, n: int, exercise: str, index: int) -> LiveEvent:
-        self._rep_times.setdefault(index, []).append(t)
         return LiveEvent(t, "rep", str(n), exercise, index, self.confidence)
 
     def _step(self, feature: torch.Tensor, t: float) -> list[LiveEvent]:
@@ -393,9 +390,9 @@ class LivePipeline:
         if self.config.whole_lines and not text.rstrip().endswith(SENTENCE_ENDS):
             return True
         said = count_in(text)
-        if not self.config.check_counts or said is None or a.index not in self.rules.counters:
+        done = self.rules.counted(a.index, t)
+        if not self.config.check_counts or said is None or done is None:
             return False
-        done = bisect.bisect_right(self._rep_times.get(a.index, []), t)
         return abs(said - done) > self.config.count_tolerance
 
     def _recognise(self, feature: torch.Tensor, t: float) -> list[LiveEvent]:
@@ -460,7 +457,7 @@ class LivePipeline:
             if c.exercise is None and c.schedule is None:
                 began = self._tracker.since - c.smoothing_seconds
             past = [p for when, p in self._recent_points if began <= when < t]
-            for n in self.rules.start(index, exercise, past if began > -math.inf else ()):
+            for n in self.rules.start(index, exercise, t, past if began > -math.inf else ()):
                 events.append(self._rep(t, n, exercise, index))
         return events
 

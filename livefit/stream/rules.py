@@ -4,12 +4,13 @@ counted, and a hint said once when the body is out of view.
 ``BodyRules`` runs per live stream, one 16 fps frame at a time, after the front end has found the
 frame's landmarks (``FrontEnd.body_points``):
 
-- ``start(session, exercise, past)`` and ``count(session, exercise, points)``: each coaching
+- ``start(session, exercise, t, past)`` and ``count(session, exercise, points, t)``: each coaching
   session of a countable exercise (the QEVD-SIM catalogue says which; a stretch or an unknown
   name is not counted) has its own ``RepCounter`` (``livefit.vision.reps``), started with the
   session (and fed the frames of it already seen, when the coach recognised the exercise only
   some seconds in); each returns the counts reached (one ``rep`` event each, its text the
-  count).
+  count), and ``counted(session, t)`` is the count at a moment (a said count is checked
+  against it).
 - ``view(points, t)``: when too little of the body is seen (fewer than ``min_seen`` of the key
   points) for ``seconds``, the line to say once (a ``rule`` event: a rule said it, not the
   model): "step into view" when no one is seen, "step back" when part of the body is; said
@@ -18,6 +19,7 @@ frame's landmarks (``FrontEnd.body_points``):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -52,36 +54,57 @@ class BodyRules:
     counter_config: RepCounterConfig = field(default_factory=RepCounterConfig)
     view_config: ViewConfig = field(default_factory=ViewConfig)
     counters: dict[int, RepCounter] = field(default_factory=dict)
+    rep_times: dict[int, list[float]] = field(default_factory=dict)
+    """Per session: the stream time of each rep counted."""
     _out_since: float | None = None
     _in_since: float | None = None
     _said: bool = False
 
-    def start(self, session: int, exercise: str, past: Iterable[np.ndarray] = ()) -> range:
-        """A session begins; ``past``: frames of it seen before it began (a recognised
-        exercise starts some seconds into it), counted now. Returns the counts they reach."""
-        self.counters.pop(session, None)
-        if not countable(exercise):
+    def start(
+        self, session: int, exercise: str, t: float, past: Iterable[np.ndarray] = ()
+    ) -> range:
+        """A session begins at stream time ``t``; ``past``: frames of it seen before it began (a
+        recognised exercise starts some seconds into it), counted now. Returns the counts they
+        reach."""
+        self.end(session)
+        counter = self._counter(session, exercise)
+        if counter is None:
             return range(0)
-        counter = self.counters[session] = RepCounter(self.counter_config)
-        for points in past:
-            counter.push(points)
-        return range(1, counter.count + 1)
+        return self._reached(session, sum(counter.push(p) for p in past), t)
 
-    def count(self, session: int, exercise: str, points: np.ndarray) -> range:
-        """The counts that this frame reaches in session ``session`` (one per rep completed:
-        usually none or one; a counter that locks on to a motion counts those already done)."""
+    def count(self, session: int, exercise: str, points: np.ndarray, t: float) -> range:
+        """The counts that this frame, at stream time ``t``, reaches in session ``session`` (one
+        per rep completed: usually none or one; a counter that locks on to a motion counts those
+        already done)."""
         counter = self.counters.get(session)
         if counter is None:
-            if not countable(exercise):
+            counter = self._counter(session, exercise)
+            if counter is None:
                 return range(0)
-            counter = self.counters[session] = RepCounter(self.counter_config)
-        done = counter.push(points)
-        return range(counter.count - done + 1, counter.count + 1)
+        return self._reached(session, counter.push(points), t)
+
+    def counted(self, session: int, t: float) -> int | None:
+        """Session ``session``'s count at stream time ``t`` (None: no counter runs for it)."""
+        if session not in self.counters:
+            return None
+        return bisect.bisect_right(self.rep_times.get(session, []), t)
 
     def end(self, session: int) -> int | None:
         """Forget a finished session's counter; its final count (None: not counted)."""
+        self.rep_times.pop(session, None)
         counter = self.counters.pop(session, None)
         return None if counter is None else counter.count
+
+    def _counter(self, session: int, exercise: str) -> RepCounter | None:
+        if not countable(exercise):
+            return None
+        counter = self.counters[session] = RepCounter(self.counter_config)
+        return counter
+
+    def _reached(self, session: int, done: int, t: float) -> range:
+        count = self.counters[session].count
+        self.rep_times.setdefault(session, []).extend([t] * done)
+        return range(count - done + 1, count + 1)
 
     def view(self, points: np.ndarray, t: float) -> str | None:
         """The hint to say at stream time ``t``, once per time the body leaves the view."""

@@ -51,17 +51,23 @@ def test_reps_are_counted_per_session_for_countable_exercises_only():
     assert not countable("standing idle") and not countable("no such exercise")
     rules = BodyRules()
     counts = {0: [], 1: []}
-    for points in arm_raises(8.0, 1.0):
-        counts[0] += rules.count(0, "jumping jacks", points)
-        counts[1] += rules.count(1, "deltoid stretch", points)
+    for i, points in enumerate(arm_raises(8.0, 1.0)):
+        counts[0] += rules.count(0, "jumping jacks", points, i / FPS)
+        counts[1] += rules.count(1, "deltoid stretch", points, i / FPS)
     assert counts == {0: [1, 2, 3, 4, 5, 6, 7, 8], 1: []}
-    assert rules.end(0) == 8 and rules.end(1) is None and rules.counters == {}
+    # The count at a moment: the reps counted by then (one a second here, each near its end).
+    times = rules.rep_times[0]
+    assert len(times) == 8 and all(k + 0.5 < t <= k + 1 for k, t in enumerate(times))
+    assert [rules.counted(0, t) for t in (0.5, times[2], 8.0)] == [0, 3, 8]
+    assert rules.counted(1, 8.0) is None  # nothing counts a stretch
+    assert rules.end(0) == 8 and rules.end(1) is None and rules.counters == rules.rep_times == {}
     # A session that began after its exercise did counts the frames it missed at once.
     frames = arm_raises(8.0, 1.0)
-    assert list(rules.start(2, "squats", frames[:64])) == [1, 2, 3, 4]
-    later = [n for points in frames[64:] for n in rules.count(2, "squats", points)]
+    assert list(rules.start(2, "squats", 4.0, frames[:64])) == [1, 2, 3, 4]
+    assert rules.rep_times[2] == [4.0] * 4
+    later = [n for i, p in enumerate(frames[64:]) for n in rules.count(2, "squats", p, 4 + i / FPS)]
     assert later == [5, 6, 7, 8]
-    assert list(rules.start(3, "quad stretch", frames)) == [] and 3 not in rules.counters
+    assert list(rules.start(3, "quad stretch", 0.0, frames)) == [] and 3 not in rules.counters
 
 
 class _ScriptedEstimator:
@@ -144,11 +150,11 @@ def test_a_line_with_a_count_the_counter_disagrees_with_is_withheld():
     )
     pipe = LivePipeline.__new__(LivePipeline)  # the parts the check reads, no models
     pipe.config, pipe.stats, pipe.feedbacks, pipe.confidence = LiveConfig(), LiveStats(), [], 0.0
-    pipe.rules, pipe._rep_times, pipe.coach = BodyRules(), {}, coach
+    pipe.rules, pipe.coach = BodyRules(), coach
     session = _Active(None, 0, "squats", 0.0)
     assert said("That's nine, keep it up!", 5.0) == "feedback"  # no counter runs: as decoded
-    pipe.rules.start(0, "squats")
-    pipe._rep_times[0] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # reps counted at these times
+    pipe.rules.start(0, "squats", 0.0)
+    pipe.rules.rep_times[0] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # reps counted at these times
     assert said("Good form, that's five now, keep going!", 5.2) == "feedback"
     assert said("That's four, keep it up!", 5.2) == "feedback"  # one off: the tolerance
     assert said("That's nine, keep it up, looking strong!", 5.2) == "withheld"
