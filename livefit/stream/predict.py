@@ -293,15 +293,14 @@ def predict(
                     f"{out}: was started with other settings ({sidecar(out)}: "
                     f"{', '.join(changed)}); use a new --out to change them"
                 )
-        if rule is not None:
-            engine: Any = rule
-        else:
-            model = StreamVLM.from_pretrained(model_path, device=device)
-            torch.manual_seed(config.seed)
-            engine = StreamEngine(model, config)
         done = _done_segments(out)
         atomic_write_json(sidecar(out), settings)
         todo = [s for s in segments if s.segment_id not in done]
+        engine: Any = rule
+        if rule is None and todo:  # a finished file: no model to load
+            model = StreamVLM.from_pretrained(model_path, device=device)
+            torch.manual_seed(config.seed)
+            engine = StreamEngine(model, config)
         n_feedbacks = 0
         load = DecodingLoad()
         out.parent.mkdir(parents=True, exist_ok=True)

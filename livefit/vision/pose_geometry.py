@@ -180,18 +180,31 @@ def refine_from_heatmap(
     h, w, _ = heatmap.shape
     out = xy.copy()
     half = (kernel - 1) // 2
-    for i, (x, y) in enumerate(xy):
-        col, row = int(x * w), int(y * h)  # truncation toward zero, as the C++ cast
-        if not (0 <= col < w and 0 <= row < h):
-            continue
+    cols, rows = (xy[:, 0] * w).astype(np.int64), (xy[:, 1] * h).astype(np.int64)  # toward 0
+    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    whole = inside & (cols >= half) & (cols < w - half) & (rows >= half) & (rows < h - half)
+    # Windows wholly on the heatmap (nearly all), all at once, summed in the loop's order.
+    on = np.flatnonzero(whole)
+    k = np.arange(kernel) - half
+    r, c = rows[on, None] + k, cols[on, None] + k  # [m, kernel]
+    conf = sigmoid(heatmap[r[:, :, None], c[:, None, :], on[:, None, None]])  # [m, k, k]
+    total = conf.sum(axis=(1, 2))
+    good = (conf.max(axis=(1, 2)) >= min_confidence) & (total > 0)
+    x = (np.broadcast_to(c[:, None, :], conf.shape) * conf).sum(axis=(1, 2))
+    y = (np.broadcast_to(r[:, :, None], conf.shape) * conf).sum(axis=(1, 2))
+    out[on[good], 0] = x[good] / total[good] / w
+    out[on[good], 1] = y[good] / total[good] / h
+    # Windows cut by the heatmap's edge, one by one.
+    for i in np.flatnonzero(inside & ~whole):
+        col, row = cols[i], rows[i]
         r0, r1 = max(0, row - half), min(h, row + half + 1)
         c0, c1 = max(0, col - half), min(w, col + half + 1)
-        conf = sigmoid(heatmap[r0:r1, c0:c1, i].astype(np.float64))
-        total = conf.sum()
-        if conf.max() >= min_confidence and total > 0:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            out[i, 0] = (cols * conf).sum() / total / w
-            out[i, 1] = (rows * conf).sum() / total / h
+        conf_i = sigmoid(heatmap[r0:r1, c0:c1, i].astype(np.float64))
+        total_i = conf_i.sum()
+        if conf_i.max() >= min_confidence and total_i > 0:
+            grid_r, grid_c = np.mgrid[r0:r1, c0:c1]
+            out[i, 0] = (grid_c * conf_i).sum() / total_i / w
+            out[i, 1] = (grid_r * conf_i).sum() / total_i / h
     return out
 
 

@@ -18,6 +18,9 @@ from livefit.eval.benchmark import parse_models
 from livefit.eval.evaluate import evaluate
 from livefit.stream.predict import PredictError, predict
 
+# One worker runs this module: its rendered and extracted workout is built once (conftest.py).
+pytestmark = pytest.mark.xdist_group("test_oracle")
+
 
 @pytest.fixture(scope="module")
 def sim_root(tmp_path_factory):

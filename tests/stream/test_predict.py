@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from livefit.cli import app
 from livefit.data.qevd import load_segments
 from livefit.eval.predictions import load_predictions
+from livefit.model.stream_vlm import StreamVLM
 from livefit.stream.engine import EngineConfig, StreamEngine
 from livefit.stream.predict import predict, run_segment
 
@@ -49,7 +50,11 @@ def test_predict_writes_what_evaluate_reads(setup, tmp_path):
     assert (tmp_path / "pred.jsonl.config.json").is_file()
 
 
-def test_predict_resumes_after_a_torn_line(setup, tmp_path):
+def _no_load(*args, **kwargs):
+    raise AssertionError("the model was loaded")
+
+
+def test_predict_resumes_after_a_torn_line(setup, tmp_path, monkeypatch):
     root, model_dir, _ = setup
     out = tmp_path / "pred.jsonl"
     config = EngineConfig(constraint="mask", max_feedback_tokens=6)
@@ -68,6 +73,10 @@ def test_predict_resumes_after_a_torn_line(setup, tmp_path):
         del stored["engine"][added]
     meta.write_text(json.dumps(stored))
     assert predict(root, model_dir, out, config=config, progress=False)["skipped"] == len(full)
+    # A finished file: the model is not even loaded (a benchmark's rerun costs no model load).
+    with monkeypatch.context() as m:
+        m.setattr(StreamVLM, "from_pretrained", _no_load)
+        assert predict(root, model_dir, out, config=config, progress=False)["segments"] == len(full)
     stored["engine"]["max_feedback_tokens"] = 7  # a field it has, with another value: refused
     meta.write_text(json.dumps(stored))
     with pytest.raises(ValueError, match=r"engine\.max_feedback_tokens\)"):

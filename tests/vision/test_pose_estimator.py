@@ -125,6 +125,31 @@ def test_heatmap_refinement_moves_to_the_peak():
     np.testing.assert_allclose(out[1], xy[1])  # channel 1 has no confident cell: unchanged
 
 
+def _refine_one_by_one(xy, heatmap, kernel=7, min_confidence=0.5):
+    """MediaPipe's refinement written as its C++ loop: one landmark, one window at a time."""
+    h, w, _ = heatmap.shape
+    out, half = xy.copy(), (kernel - 1) // 2
+    for i, (x, y) in enumerate(xy):
+        col, row = int(x * w), int(y * h)
+        if not (0 <= col < w and 0 <= row < h):
+            continue
+        r0, r1 = max(0, row - half), min(h, row + half + 1)
+        c0, c1 = max(0, col - half), min(w, col + half + 1)
+        conf = 0.5 * (1.0 + np.tanh(0.5 * heatmap[r0:r1, c0:c1, i].astype(np.float64)))
+        if conf.max() >= min_confidence and conf.sum() > 0:
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            out[i] = (cols * conf).sum() / conf.sum() / w, (rows * conf).sum() / conf.sum() / h
+    return out
+
+
+def test_heatmap_refinement_equals_the_loop_bit_for_bit():
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # landmarks inside, near the edges (clipped windows) and off the map
+        hm = (rng.normal(size=(64, 64, 39)) * 3 - rng.uniform(0, 6)).astype(np.float32)
+        xy = rng.uniform(-0.1, 1.1, size=(39, 2))
+        assert np.array_equal(refine_from_heatmap(xy, hm), _refine_one_by_one(xy, hm))
+
+
 def test_one_euro_filter_holds_still_and_follows():
     f = OneEuroFilter()
     x = np.array([10.0, 20.0])
