@@ -61,10 +61,12 @@ from livefit.vision.preprocess import (
 )
 
 DETECTOR_FILE = "pose_detection.tflite"
-LANDMARK_FILE = "pose_landmark_full.tflite"
+LANDMARK_FILES = {"full": "pose_landmark_full.tflite", "lite": "pose_landmark_lite.tflite"}
+LANDMARK_FILE = LANDMARK_FILES["full"]
 # Where scripts/fetch_pose_models.sh puts them: the checkout's .cache, whatever the working dir.
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / ".cache" / "pose_models"
 FETCH_COMMAND = "bash scripts/fetch_pose_models.sh"
+FETCH_LITE_COMMAND = "bash scripts/fetch_pose_models.sh --lite"
 INSTALL_COMMAND = "pip install ai-edge-litert"
 
 
@@ -87,6 +89,10 @@ class PoseEstimatorConfig:
     tracking: bool = True
     """Take the next ROI from this frame's landmarks instead of running the detector (video).
     False: every frame runs the detector (MediaPipe's ``static_image_mode``)."""
+    landmark_model: str = "full"
+    """MediaPipe Pose's landmark model: ``"full"`` (``model_complexity=1``, MediaPipe's default)
+    or ``"lite"`` (``model_complexity=0``: about a third less CPU a frame, less accurate on small
+    people; ``benchmarks/pose_landmark_models.py``; fetched with ``--lite``)."""
     num_threads: int = 1
     """LiteRT interpreter threads per model."""
     refine_with_heatmap: bool = True
@@ -98,6 +104,10 @@ class PoseEstimatorConfig:
     default_fps: float = 30.0
     """Frame rate assumed by the ROI filter when ``estimate`` gets no time (MediaPipe's Python
     solution assumes 30 fps)."""
+
+    def files(self) -> tuple[str, str]:
+        """The detector's and the landmark model's file names."""
+        return DETECTOR_FILE, LANDMARK_FILES.get(self.landmark_model, LANDMARK_FILE)
 
     def resolved_models_dir(self) -> Path:
         if self.models_dir is not None:
@@ -162,11 +172,17 @@ class PoseEstimator:
             raise PoseEstimatorError(
                 f"pose models folder {root} does not exist; run `{FETCH_COMMAND}`"
             )
+        if config.landmark_model not in LANDMARK_FILES:
+            raise PoseEstimatorError(
+                f"landmark_model must be one of {', '.join(LANDMARK_FILES)}, "
+                f"not {config.landmark_model!r}"
+            )
         interpreters = []
-        for name in (DETECTOR_FILE, LANDMARK_FILE):
+        for name in config.files():
             path = root / name
             if not path.is_file():
-                raise PoseEstimatorError(f"{path} is missing; run `{FETCH_COMMAND}`")
+                fetch = FETCH_LITE_COMMAND if name == LANDMARK_FILES["lite"] else FETCH_COMMAND
+                raise PoseEstimatorError(f"{path} is missing; run `{fetch}`")
             try:
                 it = Interpreter(model_path=str(path), num_threads=config.num_threads)
                 it.allocate_tensors()
@@ -183,7 +199,7 @@ class PoseEstimator:
         root = self.config.resolved_models_dir()
         config = {k: v for k, v in asdict(self.config).items() if k != "models_dir"}
         return {
-            "models_sha256": {n: file_sha256(root / n) for n in (DETECTOR_FILE, LANDMARK_FILE)},
+            "models_sha256": {n: file_sha256(root / n) for n in self.config.files()},
             "config": config,
         }
 
