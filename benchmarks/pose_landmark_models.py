@@ -100,9 +100,8 @@ def main() -> None:
         "",
         f"`benchmarks/pose_landmark_models.py`, {report['machine'].get('cpu', 'CPU')}, one thread,"
         f" commit {(report['git'].get('commit') or '?')[:7]}. PCK@0.1 torso against the true "
-        "landmarks on every 16 fps frame (the first "
-        f"{args.videos or 'all'} test videos of each split); CPU: the estimator's time per frame (detector + "
-        "landmark model + tracking).",
+        f"landmarks on every 16 fps frame (the first {args.videos or 'all'} test videos of each "
+        "split); CPU: the estimator's time per frame (detector + landmark model + tracking).",
         "",
         "| split | frames | size | PCK@0.1 full | PCK@0.1 lite | ms/frame full | ms/frame lite |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -177,12 +177,13 @@ class PoseEstimator:
                 f"landmark_model must be one of {', '.join(LANDMARK_FILES)}, "
                 f"not {config.landmark_model!r}"
             )
+        for name in config.files():  # every file there before any is loaded
+            if not (root / name).is_file():
+                fetch = FETCH_LITE_COMMAND if name == LANDMARK_FILES["lite"] else FETCH_COMMAND
+                raise PoseEstimatorError(f"{root / name} is missing; run `{fetch}`")
         interpreters = []
         for name in config.files():
             path = root / name
-            if not path.is_file():
-                fetch = FETCH_LITE_COMMAND if name == LANDMARK_FILES["lite"] else FETCH_COMMAND
-                raise PoseEstimatorError(f"{path} is missing; run `{fetch}`")
             try:
                 it = Interpreter(model_path=str(path), num_threads=config.num_threads)
                 it.allocate_tensors()

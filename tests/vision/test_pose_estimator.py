@@ -167,6 +167,23 @@ def test_load_names_the_fix_when_models_are_missing(tmp_path):
     assert "bash scripts/fetch_pose_models.sh" in msg or "pip install ai-edge-litert" in msg
 
 
+def test_the_lite_landmark_model_is_asked_for_by_name(tmp_path):
+    for name in ("pose_detection.tflite", "pose_landmark_full.tflite"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(
+        PoseEstimatorError,
+        match=r"pose_landmark_lite\.tflite is missing; run "
+        r"`bash scripts/fetch_pose_models\.sh --lite`",
+    ):
+        PoseEstimator.load(tmp_path, PoseEstimatorConfig(landmark_model="lite"))
+    with pytest.raises(
+        PoseEstimatorError,
+        match=r"landmark_model must be one of full, lite, "
+        r"not 'heavy'",
+    ):
+        PoseEstimator.load(tmp_path, PoseEstimatorConfig(landmark_model="heavy"))
+
+
 # --- the models -------------------------------------------------------------------------------
 
 
