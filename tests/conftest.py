@@ -48,7 +48,18 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # --dist loadgroup tags each test of an xdist_group with "@group" (pytest-xdist's own hook,
+    # which runs before this one); a pytest where that no longer works (9.2) would silently
+    # spread a group over the workers, each building its fixtures again.
+    if getattr(config.option, "loadgroup", False):
+        lost = [
+            i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid
+        ]
+        if lost:
+            raise pytest.UsageError(f"xdist_group not applied (pytest-xdist vs pytest?): {lost[0]}")
+
     def seconds(item: pytest.Item) -> float:
         mark = item.get_closest_marker(SLOW)
         return float(mark.args[0]) if mark is not None else 0.0
