@@ -20,7 +20,8 @@ Which exercise the coach's prompt names ("The user should be doing {exercise}.")
   the steps with start < t <= end (the benchmark's segments; the demo uses the workout's plan);
 - neither (``auto``): the activity head's exercise probabilities, smoothed; an exercise that
   leads with probability >= ``min_confidence`` for ``switch_seconds`` starts a new session (a
-  rest label such as "general" ends the current one).
+  rest label such as "general" ends the current one); with none leading for ``unsure_seconds``
+  and no session running, one ``rule`` line says the coach cannot tell (``rules.NOT_SURE``).
 
 With a front end that sees body landmarks (the pose encoder: ``FrontEnd.sees_body``), rules
 run beside the model on every 16 fps frame (``livefit.stream.rules``): each session of a
@@ -73,13 +74,14 @@ from livefit.stream.live_types import (
     MAX_CAPTURE_SECONDS,
     MIN_FRAME_SIDE,
     EventKind,
+    ExerciseTracker,
     LiveConfig,
     LiveEvent,
     LiveInputError,
     LiveStats,
 )
 from livefit.stream.playback import feedbacks_in, play_video, schedule_of
-from livefit.stream.rules import BodyRules
+from livefit.stream.rules import NOT_SURE, BodyRules
 from livefit.synth.coach import count_in
 from livefit.vision.activity import ActivityHead
 from livefit.vision.front_ends import FrontEnd, FrontEndOptions, front_end_of, load_front_end
@@ -171,15 +173,6 @@ class LiveCoach:
 
 
 @dataclass
-class _Tracker:
-    """Smoothed exercise probabilities and the leader's timing (recognised-exercise mode)."""
-
-    probs: np.ndarray | None = None
-    leader: str | None = None
-    since: float = 0.0
-
-
-@dataclass
 class _Active:
     session: Session | None  # None on the paper clock until the session ends
     index: int
@@ -220,7 +213,7 @@ class LivePipeline:
         self.active: list[_Active] = []  # sessions being coached (schedule entries may overlap)
         self.sessions = 0
         self.feedbacks: list[LiveEvent] = []  # every finished feedback, in order
-        self._tracker = _Tracker()
+        self._tracker = ExerciseTracker()
         self._next_entry = 0  # schedule: first entry not yet started
         self.points: np.ndarray | None = None
         """The latest frame's body landmarks ``[33, 4]`` (pixels of that frame, visibility),
@@ -282,7 +275,7 @@ class LivePipeline:
         events = self._end_session(before)
         self.front_stream.restart()
         self._recent_points.clear()
-        self._tracker = _Tracker()
+        self._tracker = ExerciseTracker()
         self.exercise, self.confidence = "", 0.0
         return events
 
@@ -406,9 +399,13 @@ class LivePipeline:
         leader = head.exercises[k] if tr.probs[k] >= c.min_confidence else None
         if leader != tr.leader:
             tr.leader, tr.since = leader, t
+        if leader is None and not self.active and not tr.unsure_said and self.rules.in_view:
+            if c.unsure_seconds is not None and t - tr.since >= c.unsure_seconds:
+                tr.unsure_said = True  # no exercise named, nothing counted: the coach says so
+                return [LiveEvent(t, "rule", NOT_SURE, "", self._index())]
         if leader is None or leader == self.exercise or t - tr.since < c.switch_seconds:
             return []
-        self.exercise, self.confidence = leader, float(tr.probs[k])
+        self.exercise, self.confidence, tr.unsure_said = leader, float(tr.probs[k]), False
         return [LiveEvent(t, "exercise", leader, leader, self._index(), self.confidence)]
 
     def _index(self) -> int:

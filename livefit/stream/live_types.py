@@ -40,6 +40,10 @@ class LiveConfig:
     """Recognised exercise: smoothed probability needed to lead."""
     smoothing_seconds: float = 1.0
     """Time constant of the exponential smoothing of the exercise probabilities."""
+    unsure_seconds: float | None = 4.0
+    """Recognised exercise: no exercise leading this long while no session runs (and the body,
+    when seen, in view): the coach says once that it cannot tell the exercise (a ``rule`` event,
+    ``livefit.stream.rules.NOT_SURE``); None: it stays silent."""
     rest_labels: tuple[str, ...] = ("general",)
     """Recognised activities that are not an exercise: leading for ``switch_seconds`` ends the
     current session (the coach stops)."""
@@ -127,6 +131,16 @@ class LiveEvent:
 
 
 @dataclass
+class ExerciseTracker:
+    """Recognised-exercise mode: the smoothed exercise probabilities and the leader's timing."""
+
+    probs: Any = None  # numpy [exercises] once the first step is seen
+    leader: str | None = None  # None: no exercise reaches min_confidence
+    since: float = 0.0  # stream time the leader took the lead (or none did)
+    unsure_said: bool = False  # the "not sure" line, once until the coach switches
+
+
+@dataclass
 class LiveStats:
     """Counters of one stream."""
 
@@ -177,6 +191,7 @@ class LiveStats:
 
 __all__ = [
     "EventKind",
+    "ExerciseTracker",
     "LiveConfig",
     "LiveEvent",
     "LiveInputError",

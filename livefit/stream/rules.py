@@ -15,6 +15,11 @@ frame's landmarks (``FrontEnd.body_points``):
   points) for ``seconds``, the line to say once (a ``rule`` event: a rule said it, not the
   model): "step into view" when no one is seen, "step back" when part of the body is; said
   again only after the body was seen well for ``seconds``.
+
+And one rule for every front end, in the live pipeline's recognised mode: when no exercise has
+led (none reaches ``min_confidence``) for ``LiveConfig.unsure_seconds`` and no session runs, the
+coach says once ``NOT_SURE``, which names no exercise and counts nothing, instead of staying
+silent; said again only after the coach switched to an exercise or a rest.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from livefit.vision.reps import KEY_POINTS, RepCounter, RepCounterConfig
 
 STEP_INTO_VIEW = "Step into view so I can see you!"
 STEP_BACK = "Step back a little so I can see all of you!"
+NOT_SURE = "I can't tell which exercise this is yet, so I'll just watch. Keep going!"
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,12 @@ class BodyRules:
         self.rep_times.setdefault(session, []).extend([t] * done)
         return range(count - done + 1, count + 1)
 
+    @property
+    def in_view(self) -> bool:
+        """False while the body is seen too little (the view hint's clock runs); True before any
+        landmarks and for a front end without them."""
+        return self._out_since is None
+
     def view(self, points: np.ndarray, t: float) -> str | None:
         """The hint to say at stream time ``t``, once per time the body leaves the view."""
         c = self.view_config
@@ -126,4 +138,4 @@ class BodyRules:
         return STEP_BACK if seen.any() else STEP_INTO_VIEW
 
 
-__all__ = ["STEP_BACK", "STEP_INTO_VIEW", "BodyRules", "ViewConfig", "countable"]
+__all__ = ["NOT_SURE", "STEP_BACK", "STEP_INTO_VIEW", "BodyRules", "ViewConfig", "countable"]

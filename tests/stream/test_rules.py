@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from livefit.stream.live import LiveConfig, LiveStats
-from livefit.stream.rules import STEP_BACK, STEP_INTO_VIEW, BodyRules, countable
+from livefit.stream.rules import NOT_SURE, STEP_BACK, STEP_INTO_VIEW, BodyRules, countable
 from livefit.vision.reps import KEY_POINTS
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "vision"))
@@ -168,3 +168,70 @@ def test_a_line_with_a_count_the_counter_disagrees_with_is_withheld():
     assert said("Good form, that's", 5.2) == "withheld"
     pipe.config = LiveConfig(whole_lines=False)
     assert said("Good form, that's", 5.2) == "feedback"
+
+
+class _PlayedHead:
+    """Stands in for the activity head: ``script(t)`` names the exercise it is sure of at
+    stream time t (None: unsure, nothing reaches min_confidence)."""
+
+    exercises = ["general", "jumping jacks", "squats"]
+
+    def __init__(self, script) -> None:
+        self.script, self.step = script, 0
+
+    def exercise_distribution(self, feature: torch.Tensor) -> torch.Tensor:
+        name = self.script(self.step / 4)
+        self.step += 1
+        if name is None:
+            return torch.tensor([0.4, 0.3, 0.3])
+        return torch.tensor([float(e == name) for e in self.exercises])
+
+
+def _recognised_stream(frames: np.ndarray, script) -> list:
+    from dataclasses import replace
+
+    from livefit.model.config import tiny_config
+    from livefit.model.stream_vlm import StreamVLM
+    from livefit.stream.live import LiveCoach
+    from livefit.vision.front_ends import PoseFrontEnd, PoseFrontStream
+    from livefit.vision.pose import PoseEncoder, PoseEncoderConfig
+
+    class Scripted(PoseFrontEnd):
+        def stream(self, bgr: bool = False) -> PoseFrontStream:
+            return PoseFrontStream(self.model, _ScriptedEstimator(frames), bgr)
+
+    torch.manual_seed(0)
+    encoder = PoseEncoder(PoseEncoderConfig(hidden=16, layers=1, channels=64, tokens=4))
+    cfg = tiny_config()
+    model = StreamVLM.from_config(
+        replace(cfg, adapter=replace(cfg.adapter, feature_dim=64, feature_tokens=4))
+    )
+    pipe = LiveCoach(Scripted(encoder), model, _PlayedHead(script)).pipeline(
+        LiveConfig(clock="paper")
+    )
+    image = np.zeros((64, 48, 3), np.uint8)
+    events = [e for i in range(len(frames)) for e in pipe.push(image, i / FPS)]
+    return events + pipe.close()
+
+
+def test_an_unsure_coach_says_so_once_naming_no_exercise_and_counting_nothing():
+    # unsure 0-6 s, sure of a rest 6-9 s, unsure 9-16 s, jumping jacks 16-20 s, unsure to 26 s
+    def script(t: float) -> str | None:
+        return "general" if 6 <= t < 9 else "jumping jacks" if 16 <= t < 20 else None
+
+    events = _recognised_stream(arm_raises(26.0, 1.25), script)
+    said = [e for e in events if e.kind == "rule"]
+    assert {e.text for e in said} == {NOT_SURE} and all(e.exercise == "" for e in said)
+    first, second = (e.time for e in said)  # re-armed by the rest, not while a session runs
+    # 4 s unsure; after the rest, its smoothed probability (1 s time constant) falls below
+    # min_confidence about 1.8 s after 9 s, then 4 s more
+    assert 4.0 <= first < 4.5 and 14.0 <= second < 15.5, (first, second)
+    assert not [e for e in events if e.kind == "rep" and e.time < 16]  # nothing counted unsure
+    assert [e.text for e in events if e.kind == "session" and e.text] == ["jumping jacks"]
+
+
+def test_an_unsure_coach_that_cannot_see_the_body_asks_for_it_instead():
+    gone = standing()
+    gone[:, 3] = 0.0
+    events = _recognised_stream(np.repeat(gone[None], 8 * FPS, axis=0), lambda t: None)
+    assert [(e.time, e.text) for e in events if e.kind == "rule"] == [(2.0, STEP_INTO_VIEW)]
