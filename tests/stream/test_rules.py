@@ -91,20 +91,15 @@ class _Head:
         return torch.tensor([0.0, 1.0])
 
 
-@pytest.mark.parametrize("recognised", [False, True])
-def test_a_live_pose_stream_emits_reps_and_the_hint(recognised):
+def _scripted_coach(frames: np.ndarray, head=None):
+    """A live coach whose pose estimator replays ``frames`` (a tiny random encoder and model)."""
     from dataclasses import replace
 
     from livefit.model.config import tiny_config
     from livefit.model.stream_vlm import StreamVLM
-    from livefit.stream.live import LiveCoach, LiveConfig
+    from livefit.stream.live import LiveCoach
     from livefit.vision.front_ends import PoseFrontEnd, PoseFrontStream
     from livefit.vision.pose import PoseEncoder, PoseEncoderConfig
-
-    frames = arm_raises(10.0, 1.25)  # 8 reps
-    gone = frames[-1].copy()
-    gone[:, 3] = 0.0
-    frames = np.concatenate([frames, np.repeat(gone[None], 48, axis=0)])  # then 3 s of nobody
 
     class Scripted(PoseFrontEnd):
         def stream(self, bgr: bool = False) -> PoseFrontStream:
@@ -114,8 +109,17 @@ def test_a_live_pose_stream_emits_reps_and_the_hint(recognised):
     encoder = PoseEncoder(PoseEncoderConfig(hidden=16, layers=1, channels=64, tokens=4))
     cfg = tiny_config()
     adapter = replace(cfg.adapter, feature_dim=64, feature_tokens=4)
-    model = StreamVLM.from_config(replace(cfg, adapter=adapter))
-    coach = LiveCoach(Scripted(encoder), model, _Head() if recognised else None)
+    return LiveCoach(Scripted(encoder), StreamVLM.from_config(replace(cfg, adapter=adapter)), head)
+
+
+@pytest.mark.parametrize("recognised", [False, True])
+def test_a_live_pose_stream_emits_reps_and_the_hint(recognised):
+    frames = arm_raises(10.0, 1.25)  # 8 reps
+    gone = frames[-1].copy()
+    gone[:, 3] = 0.0
+    frames = np.concatenate([frames, np.repeat(gone[None], 48, axis=0)])  # then 3 s of nobody
+
+    coach = _scripted_coach(frames, _Head() if recognised else None)
     exercise = None if recognised else "jumping jacks"
     pipe = coach.pipeline(LiveConfig(exercise=exercise, clock="paper"))
     image = np.zeros((64, 48, 3), np.uint8)
@@ -188,27 +192,7 @@ class _PlayedHead:
 
 
 def _recognised_stream(frames: np.ndarray, script) -> list:
-    from dataclasses import replace
-
-    from livefit.model.config import tiny_config
-    from livefit.model.stream_vlm import StreamVLM
-    from livefit.stream.live import LiveCoach
-    from livefit.vision.front_ends import PoseFrontEnd, PoseFrontStream
-    from livefit.vision.pose import PoseEncoder, PoseEncoderConfig
-
-    class Scripted(PoseFrontEnd):
-        def stream(self, bgr: bool = False) -> PoseFrontStream:
-            return PoseFrontStream(self.model, _ScriptedEstimator(frames), bgr)
-
-    torch.manual_seed(0)
-    encoder = PoseEncoder(PoseEncoderConfig(hidden=16, layers=1, channels=64, tokens=4))
-    cfg = tiny_config()
-    model = StreamVLM.from_config(
-        replace(cfg, adapter=replace(cfg.adapter, feature_dim=64, feature_tokens=4))
-    )
-    pipe = LiveCoach(Scripted(encoder), model, _PlayedHead(script)).pipeline(
-        LiveConfig(clock="paper")
-    )
+    pipe = _scripted_coach(frames, _PlayedHead(script)).pipeline(LiveConfig(clock="paper"))
     image = np.zeros((64, 48, 3), np.uint8)
     events = [e for i in range(len(frames)) for e in pipe.push(image, i / FPS)]
     return events + pipe.close()
