@@ -191,7 +191,9 @@ function onMessage(raw) {
     if (m.capture_ms !== undefined) {
       $("st-rtt").textContent = `${(performance.now() - m.capture_ms).toFixed(0)} ms`;
     }
-    if (m.kind === "feedback" || m.kind === "rule") {
+    if (ending) { // after Stop: the closing events go to the timeline, not on the frozen frame
+      if (m.kind === "feedback" || m.kind === "rule") addFeedback(m);
+    } else if (m.kind === "feedback" || m.kind === "rule") {
       showCaption(m.text, m.kind === "rule");
       addFeedback(m);
       speak(m.text);
