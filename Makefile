@@ -20,11 +20,11 @@ lint: setup
 # estimator (ai-edge-litert + MediaPipe Pose's models) and the real-people clips (the smoke test
 # of benchmarks/real_people.py), which they then require. Three
 # pytest-xdist workers on two cores (each test's process has one torch thread; a third worker
-# fills the time the others wait on real-time playback, servers and subprocesses: 288-300 s
-# against 314-317 s with two, alternating runs), each handed the next test as it frees up (slow
-# ones first: tests/conftest.py); the expensive inputs are built once for all of them
-# (tests/run_once.py), and a module marked xdist_group runs on one worker (its module-scoped
-# fixtures built once).
+# fills the time the others wait on real-time playback, servers and subprocesses: 327-333 s
+# against 313-358 s with two, alternating runs on 2026-12-07), each handed the next test as it
+# frees up (slow ones first: tests/conftest.py); the expensive inputs are built once for all of
+# them (tests/run_once.py), and a module marked xdist_group runs on one worker (its
+# module-scoped fixtures built once; pytest < 9.2, see pyproject.toml).
 test:
 	bash scripts/setup.sh --browser --pose --real-people
 	.venv/bin/ruff check livefit tests benchmarks
