@@ -20,8 +20,9 @@ lint: setup
 # estimator (ai-edge-litert + MediaPipe Pose's models) and the real-people clips (the smoke test
 # of benchmarks/real_people.py), which they then require. Three
 # pytest-xdist workers on two cores (each test's process has one torch thread; a third worker
-# fills the time the others wait on real-time playback, servers and subprocesses: 327-333 s
-# against 313-358 s with two, alternating runs on 2026-12-07), each handed the next test as it
+# fills the time the others wait on real-time playback, servers and subprocesses; on 2026-12-07
+# 290-305 s in a fresh clone, 327-333 s earlier in the working tree, against 313-358 s with two
+# workers, alternating runs: the machine's load varies that much), each handed the next test as it
 # frees up (slow ones first: tests/conftest.py); the expensive inputs are built once for all of
 # them (tests/run_once.py), and a module marked xdist_group runs on one worker (its
 # module-scoped fixtures built once; pytest < 9.2, see pyproject.toml).
