@@ -380,13 +380,13 @@ class LivePipeline:
         """A line cut short (``LiveConfig.whole_lines``), or one that says a rep count the
         session's counter disagrees with at ``t`` by more than ``count_tolerance`` (never when
         no counter runs; ``LiveConfig.check_counts``)."""
-        if self.config.whole_lines and not text.rstrip().endswith(SENTENCE_ENDS):
+        c = self.config
+        if c.whole_lines and not text.rstrip().endswith(SENTENCE_ENDS):
             return True
-        said = count_in(text)
-        done = self.rules.counted(a.index, t)
-        if not self.config.check_counts or said is None or done is None:
+        if not c.check_counts:
             return False
-        return abs(said - done) > self.config.count_tolerance
+        said, done = count_in(text), self.rules.counted(a.index, t)
+        return said is not None and done is not None and abs(said - done) > c.count_tolerance
 
     def _recognise(self, feature: torch.Tensor, t: float) -> list[LiveEvent]:
         """Update the smoothed exercise probabilities; an ``exercise`` event when the leader
@@ -449,12 +449,12 @@ class LivePipeline:
         self.active.append(_Active(session, index, exercise, start, end))
         self.sessions += 1
         events = [LiveEvent(t, "session", exercise, exercise, index, self.confidence)]
-        if self.points is not None:  # a recognised exercise began before its session did
-            c, began = self.config, -math.inf
-            if c.exercise is None and c.schedule is None:
+        if self.points is not None:
+            c, past = self.config, []
+            if c.exercise is None and c.schedule is None:  # recognised: it began some s ago
                 began = self._tracker.since - c.smoothing_seconds
-            past = [p for when, p in self._recent_points if began <= when < t]
-            for n in self.rules.start(index, exercise, t, past if began > -math.inf else ()):
+                past = [p for when, p in self._recent_points if began <= when < t]
+            for n in self.rules.start(index, exercise, t, past):
                 events.append(self._rep(t, n, exercise, index))
         return events
 

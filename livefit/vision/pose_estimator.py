@@ -62,7 +62,6 @@ from livefit.vision.preprocess import (
 
 DETECTOR_FILE = "pose_detection.tflite"
 LANDMARK_FILES = {"full": "pose_landmark_full.tflite", "lite": "pose_landmark_lite.tflite"}
-LANDMARK_FILE = LANDMARK_FILES["full"]
 # Where scripts/fetch_pose_models.sh puts them: the checkout's .cache, whatever the working dir.
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / ".cache" / "pose_models"
 FETCH_COMMAND = "bash scripts/fetch_pose_models.sh"
@@ -105,9 +104,16 @@ class PoseEstimatorConfig:
     """Frame rate assumed by the ROI filter when ``estimate`` gets no time (MediaPipe's Python
     solution assumes 30 fps)."""
 
+    def __post_init__(self) -> None:
+        if self.landmark_model not in LANDMARK_FILES:
+            raise PoseEstimatorError(
+                f"landmark_model must be one of {', '.join(LANDMARK_FILES)}, "
+                f"not {self.landmark_model!r}"
+            )
+
     def files(self) -> tuple[str, str]:
         """The detector's and the landmark model's file names."""
-        return DETECTOR_FILE, LANDMARK_FILES.get(self.landmark_model, LANDMARK_FILE)
+        return DETECTOR_FILE, LANDMARK_FILES[self.landmark_model]
 
     def resolved_models_dir(self) -> Path:
         if self.models_dir is not None:
@@ -171,11 +177,6 @@ class PoseEstimator:
         if not root.is_dir():
             raise PoseEstimatorError(
                 f"pose models folder {root} does not exist; run `{FETCH_COMMAND}`"
-            )
-        if config.landmark_model not in LANDMARK_FILES:
-            raise PoseEstimatorError(
-                f"landmark_model must be one of {', '.join(LANDMARK_FILES)}, "
-                f"not {config.landmark_model!r}"
             )
         for name in config.files():  # every file there before any is loaded
             if not (root / name).is_file():
